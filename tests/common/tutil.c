@@ -88,3 +88,55 @@ int tu_impls(tconv_impl out[8]) {
         if (tconv_impl_available((tconv_impl)i)) out[k++] = (tconv_impl)i;
     return k;
 }
+
+void tu_random_ct(tu_rng *r, tconv_conv_transpose2d_params *p, int64_t in_shape[4], int nmin) {
+    for (;;) {
+        int64_t g = tu_rng_int(r, 1, 3);
+        tconv_conv_transpose2d_params_init(p, g * tu_rng_int(r, 1, 3), g * tu_rng_int(r, 1, 3),
+                                           tu_rng_int(r, 1, 4), tu_rng_int(r, 1, 4));
+        p->groups = g;
+        for (int d = 0; d < 2; d++) {
+            p->stride[d] = tu_rng_int(r, 1, 3);
+            p->dilation[d] = tu_rng_int(r, 1, 3);
+            p->padding[d] = tu_rng_int(r, 0, p->dilation[d] * (p->kernel_size[d] - 1) + 1);
+            int64_t opmax = (p->stride[d] > p->dilation[d] ? p->stride[d] : p->dilation[d]) - 1;
+            p->output_padding[d] = tu_rng_int(r, 0, opmax);
+        }
+        in_shape[0] = tu_rng_int(r, nmin, 2);
+        in_shape[1] = p->in_channels;
+        in_shape[2] = tu_rng_int(r, 1, 6);
+        in_shape[3] = tu_rng_int(r, 1, 6);
+        int64_t out[4];
+        if (tconv_conv_transpose2d_output_shape(p, 4, in_shape, NULL, 0, out) == TCONV_OK) return;
+    }
+}
+
+void tu_random_cv(tu_rng *r, tconv_conv2d_params *p, int64_t in_shape[4], int nmin) {
+    for (;;) {
+        int64_t g = tu_rng_int(r, 1, 3);
+        tconv_conv2d_params_init(p, g * tu_rng_int(r, 1, 3), g * tu_rng_int(r, 1, 3),
+                                 tu_rng_int(r, 1, 4), tu_rng_int(r, 1, 4));
+        p->groups = g;
+        p->padding_kind = (tconv_padding_kind)tu_rng_int(r, 0, 2);
+        p->padding_mode = (tconv_padding_mode)tu_rng_int(r, 0, 3);
+        for (int d = 0; d < 2; d++) {
+            p->stride[d] = p->padding_kind == TCONV_PADDING_SAME ? 1 : tu_rng_int(r, 1, 3);
+            p->dilation[d] = tu_rng_int(r, 1, 2);
+            p->padding[d] = tu_rng_int(r, 0, 3);
+        }
+        in_shape[0] = tu_rng_int(r, nmin, 2);
+        in_shape[1] = p->in_channels;
+        in_shape[2] = tu_rng_int(r, 1, 8);
+        in_shape[3] = tu_rng_int(r, 1, 8);
+        int64_t out[4];
+        if (tconv_conv2d_output_shape(p, 4, in_shape, out) == TCONV_OK) return;
+    }
+}
+
+int64_t tu_ct_weight_numel(const tconv_conv_transpose2d_params *p) {
+    return p->in_channels * (p->out_channels / p->groups) * p->kernel_size[0] * p->kernel_size[1];
+}
+
+int64_t tu_cv_weight_numel(const tconv_conv2d_params *p) {
+    return p->out_channels * (p->in_channels / p->groups) * p->kernel_size[0] * p->kernel_size[1];
+}

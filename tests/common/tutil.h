@@ -45,4 +45,15 @@ double tu_dot(const float *a, const float *b, int64_t n);
 /* Every implementation that can run here (reference first); returns count. */
 int tu_impls(tconv_impl out[8]);
 
+
+
+/* Random valid configurations (small sizes, every parameter varied); the
+ * input shape is batched (N, C, H, W) with N in [nmin, 2]. Loops until
+ * the library accepts the shape. */
+void tu_random_ct(tu_rng *r, tconv_conv_transpose2d_params *p, int64_t in_shape[4], int nmin);
+void tu_random_cv(tu_rng *r, tconv_conv2d_params *p, int64_t in_shape[4], int nmin);
+/* Weight element counts. */
+int64_t tu_ct_weight_numel(const tconv_conv_transpose2d_params *p);
+int64_t tu_cv_weight_numel(const tconv_conv2d_params *p);
+
 #endif
