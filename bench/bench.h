@@ -1,0 +1,69 @@
+/* bench.h -- what the benchmark's files share (not part of the library). */
+#ifndef TCONV_BENCH_H
+#define TCONV_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One line of seed-shapes.txt: PyTorch ConvTranspose2d arguments and input. */
+typedef struct bench_shape {
+    char name[32];
+    int64_t n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oph, opw, groups;
+    int64_t hout, wout;
+} bench_shape;
+
+/* Median / min of one measurement, and how many runs it took. */
+typedef struct bench_timing {
+    double median_ms, min_ms;
+    int reps;
+    int ok; /* 0: not measured (skipped or failed) */
+} bench_timing;
+
+typedef struct bench_clock_cfg {
+    double min_time_s;  /* keep repeating until this much time ... */
+    int min_reps;       /* ... and at least this many runs */
+    int max_reps;
+    double warmup_s;    /* warm-up runs until this long (at least one run) */
+    double slow_run_s;  /* a single run longer than this: time a few runs only */
+} bench_clock_cfg;
+
+typedef void (*bench_fn)(void *ctx);
+
+double bench_now_s(void);
+/* Warm-up, then adaptive repetitions of fn(ctx); median and min. */
+bench_timing bench_time(const bench_clock_cfg *cfg, bench_fn fn, void *ctx);
+
+/* Compares y (full output of shape s, NCHW or NHWC) with ref, the NCHW
+ * reference of its first check_n images and output channels 0, k, 2k, ...
+ * (k = oc_stride).  Returns max|y - ref| / max|ref|; +inf if y holds a NaN
+ * or Inf where ref is finite (an unwritten, poisoned element). */
+double bench_check(const bench_shape *s, const float *y, int nhwc, const float *ref,
+                   int64_t check_n, int64_t oc_stride);
+
+/* ---- measured FMA peak (fma_peak.c) ---- */
+/* GFLOP/s of a register-resident FMA loop on `threads` threads; isa 512 or 256.
+ * Returns 0 if the CPU lacks that ISA. */
+double bench_fma_peak(int isa_bits, int threads, double seconds);
+
+/* ---- oneDNN peer (onednn_peer.c, only with TCONV_BENCH_HAVE_DNNL) ---- */
+typedef struct bench_dnnl_result {
+    bench_timing e2e_any;    /* reorder NCHW->any + primitive(any) + reorder back */
+    bench_timing e2e_nhwc;   /* reorder NCHW->NHWC + primitive(nhwc, weights any) + back */
+    bench_timing prim_any;   /* primitive alone, src/dst/weights format_any */
+    bench_timing prim_nhwc;  /* primitive alone, src/dst NHWC, weights any */
+    bench_timing plain;      /* primitive alone on NCHW src/dst with IOHW weights */
+    char impl_any[64], impl_nhwc[64], impl_plain[64];
+    double err_any, err_nhwc, err_plain; /* vs reference, over the checked slice */
+} bench_dnnl_result;
+
+/* Describes the library build: version, CPU runtime (omp/tbb/...). */
+const char *bench_dnnl_info(void);
+/* Runs every oneDNN mode on shape s with `threads` threads.  x: NCHW input,
+ * w: PyTorch (Cin, Cout/g, kh, kw) weights, b: bias.  ref: NCHW reference
+ * output of the first check_n images (check_oc_stride: every k-th output
+ * channel, k >= 1) to compare against; NULL skips checks. */
+int bench_dnnl_run(const bench_shape *s, int threads, const bench_clock_cfg *cfg,
+                   const float *x, const float *w, const float *b, const float *ref,
+                   int64_t check_n, int64_t check_oc_stride, bench_dnnl_result *r);
+
+#endif

@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Runs tconv_bench (tconv + oneDNN), the PyTorch peer and the ONNX Runtime
+peer one after another on the same shapes and thread counts, and prints ONE
+table plus the issue's targets.  Standard library only.
+
+    bench/run.sh [--quick] [--only a1,b_z] [--threads 1,2] [--markdown FILE]
+"""
+import argparse
+import datetime
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CHANNEL_RICH = ["a1", "a2", "a3", "a1_b16", "a2_b16", "a3_b16", "c1", "c2", "c3", "c4", "d1", "e"]
+THIN = ["a4", "a4_b16", "b_z", "d2", "d3", "d4"]
+TOL = 1e-4  # max|y - ref| / max|ref|
+
+
+def log(*a):
+    print(*a, file=sys.stderr, flush=True)
+
+
+def num(v):
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def fms(v):
+    if v is None:
+        return "-"
+    return f"{v:.1f}" if v >= 100 else f"{v:.2f}" if v >= 10 else f"{v:.3f}"
+
+
+def fratio(a, b):
+    if a is None or not b:
+        return "-"
+    q = a / b
+    return f"{q:.2f}" if q >= 0.1 else f"{q:.2g}"
+
+
+def pf(err, skipped=False):
+    if skipped:
+        return "skip"
+    if err is None:
+        return "-"
+    return "PASS" if err <= TOL else "FAIL"
+
+
+def find_ort_python(cands):
+    for c in cands:
+        if c and shutil.which(c) and subprocess.call(
+                [c, "-c", "import onnxruntime, onnx, numpy"], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL) == 0:
+            return c
+    return None
+
+
+def run_peer(cmd, env_extra, out):
+    env = dict(os.environ, **env_extra)
+    log("+", " ".join(cmd))
+    rc = subprocess.call(cmd + ["--out", out], env=env, stdout=sys.stderr)
+    recs = []
+    if os.path.exists(out):
+        with open(out) as f:
+            recs = [json.loads(l) for l in f if l.strip()]
+    if rc:
+        log(f"peer exited with {rc}")
+    return recs
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--shapes", default=os.path.join(HERE, "seed-shapes.txt"))
+    ap.add_argument("--only", default=None, help="comma-separated shape names")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--quick", action="store_true", help="shorter timing (0.1 s / 5 runs)")
+    ap.add_argument("--tconv-max-gflop", default=None,
+                    help="skip tconv above this many GFLOP while it runs the reference kernel")
+    ap.add_argument("--no-torch", action="store_true")
+    ap.add_argument("--no-ort", action="store_true")
+    ap.add_argument("--no-dnnl", action="store_true")
+    ap.add_argument("--torch-python", default="/usr/bin/python3")
+    ap.add_argument("--ort-python", default=None, help="default: first python3 with onnxruntime")
+    ap.add_argument("--markdown", default=None, help="also write the report to this file")
+    ap.add_argument("--keep", default=None, help="keep raw outputs in this directory")
+    a = ap.parse_args()
+
+    tmp = a.keep or tempfile.mkdtemp(prefix="tconv-bench-")
+    os.makedirs(tmp, exist_ok=True)
+    threads = [int(t) for t in a.threads.split(",")]
+    common = ["--shapes", a.shapes] + (["--only", a.only] if a.only else []) + \
+             (["--quick"] if a.quick else [])
+    started = datetime.datetime.now(datetime.timezone.utc)
+    load_before = open("/proc/loadavg").read().split()[:3]
+
+    # 1. tconv and oneDNN (C).
+    exe = os.path.join(a.build_dir, "tconv_bench")
+    tsv = os.path.join(tmp, "tconv_bench.tsv")
+    cmd = [exe, "--threads", a.threads, "--tsv", tsv] + common
+    if a.tconv_max_gflop is not None:
+        cmd += ["--tconv-max-gflop", a.tconv_max_gflop]
+    if a.no_dnnl:
+        cmd.append("--no-dnnl")
+    log("+", " ".join(cmd))
+    c_out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+    sys.stderr.write(c_out.stdout)
+    if c_out.returncode:
+        sys.exit(f"tconv_bench failed ({c_out.returncode})")
+    header_lines = [l for l in c_out.stdout.splitlines() if l.startswith("# ")]
+    peaks, rows = {}, {}
+    with open(tsv) as f:
+        cols = None
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if parts[0] == "#peak":
+                t, p512, p256 = int(parts[1]), float(parts[2]), float(parts[3])
+                old = peaks.get(t, (0.0, 0.0))  # start and end of the run: keep the best
+                peaks[t] = (max(old[0], p512), max(old[1], p256))
+            elif parts[0] == "shape":
+                cols = parts
+            elif cols:
+                r = dict(zip(cols, parts))
+                rows[(r["shape"], int(r["threads"]))] = r
+
+    # 2. PyTorch, one process per thread count (OpenBLAS/OpenMP read the env).
+    peer = {}
+    infos = []
+    if not a.no_torch:
+        for t in threads:
+            out = os.path.join(tmp, f"torch_{t}.jsonl")
+            if os.path.exists(out):
+                os.remove(out)
+            env = {"OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t),
+                   "MKL_NUM_THREADS": str(t)}
+            for r in run_peer([a.torch_python, os.path.join(HERE, "torch_peer.py"),
+                               "--threads", str(t)] + common, env, out):
+                if "info" in r:
+                    infos.append(r["info"]) if t == threads[0] else None
+                else:
+                    peer[("torch", r["shape"], t)] = r
+    # 3. ONNX Runtime.
+    ort_py = None if a.no_ort else (a.ort_python or find_ort_python(
+        ["python3", os.path.expanduser("~/.pyenv/shims/python3"), "/usr/bin/python3"]))
+    if not a.no_ort and not ort_py:
+        log("onnxruntime not importable by any python3 found: ORT column empty")
+    if ort_py:
+        for t in threads:
+            out = os.path.join(tmp, f"ort_{t}.jsonl")
+            if os.path.exists(out):
+                os.remove(out)
+            for r in run_peer([ort_py, os.path.join(HERE, "ort_peer.py"), "--threads", str(t)]
+                              + common, {"OMP_NUM_THREADS": str(t)}, out):
+                if "info" in r:
+                    infos.append(r["info"]) if t == threads[0] else None
+                else:
+                    peer[("ort", r["shape"], t)] = r
+    finished = datetime.datetime.now(datetime.timezone.utc)
+    load_after = open("/proc/loadavg").read().split()[:3]
+
+    # 4. One table.
+    order = []
+    for (s, t) in rows:
+        if s not in order:
+            order.append(s)
+    L = []
+    L.append(f"Run {started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC; load average before "
+             f"{' '.join(load_before)}, after {' '.join(load_after)} (1/5/15 min; 2 cores).")
+    L.extend(h[2:] for h in header_lines if not h.startswith("# measured"))
+    for t in threads:
+        if t in peaks:
+            L.append(f"measured FMA peak, {t} thread(s): AVX-512 {peaks[t][0]:.1f}, "
+                     f"AVX2 {peaks[t][1]:.1f} GFLOP/s (best of start and end of the run; "
+                     "%pk uses the larger)")
+    for i in infos:
+        L.append("peer: " + ", ".join(f"{k}={v}" for k, v in i.items() if k != "threads"))
+    impls = sorted({f"{r['tconv_impl']}/{r['tconv_path']}" for r in rows.values()})
+    L.append("tconv implementation/path in this run: " + "; ".join(impls))
+    L.append("")
+    L.append("| shape | T | GFLOP | tconv ms (min) | GFLOP/s | %pk | tconv NHWC ms | oneDNN e2e ms (mode) "
+             "| oneDNN best ms (mode) | oneDNN plain ms | torch ms | ORT ms | e2e/tc | best/tc "
+             "| torch/tc | ORT/tc | ws/in | check tc/dnnl/pt/ort (subset) |")
+    L.append("|" + "---|" * 18)
+    summ, impl_lines = [], []
+    for s in order:
+        for t in threads:
+            r = rows.get((s, t))
+            if not r:
+                continue
+            tms = num(r["tconv_ms"])
+            skipped = r["tconv_impl"] == "skipped"
+            ugf, gf = float(r["useful_gflop"]), float(r["gflop"])
+            pk = max(peaks.get(t, (float(r["peak_gflops"]), 0)))
+            e2e = [(num(r["dnnl_e2e_any_ms"]), "any"), (num(r["dnnl_e2e_nhwc_ms"]), "nhwc"),
+                   (num(r["dnnl_plain_ms"]), "plain")]
+            best = [(num(r["dnnl_prim_any_ms"]), "any"), (num(r["dnnl_prim_nhwc_ms"]), "nhwc"),
+                    (num(r["dnnl_plain_ms"]), "plain")]
+            e2e = min((x for x in e2e if x[0] is not None), default=(None, ""))
+            best = min((x for x in best if x[0] is not None), default=(None, ""))
+            pt, ot = peer.get(("torch", s, t)), peer.get(("ort", s, t))
+            ptm = pt["median_ms"] if pt else None
+            otm = ot["median_ms"] if ot else None
+            gfs = gf / (tms * 1e-3) if tms else None
+            pct = 100 * ugf / (tms * 1e-3) / pk if tms else None
+            derr = [num(r[k]) for k in ("dnnl_err_any", "dnnl_err_nhwc", "dnnl_err_plain")]
+            derr = [e for e in derr if e is not None]
+            tc_err = [num(r["tconv_err"]), num(r["tconv_nhwc_err"])]
+            tc_chk = "skip" if skipped else (
+                "FAIL" if any(e is None or e > TOL for e in tc_err[:1]) or
+                (tc_err[1] is not None and tc_err[1] > TOL) else "PASS")
+            chk = "/".join([tc_chk, pf(max(derr)) if derr else "-",
+                            pf(pt["err"]) if pt else "-", pf(ot["err"]) if ot else "-"])
+            ws = int(r["ws_bytes"]) / int(r["in_bytes"]) if not skipped else None
+            L.append(f"| {s} | {t} | {gf:.4f} | {fms(tms)} ({fms(num(r['tconv_min_ms']))}) | "
+                     f"{gfs:.1f} | {pct:.1f} | "
+                     if tms else f"| {s} | {t} | {gf:.4f} | {'skip' if skipped else '-'} | - | - | ")
+            L[-1] += (f"{fms(num(r['tconv_nhwc_ms']))} | {fms(e2e[0])} ({e2e[1]}) | "
+                      f"{fms(best[0])} ({best[1]}) | {fms(num(r['dnnl_plain_ms']))} | {fms(ptm)} | "
+                      f"{fms(otm)} | {fratio(e2e[0], tms)} | {fratio(best[0], tms)} | "
+                      f"{fratio(ptm, tms)} | {fratio(otm, tms)} | "
+                      f"{'-' if ws is None else f'{ws:.2f}'} | {chk} ({r['check']}) |")
+            summ.append(dict(shape=s, t=t, tms=tms, e2e=e2e[0], pct=pct, ws=ws, chk=chk))
+            if t == threads[0]:
+                impl_lines.append(f"{s}: any={r['dnnl_impl_any']}, nhwc={r['dnnl_impl_nhwc']}, "
+                                  f"plain={r['dnnl_impl_plain']}")
+    L.append("")
+    L.append("Ratios > 1: tconv faster. e2e = oneDNN from NCHW to NCHW, best of: format_any with "
+             "reorders, NHWC with reorders, plain NCHW + IOHW weights. best = primitive alone "
+             "(no activation reorders). %pk = useful FLOPs / time / measured peak. ws/in = "
+             "workspace bytes / input bytes. check: max|y-ref|/max|ref| <= 1e-4 vs the reference "
+             f"(tconv, oneDNN: tconv's reference kernel; torch, ORT: float64 numpy), subset shown.")
+    L.append("")
+    L.append("oneDNN implementations chosen (T=%d): " % threads[0] + "; ".join(impl_lines))
+    L.append("")
+
+    # 5. Targets.
+    L.append("Targets (issue 3; NCHW in/out, each thread count):")
+    timed = [x for x in summ if x["tms"] and x["e2e"]]
+    n_all = len(summ)
+    if len(timed) < n_all:
+        L.append(f"- note: tconv not timed on {n_all - len(timed)} of {n_all} rows "
+                 "(skipped or no oneDNN); the targets below cover timed rows only.")
+    met = [x for x in timed if x["tms"] <= x["e2e"]]
+    worst = min(timed, key=lambda x: x["e2e"] / x["tms"], default=None)
+    L.append(f"- tconv <= oneDNN NCHW e2e on every shape: {len(met)}/{len(timed)} rows met"
+             + (f"; worst {worst['shape']} T{worst['t']}: tconv {fms(worst['tms'])} ms vs "
+                f"{fms(worst['e2e'])} ms ({worst['e2e'] / worst['tms']:.3g}x)" if worst else "")
+             + (" -> MET" if timed and len(met) == len(timed)
+                else " -> MISSED" if timed else " not measured"))
+    rich = [x for x in timed if x["shape"] in CHANNEL_RICH]
+    rich_ok = [x for x in rich if x["pct"] >= 85]
+    L.append(f"- >= 85 % of measured peak on channel-rich shapes: {len(rich_ok)}/{len(rich)} rows; "
+             + ", ".join(f"{x['shape']}/T{x['t']} {x['pct']:.1f}%" for x in rich)
+             + (" -> MET" if rich and len(rich_ok) == len(rich)
+                else " -> MISSED" if rich else "not measured"))
+    thin = [x for x in timed if x["shape"] in THIN]
+    thin_ok = [x for x in thin if x["e2e"] / x["tms"] >= 2]
+    L.append(f"- >= 2x oneDNN e2e on thin shapes: {len(thin_ok)}/{len(thin)} rows; "
+             + ", ".join(f"{x['shape']}/T{x['t']} {x['e2e'] / x['tms']:.2f}x" for x in thin)
+             + (" -> MET" if thin and len(thin_ok) == len(thin)
+                else " -> MISSED" if thin else "not measured"))
+    for t in threads + [None]:
+        sel = [x for x in timed if t is None or x["t"] == t]
+        if sel:
+            gm = math.exp(sum(math.log(x["e2e"] / x["tms"]) for x in sel) / len(sel))
+            L.append(f"- geometric-mean speed-up over oneDNN NCHW e2e "
+                     f"({'all rows' if t is None else f'T={t}'}, {len(sel)} rows): {gm:.3g}x"
+                     + (" -> MET" if gm >= 1.5 else " -> MISSED") + " (target 1.5x)")
+    wss = [x["ws"] for x in summ if x["ws"] is not None]
+    if wss:
+        L.append(f"- extra memory: workspace <= input size on every row: max ws/in = {max(wss):.2f}"
+                 + (" -> MET" if max(wss) <= 1.0 else " -> MISSED"))
+    fails = [f"{x['shape']}/T{x['t']} {x['chk']}" for x in summ if "FAIL" in x["chk"]]
+    L.append("- correctness: " + ("every checked output PASS" if not fails
+                                  else "FAIL in " + ", ".join(fails)))
+    text = "\n".join(L) + "\n"
+    print(text)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(text)
+    log(f"raw outputs in {tmp}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,477 @@
+/* tconv_bench.c -- times tconv's ConvTranspose2d operator (public API only)
+ * against oneDNN on the shapes of seed-shapes.txt, at each thread count;
+ * checks every output against the reference kernel; prints a table and,
+ * with --tsv, machine-readable rows that bench/run.py merges with the
+ * Python peers (PyTorch, ONNX Runtime).
+ *
+ *   tconv_bench [--shapes FILE] [--only a1,b_z] [--threads 1,2] [--quick]
+ *               [--min-time S] [--min-reps N] [--check-gflop G]
+ *               [--tconv-max-gflop G] [--no-dnnl] [--no-nhwc] [--tsv FILE]
+ */
+#define _POSIX_C_SOURCE 200809L
+#include "bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tconv.h"
+
+#ifndef TCONV_BENCH_SHAPES_DEFAULT
+#define TCONV_BENCH_SHAPES_DEFAULT "bench/seed-shapes.txt"
+#endif
+
+/* ---- timing ---------------------------------------------------------------- */
+
+double bench_now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+bench_timing bench_time(const bench_clock_cfg *cfg, bench_fn fn, void *ctx) {
+    bench_timing r = {0};
+    /* Warm-up: caches, page faults, thread pools, JIT. */
+    double t0 = bench_now_s(), first = -1;
+    do {
+        double a = bench_now_s();
+        fn(ctx);
+        if (first < 0) first = bench_now_s() - a;
+    } while (bench_now_s() - t0 < cfg->warmup_s && first < cfg->slow_run_s);
+    int max_reps = cfg->max_reps, min_reps = cfg->min_reps;
+    if (first >= cfg->slow_run_s) min_reps = max_reps = 3; /* seconds per run: a few */
+    double *ts = malloc(sizeof(double) * (size_t)max_reps);
+    if (!ts) return r;
+    double start = bench_now_s();
+    int n = 0;
+    while (n < max_reps && (n < min_reps || bench_now_s() - start < cfg->min_time_s)) {
+        double a = bench_now_s();
+        fn(ctx);
+        ts[n++] = bench_now_s() - a;
+    }
+    qsort(ts, (size_t)n, sizeof *ts, cmp_double);
+    r.min_ms = ts[0] * 1e3;
+    r.median_ms = (n % 2 ? ts[n / 2] : 0.5 * (ts[n / 2 - 1] + ts[n / 2])) * 1e3;
+    r.reps = n;
+    r.ok = 1;
+    free(ts);
+    return r;
+}
+
+/* ---- shapes, FLOPs, data ------------------------------------------------------ */
+
+static int out_dim(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op) {
+    return (int)((in - 1) * s - 2 * p + (k - 1) + op + 1);
+}
+
+static int read_shapes(const char *path, bench_shape *out, int cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "cannot open shapes file %s\n", path);
+        return -1;
+    }
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *c = line;
+        while (*c == ' ' || *c == '\t') c++;
+        if (*c == '#' || *c == '\n' || *c == 0) continue;
+        bench_shape s;
+        long long v[14];
+        if (sscanf(c, "%31s %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
+                   s.name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9],
+                   &v[10], &v[11], &v[12], &v[13]) != 15) {
+            fprintf(stderr, "%s: bad line: %s", path, line);
+            fclose(f);
+            return -1;
+        }
+        s.n = v[0]; s.cin = v[1]; s.h = v[2]; s.w = v[3]; s.cout = v[4]; s.kh = v[5];
+        s.kw = v[6]; s.sh = v[7]; s.sw = v[8]; s.ph = v[9]; s.pw = v[10]; s.oph = v[11];
+        s.opw = v[12]; s.groups = v[13];
+        s.hout = out_dim(s.h, s.kh, s.sh, s.ph, s.oph);
+        s.wout = out_dim(s.w, s.kw, s.sw, s.pw, s.opw);
+        if (n < cap) out[n++] = s;
+    }
+    fclose(f);
+    return n;
+}
+
+/* Nominal FLOPs: every product of the scatter form, cropped or not. */
+static double flops_total(const bench_shape *s) {
+    return 2.0 * s->n * s->cin * s->h * s->w * s->cout * s->kh * s->kw / s->groups;
+}
+
+/* Input/tap pairs (i, k) of one dim whose product lands inside the output. */
+static int64_t useful_pairs(int64_t in, int64_t k, int64_t st, int64_t p, int64_t out) {
+    int64_t c = 0;
+    for (int64_t i = 0; i < in; i++)
+        for (int64_t t = 0; t < k; t++) {
+            int64_t o = i * st - p + t;
+            c += o >= 0 && o < out;
+        }
+    return c;
+}
+
+/* Useful FLOPs: products that reach the (cropped) output, counted exactly. */
+static double flops_useful(const bench_shape *s) {
+    return 2.0 * s->n * s->cin * (double)(s->cout / s->groups) *
+           useful_pairs(s->h, s->kh, s->sh, s->ph, s->hout) *
+           useful_pairs(s->w, s->kw, s->sw, s->pw, s->wout);
+}
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) * (2.0 / 16777216.0) - 1.0);
+}
+
+static float *alloc_floats(int64_t n) {
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, sizeof(float) * (size_t)(n > 0 ? n : 1))) return NULL;
+    return p;
+}
+
+double bench_check(const bench_shape *s, const float *y, int nhwc, const float *ref,
+                   int64_t check_n, int64_t oc_stride) {
+    int64_t C = s->cout, H = s->hout, W = s->wout;
+    int64_t csub = (C + oc_stride - 1) / oc_stride;
+    double maxerr = 0, maxref = 0;
+    for (int64_t n = 0; n < check_n; n++)
+        for (int64_t j = 0; j < csub; j++)
+            for (int64_t h = 0; h < H; h++)
+                for (int64_t w = 0; w < W; w++) {
+                    int64_t c = j * oc_stride;
+                    double r = ref[((n * csub + j) * H + h) * W + w];
+                    double v = nhwc ? y[((n * H + h) * W + w) * C + c] : y[((n * C + c) * H + h) * W + w];
+                    if (!isfinite(v)) return INFINITY;
+                    double e = fabs(v - r);
+                    if (e > maxerr) maxerr = e;
+                    if (fabs(r) > maxref) maxref = fabs(r);
+                }
+    return maxerr / (maxref > 0 ? maxref : 1e-30);
+}
+
+/* ---- tconv under test ---------------------------------------------------------- */
+
+typedef struct tconv_run_ctx {
+    tconv_op *op;
+    const float *x;
+    float *y;
+    void *ws;
+} tconv_run_ctx;
+
+static void fn_tconv(void *ctx) {
+    tconv_run_ctx *c = ctx;
+    tconv_op_run(c->op, c->x, c->y, c->ws);
+}
+
+typedef struct tconv_result {
+    bench_timing t;
+    double err;
+    char impl[16], path[48];
+    size_t ws_bytes;
+} tconv_result;
+
+static void params_for(const bench_shape *s, tconv_conv_transpose2d_params *p, int64_t cout) {
+    tconv_conv_transpose2d_params_init(p, s->cin, cout, s->kh, s->kw);
+    p->stride[0] = s->sh; p->stride[1] = s->sw;
+    p->padding[0] = s->ph; p->padding[1] = s->pw;
+    p->output_padding[0] = s->oph; p->output_padding[1] = s->opw;
+    p->groups = s->groups;
+}
+
+/* Times one tconv operator (layout NCHW or NHWC) and checks its output. */
+static int run_tconv(const bench_shape *s, int threads, tconv_layout layout, int time_it,
+                     const bench_clock_cfg *cfg, const float *x, const float *w, const float *b,
+                     const float *ref, int64_t check_n, int64_t oc_stride, tconv_result *r) {
+    memset(r, 0, sizeof *r);
+    r->err = NAN;
+    tconv_conv_transpose2d_params p;
+    params_for(s, &p, s->cout);
+    tconv_options opt;
+    tconv_options_init(&opt);
+    opt.num_threads = threads;
+    opt.layout = layout;
+    tconv_op *op = NULL;
+    int64_t in_shape[4] = {s->n, s->cin, s->h, s->w}, out_shape[4];
+    if (tconv_conv_transpose2d_create(&p, w, b, &opt, &op) ||
+        tconv_op_reshape(op, 4, in_shape, NULL, 0, out_shape, &r->ws_bytes)) {
+        fprintf(stderr, "tconv %s: %s\n", s->name, tconv_last_error());
+        tconv_op_destroy(op);
+        return -1;
+    }
+    snprintf(r->impl, sizeof r->impl, "%s", tconv_impl_name(tconv_op_impl(op)));
+    snprintf(r->path, sizeof r->path, "%s", tconv_op_path(op));
+    int64_t yn = s->n * s->cout * s->hout * s->wout;
+    float *y = alloc_floats(yn);
+    void *ws = r->ws_bytes ? malloc(r->ws_bytes) : NULL;
+    int rc = -1;
+    if (!y || (r->ws_bytes && !ws)) goto done;
+    for (int64_t i = 0; i < yn; i++) y[i] = NAN; /* unwritten elements fail the check */
+    if (tconv_op_run(op, x, y, ws)) {
+        fprintf(stderr, "tconv %s run: %s\n", s->name, tconv_last_error());
+        goto done;
+    }
+    r->err = bench_check(s, y, layout == TCONV_LAYOUT_NHWC, ref, check_n, oc_stride);
+    if (time_it) {
+        tconv_run_ctx c = {op, x, y, ws};
+        r->t = bench_time(cfg, fn_tconv, &c);
+    }
+    rc = 0;
+done:
+    free(y);
+    free(ws);
+    tconv_op_destroy(op);
+    return rc;
+}
+
+/* ---- main ----------------------------------------------------------------------- */
+
+static void usage(void) {
+    puts("usage: tconv_bench [--shapes FILE] [--only a1,b_z,...] [--threads 1,2] [--quick]\n"
+         "       [--min-time S] [--min-reps N] [--check-gflop G] [--tconv-max-gflop G]\n"
+         "       [--no-dnnl] [--no-nhwc] [--peak-seconds S] [--tsv FILE]\n"
+         "  --tconv-max-gflop G: skip timing tconv on shapes above G GFLOP when it runs\n"
+         "      the reference kernel (default 2; -1 = never skip); it is still checked.\n"
+         "  --check-gflop G: reference work per check; bigger shapes are checked on\n"
+         "      their first images and, if still too big, every k-th output channel.");
+}
+
+static int in_list(const char *list, const char *name) {
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+static const char *pf(double err) { return err <= 1e-4 ? "PASS" : "FAIL"; }
+
+int main(int argc, char **argv) {
+    const char *shapes_path = TCONV_BENCH_SHAPES_DEFAULT, *only = NULL, *tsv_path = NULL;
+    int threads_list[8] = {1, 2}, nthreads = 2, quick = 0, use_dnnl = 1, use_nhwc = 1;
+    double min_time = -1, check_gflop = -1, tconv_max_gflop = 2.0, peak_s = -1;
+    int min_reps = -1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "--shapes") && v) shapes_path = argv[++i];
+        else if (!strcmp(a, "--only") && v) only = argv[++i];
+        else if (!strcmp(a, "--tsv") && v) tsv_path = argv[++i];
+        else if (!strcmp(a, "--threads") && v) {
+            nthreads = 0;
+            for (char *t = strtok(argv[++i], ","); t && nthreads < 8; t = strtok(NULL, ","))
+                threads_list[nthreads++] = atoi(t);
+        } else if (!strcmp(a, "--quick")) quick = 1;
+        else if (!strcmp(a, "--no-dnnl")) use_dnnl = 0;
+        else if (!strcmp(a, "--no-nhwc")) use_nhwc = 0;
+        else if (!strcmp(a, "--min-time") && v) min_time = atof(argv[++i]);
+        else if (!strcmp(a, "--min-reps") && v) min_reps = atoi(argv[++i]);
+        else if (!strcmp(a, "--check-gflop") && v) check_gflop = atof(argv[++i]);
+        else if (!strcmp(a, "--tconv-max-gflop") && v) tconv_max_gflop = atof(argv[++i]);
+        else if (!strcmp(a, "--peak-seconds") && v) peak_s = atof(argv[++i]);
+        else {
+            usage();
+            return strcmp(a, "--help") && strcmp(a, "-h") ? 2 : 0;
+        }
+    }
+    bench_clock_cfg cfg = {quick ? 0.1 : 0.3, quick ? 5 : 10, 2000, quick ? 0.05 : 0.1, 0.25};
+    if (min_time >= 0) cfg.min_time_s = min_time;
+    if (min_reps > 0) cfg.min_reps = min_reps;
+    if (cfg.max_reps < cfg.min_reps) cfg.max_reps = cfg.min_reps;
+    if (check_gflop < 0) check_gflop = quick ? 0.1 : 0.4;
+    if (peak_s < 0) peak_s = quick ? 0.3 : 0.6;
+#ifndef TCONV_BENCH_HAVE_DNNL
+    use_dnnl = 0;
+#endif
+
+    bench_shape shapes[128];
+    int ns = read_shapes(shapes_path, shapes, 128);
+    if (ns < 0) return 1;
+
+    FILE *tsv = NULL;
+    if (tsv_path && !(tsv = fopen(tsv_path, "w"))) {
+        fprintf(stderr, "cannot write %s\n", tsv_path);
+        return 1;
+    }
+
+    /* Machine ceilings first, on a quiet bench. */
+    double peak[8];
+    printf("# tconv %s, best impl here: %s, default threads %d\n", tconv_version(),
+           tconv_impl_name(tconv_best_impl()), tconv_default_num_threads());
+#ifdef TCONV_BENCH_HAVE_DNNL
+    printf("# peer: %s\n", bench_dnnl_info());
+#else
+    printf("# peer: oneDNN not compiled in (dnnl.h / libdnnl not found at configure time)\n");
+#endif
+    for (int t = 0; t < nthreads; t++) {
+        double p512 = bench_fma_peak(512, threads_list[t], peak_s);
+        double p256 = bench_fma_peak(256, threads_list[t], peak_s);
+        peak[t] = p512 > p256 ? p512 : p256;
+        printf("# measured FP32 FMA peak, %d thread(s): AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n",
+               threads_list[t], p512, p256);
+        if (tsv) fprintf(tsv, "#peak\t%d\t%.2f\t%.2f\n", threads_list[t], p512, p256);
+    }
+    if (tsv) {
+        fprintf(tsv, "shape\tthreads\tgflop\tuseful_gflop\tpeak_gflops\tin_bytes\tws_bytes\t"
+                     "tconv_impl\ttconv_path\ttconv_ms\ttconv_min_ms\ttconv_reps\ttconv_err\t"
+                     "tconv_nhwc_ms\ttconv_nhwc_err\tdnnl_e2e_any_ms\tdnnl_e2e_nhwc_ms\t"
+                     "dnnl_prim_any_ms\tdnnl_prim_nhwc_ms\tdnnl_plain_ms\tdnnl_impl_any\t"
+                     "dnnl_impl_nhwc\tdnnl_impl_plain\tdnnl_err_any\tdnnl_err_nhwc\t"
+                     "dnnl_err_plain\tcheck\n");
+        fflush(tsv);
+    }
+    printf("%-7s %2s %8s %9s %6s %6s %9s %9s %9s %9s %9s %6s %-5s %-5s %s\n", "shape", "T",
+           "GFLOP", "tconv_ms", "GF/s", "%pk", "nhwc_ms", "dnn_e2e", "dnn_best", "dnn_plain",
+           "e2e/tc", "ws/in", "tc", "dnnl", "check subset");
+
+    for (int si = 0; si < ns; si++) {
+        bench_shape *s = &shapes[si];
+        if (!in_list(only, s->name)) continue;
+        int64_t xn = s->n * s->cin * s->h * s->w;
+        int64_t wn = s->cin * (s->cout / s->groups) * s->kh * s->kw;
+        float *x = alloc_floats(xn), *x_nhwc = alloc_floats(xn), *w = alloc_floats(wn),
+              *b = alloc_floats(s->cout);
+        if (!x || !x_nhwc || !w || !b) {
+            fprintf(stderr, "out of memory for %s\n", s->name);
+            return 1;
+        }
+        float wscale = 1.0f / sqrtf((float)(s->cin / s->groups * s->kh * s->kw));
+        for (int64_t i = 0; i < xn; i++) x[i] = frand();
+        for (int64_t i = 0; i < wn; i++) w[i] = frand() * wscale;
+        for (int64_t i = 0; i < s->cout; i++) b[i] = frand();
+        for (int64_t n = 0; n < s->n; n++)
+            for (int64_t c = 0; c < s->cin; c++)
+                for (int64_t hw = 0; hw < s->h * s->w; hw++)
+                    x_nhwc[(n * s->h * s->w + hw) * s->cin + c] = x[(n * s->cin + c) * s->h * s->w + hw];
+
+        /* Reference on a slice: first check_n images, every oc_stride-th
+         * output channel (groups == 1 only), within check_gflop of work. */
+        double f1 = flops_total(s) / s->n * 1e-9;
+        int64_t check_n = (int64_t)(check_gflop / f1), oc_stride = 1;
+        if (check_n < 1) check_n = 1;
+        if (check_n > s->n) check_n = s->n;
+        if (f1 > check_gflop && s->groups == 1) {
+            oc_stride = (int64_t)ceil(f1 / check_gflop);
+            if (oc_stride > s->cout) oc_stride = s->cout;
+        }
+        int64_t csub = (s->cout + oc_stride - 1) / oc_stride;
+        float *wsub = alloc_floats(s->cin * csub * s->kh * s->kw), *bsub = alloc_floats(csub);
+        float *ref = alloc_floats(check_n * csub * s->hout * s->wout);
+        int64_t kk = s->kh * s->kw, cpg = s->cout / s->groups;
+        for (int64_t ic = 0; ic < s->cin; ic++)
+            for (int64_t j = 0; j < csub; j++)
+                for (int64_t t = 0; t < kk; t++)
+                    wsub[(ic * (oc_stride == 1 ? cpg : csub) + j) * kk + t] =
+                        oc_stride == 1 ? w[(ic * cpg + j) * kk + t]
+                                       : w[(ic * cpg + j * oc_stride) * kk + t];
+        for (int64_t j = 0; j < csub; j++) bsub[j] = b[j * oc_stride];
+        tconv_conv_transpose2d_params rp;
+        params_for(s, &rp, oc_stride == 1 ? s->cout : csub);
+        int64_t ref_in[4] = {check_n, s->cin, s->h, s->w};
+        if (tconv_reference_conv_transpose2d(&rp, ref_in, x, oc_stride == 1 ? w : wsub,
+                                             bsub, ref, check_n * csub * s->hout * s->wout)) {
+            fprintf(stderr, "reference %s: %s\n", s->name, tconv_last_error());
+            return 1;
+        }
+        char subset[64];
+        if (check_n == s->n && oc_stride == 1) snprintf(subset, sizeof subset, "all");
+        else snprintf(subset, sizeof subset, "n%lld/%lld oc%lld/%lld", (long long)check_n,
+                      (long long)s->n, (long long)csub, (long long)s->cout);
+
+        for (int ti = 0; ti < nthreads; ti++) {
+            int T = threads_list[ti];
+            tconv_result tn, th;
+            /* Skip the reference kernel on huge shapes: minutes per row. */
+            int time_tc = 1;
+            if (tconv_max_gflop >= 0 && flops_total(s) * 1e-9 > tconv_max_gflop &&
+                tconv_best_impl() == TCONV_IMPL_REFERENCE)
+                time_tc = 0;
+            memset(&tn, 0, sizeof tn);
+            memset(&th, 0, sizeof th);
+            tn.err = th.err = NAN;
+            snprintf(tn.impl, sizeof tn.impl, "skipped");
+            snprintf(tn.path, sizeof tn.path, "reference too slow");
+            if (time_tc)
+                run_tconv(s, T, TCONV_LAYOUT_NCHW, time_tc, &cfg, x, w, b, ref, check_n,
+                          oc_stride, &tn);
+            if (use_nhwc && time_tc)
+                run_tconv(s, T, TCONV_LAYOUT_NHWC, time_tc, &cfg, x_nhwc, w, b, ref, check_n,
+                          oc_stride, &th);
+            bench_dnnl_result d;
+            memset(&d, 0, sizeof d);
+            d.err_any = d.err_nhwc = d.err_plain = NAN;
+#ifdef TCONV_BENCH_HAVE_DNNL
+            if (use_dnnl) {
+                bench_dnnl_run(s, T, &cfg, x, w, b, ref, check_n, oc_stride, &d);
+                /* Let OpenMP's spinning workers go idle before tconv's next run. */
+                struct timespec nap = {0, 50 * 1000 * 1000};
+                nanosleep(&nap, NULL);
+            }
+#endif
+            double e2e = 0, best = 0;
+            bench_timing cand[3] = {d.e2e_any, d.e2e_nhwc, d.plain},
+                         bcand[3] = {d.prim_any, d.prim_nhwc, d.plain};
+            for (int k = 0; k < 3; k++) {
+                if (cand[k].ok && (!e2e || cand[k].median_ms < e2e)) e2e = cand[k].median_ms;
+                if (bcand[k].ok && (!best || bcand[k].median_ms < best)) best = bcand[k].median_ms;
+            }
+            double gf = flops_total(s) * 1e-9, ugf = flops_useful(s) * 1e-9;
+            double tms = tn.t.ok ? tn.t.median_ms : NAN;
+            double dnnl_err = fmax(fmax(isnan(d.err_any) ? 0 : d.err_any,
+                                        isnan(d.err_nhwc) ? 0 : d.err_nhwc),
+                                   isnan(d.err_plain) ? 0 : d.err_plain);
+            int have_dnnl = !isnan(d.err_any) || !isnan(d.err_nhwc) || !isnan(d.err_plain);
+            double tc_err = isnan(tn.err) || (use_nhwc && isnan(th.err))
+                                ? NAN : fmax(tn.err, use_nhwc ? th.err : 0);
+            printf("%-7s %2d %8.4f %9.3f %6.1f %6.1f %9.3f %9.3f %9.3f %9.3f %9.2f %6.2f %-5s %-5s %s [%s/%s]\n",
+                   s->name, T, gf, tms, ugf / (tms * 1e-3), 100 * ugf / (tms * 1e-3) / peak[ti],
+                   th.t.ok ? th.t.median_ms : NAN, e2e ? e2e : NAN, best ? best : NAN,
+                   d.plain.ok ? d.plain.median_ms : NAN, e2e / tms,
+                   (double)tn.ws_bytes / (xn * 4.0), !time_tc ? "skip" : isnan(tc_err) ? "FAIL" : pf(tc_err),
+                   have_dnnl ? pf(dnnl_err) : "-", subset, tn.impl, tn.path);
+            fflush(stdout);
+            if (tsv) {
+                fprintf(tsv,
+                        "%s\t%d\t%.6f\t%.6f\t%.2f\t%lld\t%zu\t%s\t%s\t%.5f\t%.5f\t%d\t%.3g\t%.5f\t%.3g\t"
+                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%s\t%s\t%s\t%.3g\t%.3g\t%.3g\t%s\n",
+                        s->name, T, gf, ugf, peak[ti], (long long)(xn * 4), tn.ws_bytes, tn.impl,
+                        tn.path, tms, tn.t.ok ? tn.t.min_ms : NAN, tn.t.reps, tn.err,
+                        th.t.ok ? th.t.median_ms : NAN, th.err,
+                        d.e2e_any.ok ? d.e2e_any.median_ms : NAN,
+                        d.e2e_nhwc.ok ? d.e2e_nhwc.median_ms : NAN,
+                        d.prim_any.ok ? d.prim_any.median_ms : NAN,
+                        d.prim_nhwc.ok ? d.prim_nhwc.median_ms : NAN,
+                        d.plain.ok ? d.plain.median_ms : NAN, d.impl_any[0] ? d.impl_any : "-",
+                        d.impl_nhwc[0] ? d.impl_nhwc : "-", d.impl_plain[0] ? d.impl_plain : "-",
+                        d.err_any, d.err_nhwc, d.err_plain, subset);
+                fflush(tsv);
+            }
+        }
+        free(x); free(x_nhwc); free(w); free(b); free(wsub); free(bsub); free(ref);
+    }
+    /* Again at the end: the machine is shared, the ceiling is the better of the two. */
+    for (int t = 0; t < nthreads; t++) {
+        double p512 = bench_fma_peak(512, threads_list[t], peak_s);
+        double p256 = bench_fma_peak(256, threads_list[t], peak_s);
+        printf("# measured FP32 FMA peak at the end, %d thread(s): AVX-512 %.1f GFLOP/s, AVX2 %.1f GFLOP/s\n",
+               threads_list[t], p512, p256);
+        if (tsv) fprintf(tsv, "#peak\t%d\t%.2f\t%.2f\n", threads_list[t], p512, p256);
+    }
+    if (tsv) fclose(tsv);
+    return 0;
+}
