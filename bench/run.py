@@ -112,11 +112,15 @@ def main():
     if a.no_dnnl:
         cmd.append("--no-dnnl")
     log("+", " ".join(cmd))
-    c_out = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
-    sys.stderr.write(c_out.stdout)
-    if c_out.returncode:
-        sys.exit(f"tconv_bench failed ({c_out.returncode})")
-    header_lines = [l for l in c_out.stdout.splitlines() if l.startswith("# ")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    c_lines = []
+    for line in proc.stdout:  # progress as it comes
+        sys.stderr.write(line)
+        sys.stderr.flush()
+        c_lines.append(line.rstrip("\n"))
+    if proc.wait():
+        sys.exit(f"tconv_bench failed ({proc.returncode})")
+    header_lines = [l for l in c_lines if l.startswith("# ") and "at the end" not in l]
     peaks, rows = {}, {}
     with open(tsv) as f:
         cols = None
@@ -228,7 +232,14 @@ def main():
                       f"{fms(otm)} | {fratio(e2e[0], tms)} | {fratio(best[0], tms)} | "
                       f"{fratio(ptm, tms)} | {fratio(otm, tms)} | "
                       f"{'-' if ws is None else f'{ws:.2f}'} | {chk} ({r['check']}) |")
-            summ.append(dict(shape=s, t=t, tms=tms, e2e=e2e[0], pct=pct, ws=ws, chk=chk))
+            e2e_min = min((v for v in (num(r.get("dnnl_e2e_any_min_ms")),
+                                       num(r.get("dnnl_e2e_nhwc_min_ms")),
+                                       num(r.get("dnnl_plain_min_ms"))) if v is not None),
+                          default=None)
+            tmin = num(r["tconv_min_ms"])
+            summ.append(dict(shape=s, t=t, tms=tms, e2e=e2e[0], pct=pct, ws=ws, chk=chk,
+                             tmin=tmin, e2e_min=e2e_min,
+                             pct_min=100 * ugf / (tmin * 1e-3) / pk if tmin else None))
             if t == threads[0]:
                 impl_lines.append(f"{s}: any={r['dnnl_impl_any']}, nhwc={r['dnnl_impl_nhwc']}, "
                                   f"plain={r['dnnl_impl_plain']}")
@@ -275,6 +286,30 @@ def main():
             L.append(f"- geometric-mean speed-up over oneDNN NCHW e2e "
                      f"({'all rows' if t is None else f'T={t}'}, {len(sel)} rows): {gm:.3g}x"
                      + (" -> MET" if gm >= 1.5 else " -> MISSED") + " (target 1.5x)")
+    # The same targets from the fastest run of each side: the machine is
+    # shared, and a preempted OpenMP/thread-pool barrier costs a whole
+    # scheduler slice (the 16/24 ms medians), which the min filters out.
+    tm = [x for x in summ if x["tmin"] and x["e2e_min"]]
+    if tm:
+        L.append("- the same from min times (noise-free view; medians above are the contract):")
+        ok = sum(x["tmin"] <= x["e2e_min"] for x in tm)
+        L.append(f"  - tconv <= oneDNN e2e: {ok}/{len(tm)} rows")
+        rich = [x for x in tm if x["shape"] in CHANNEL_RICH]
+        if rich:
+            L.append(f"  - >= 85 % peak, channel-rich: {sum(x['pct_min'] >= 85 for x in rich)}"
+                     f"/{len(rich)} rows; lowest "
+                     + ", ".join(f"{x['shape']}/T{x['t']} {x['pct_min']:.1f}%" for x in
+                                 sorted(rich, key=lambda x: x["pct_min"])[:4]))
+        thin = [x for x in tm if x["shape"] in THIN]
+        if thin:
+            L.append(f"  - >= 2x on thin shapes: {sum(x['e2e_min'] / x['tmin'] >= 2 for x in thin)}"
+                     f"/{len(thin)} rows; " + ", ".join(
+                         f"{x['shape']}/T{x['t']} {x['e2e_min'] / x['tmin']:.2f}x" for x in thin))
+        for t in threads + [None]:
+            sel = [x for x in tm if t is None or x["t"] == t]
+            if sel:
+                gm = math.exp(sum(math.log(x["e2e_min"] / x["tmin"]) for x in sel) / len(sel))
+                L.append(f"  - geometric mean ({'all rows' if t is None else f'T={t}'}): {gm:.3g}x")
     wss = [x["ws"] for x in summ if x["ws"] is not None]
     if wss:
         L.append(f"- extra memory: workspace <= input size on every row: max ws/in = {max(wss):.2f}"

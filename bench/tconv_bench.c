@@ -332,7 +332,9 @@ int main(int argc, char **argv) {
                      "tconv_nhwc_ms\ttconv_nhwc_err\tdnnl_e2e_any_ms\tdnnl_e2e_nhwc_ms\t"
                      "dnnl_prim_any_ms\tdnnl_prim_nhwc_ms\tdnnl_plain_ms\tdnnl_impl_any\t"
                      "dnnl_impl_nhwc\tdnnl_impl_plain\tdnnl_err_any\tdnnl_err_nhwc\t"
-                     "dnnl_err_plain\tcheck\n");
+                     "dnnl_err_plain\tcheck\tdnnl_e2e_any_min_ms\tdnnl_e2e_nhwc_min_ms\t"
+                     "dnnl_prim_any_min_ms\tdnnl_prim_nhwc_min_ms\tdnnl_plain_min_ms\t"
+                     "tconv_nhwc_min_ms\n");
         fflush(tsv);
     }
     printf("%-7s %2s %8s %9s %6s %6s %9s %9s %9s %9s %9s %6s %-5s %-5s %s\n", "shape", "T",
@@ -448,7 +450,8 @@ int main(int argc, char **argv) {
             if (tsv) {
                 fprintf(tsv,
                         "%s\t%d\t%.6f\t%.6f\t%.2f\t%lld\t%zu\t%s\t%s\t%.5f\t%.5f\t%d\t%.3g\t%.5f\t%.3g\t"
-                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%s\t%s\t%s\t%.3g\t%.3g\t%.3g\t%s\n",
+                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%s\t%s\t%s\t%.3g\t%.3g\t%.3g\t%s\t"
+                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\n",
                         s->name, T, gf, ugf, peak[ti], (long long)(xn * 4), tn.ws_bytes, tn.impl,
                         tn.path, tms, tn.t.ok ? tn.t.min_ms : NAN, tn.t.reps, tn.err,
                         th.t.ok ? th.t.median_ms : NAN, th.err,
@@ -458,7 +461,12 @@ int main(int argc, char **argv) {
                         d.prim_nhwc.ok ? d.prim_nhwc.median_ms : NAN,
                         d.plain.ok ? d.plain.median_ms : NAN, d.impl_any[0] ? d.impl_any : "-",
                         d.impl_nhwc[0] ? d.impl_nhwc : "-", d.impl_plain[0] ? d.impl_plain : "-",
-                        d.err_any, d.err_nhwc, d.err_plain, subset);
+                        d.err_any, d.err_nhwc, d.err_plain, subset,
+                        d.e2e_any.ok ? d.e2e_any.min_ms : NAN,
+                        d.e2e_nhwc.ok ? d.e2e_nhwc.min_ms : NAN,
+                        d.prim_any.ok ? d.prim_any.min_ms : NAN,
+                        d.prim_nhwc.ok ? d.prim_nhwc.min_ms : NAN,
+                        d.plain.ok ? d.plain.min_ms : NAN, th.t.ok ? th.t.min_ms : NAN);
                 fflush(tsv);
             }
         }
