@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# scripts/test.sh -- THE test command: builds and runs every test of tconv.
+#
+#   bash scripts/test.sh          (from anywhere; as root on a fresh Debian 12
+#                                  machine it first installs what it needs)
+#
+# Sections: packages; Release build + ctest; ASan/UBSan build + ctest;
+# libFuzzer build + run; Python tests (PyTorch oracle) with pytest.
+# Exits non-zero if any section fails (later sections still run, so one
+# report shows every failure).
+#
+# Environment knobs:
+#   TCONV_FUZZ_SECONDS  total libFuzzer time, shared by the fuzz targets (default 60)
+#   TCONV_TEST_BUILD    build directory prefix (default build-test)
+#   TCONV_TEST_JOBS     parallel jobs (default: nproc)
+#   TCONV_SKIP          space-separated sections to skip: release asan fuzz python
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+# ---- Debian packages the tests need -------------------------------------
+# Other parts of the project append their packages here (one list, one place).
+TCONV_TEST_PACKAGES="
+  cmake make gcc libc6-dev clang libclang-rt-14-dev
+  python3 python3-torch python3-numpy python3-pytest
+"
+
+PREFIX="${TCONV_TEST_BUILD:-build-test}"
+JOBS="${TCONV_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}"
+FUZZ_SECONDS="${TCONV_FUZZ_SECONDS:-60}"
+SKIP=" ${TCONV_SKIP:-} "
+PY=/usr/bin/python3 # Debian's python, the one with torch (not a pyenv one on PATH)
+
+T0=$(date +%s)
+declare -a RESULTS=()
+FAILED=0
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+record() { # name status seconds
+    RESULTS+=("$(printf '%-22s %-5s %4ss' "$1" "$2" "$3")")
+    [ "$2" = PASS ] || [ "$2" = SKIP ] || FAILED=1
+}
+skipped() { [[ "$SKIP" == *" $1 "* ]]; }
+
+# ---- packages ------------------------------------------------------------
+section "packages"
+missing=()
+for p in $TCONV_TEST_PACKAGES; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$p")
+    fi
+done
+s=$(date +%s)
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "all present: $(echo $TCONV_TEST_PACKAGES)"
+    record packages PASS 0
+else
+    echo "installing: ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null; then SUDO=sudo; else
+            echo "error: not root and no sudo; install: ${missing[*]}" >&2
+            record packages FAIL 0
+            SUDO=none
+        fi
+    fi
+    if [ "$SUDO" != none ]; then
+        export DEBIAN_FRONTEND=noninteractive
+        if $SUDO apt-get update && $SUDO apt-get install -y --no-install-recommends "${missing[@]}"
+        then record packages PASS $(($(date +%s) - s))
+        else record packages FAIL $(($(date +%s) - s)); fi
+    fi
+fi
+
+# Release build + ctest ---------------------------------------------------
+build_and_ctest() { # name builddir extra-cmake-args...
+    local name=$1 dir=$2
+    shift 2
+    local s=$(date +%s) ok=1
+    section "$name: configure + build ($dir)"
+    mkdir -p "$dir"
+    if cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
+        { cat "$dir/configure.log"; false; }; then
+        tail -n 3 "$dir/configure.log"
+        cmake --build "$dir" -j "$JOBS" || ok=0
+    else
+        ok=0
+    fi
+    if [ $ok = 1 ]; then
+        section "$name: ctest"
+        (cd "$dir" && ctest --output-on-failure -j "$JOBS") || ok=0
+    fi
+    record "$name" "$([ $ok = 1 ] && echo PASS || echo FAIL)" $(($(date +%s) - s))
+}
+
+if skipped release; then record release SKIP 0; else
+    build_and_ctest release "$PREFIX" -DCMAKE_BUILD_TYPE=Release
+fi
+
+if skipped asan; then record asan+ubsan SKIP 0; else
+    # halt_on_error: a sanitizer report fails the test that caused it.
+    export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+    export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+    build_and_ctest asan+ubsan "$PREFIX-asan" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCONV_SANITIZE=ON \
+        -DTCONV_BUILD_BENCH=OFF
+fi
+
+# ---- libFuzzer -------------------------------------------------------------
+if skipped fuzz; then record fuzz SKIP 0; else
+    s=$(date +%s)
+    ok=1
+    dir="$PREFIX-fuzz"
+    section "fuzz: configure + build ($dir, clang)"
+    mkdir -p "$dir"
+    if CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCONV_BUILD_FUZZ=ON \
+        -DTCONV_SANITIZE=ON -DBUILD_TESTING=OFF -DTCONV_BUILD_TOOLS=OFF \
+        -DTCONV_BUILD_EXAMPLES=OFF -DTCONV_BUILD_BENCH=OFF >"$dir/configure.log" 2>&1 &&
+        targets=$(cd fuzz && ls fuzz_*.c 2>/dev/null | sed 's/\.c$//') && [ -n "$targets" ] &&
+        cmake --build "$dir" -j "$JOBS" --target $targets; then
+        n=$(echo $targets | wc -w)
+        per=$((FUZZ_SECONDS / n))
+        [ $per -ge 10 ] || per=10
+        for t in $targets; do
+            section "fuzz: $t for ${per}s"
+            corpus="$dir/corpus-$t"
+            mkdir -p "$corpus"
+            seeds=()
+            [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+            # -timeout: one input may take at most 10 s; artifacts land in the build dir.
+            if "$dir/$t" -max_total_time=$per -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+                -artifact_prefix="$dir/$t-" "$corpus" "${seeds[@]}" >"$dir/$t.log" 2>&1; then
+                grep -E "^(stat::number_of_executed_units|stat::new_units_added|#[0-9]+.*DONE)" \
+                    "$dir/$t.log" | tail -n 3
+            else
+                ok=0
+                echo "FUZZ FAILURE in $t (reproduce: $dir/$t <artifact>):"
+                grep -vE "^#[0-9]+ " "$dir/$t.log" | tail -n 40
+            fi
+        done
+    else
+        tail -n 20 "$dir/configure.log" 2>/dev/null
+        ok=0
+    fi
+    record fuzz "$([ $ok = 1 ] && echo PASS || echo FAIL)" $(($(date +%s) - s))
+fi
+
+# ---- Python tests (PyTorch oracle, binding) ---------------------------------
+if skipped python; then record python SKIP 0; else
+    s=$(date +%s)
+    section "python: $PY -m pytest -q tests/python"
+    export TCONV_LIBRARY="$ROOT/$PREFIX/libtconv.so"
+    if [ ! -f "$TCONV_LIBRARY" ]; then
+        echo "no $TCONV_LIBRARY (the release section failed or was skipped)"
+        record python FAIL 0
+    else
+        $PY -m pytest -q tests/python
+        rc=$?
+        if [ $rc -eq 5 ] && ! ls tests/python/test_*.py >/dev/null 2>&1; then
+            echo "(no Python tests yet)"
+            rc=0
+        fi
+        record python "$([ $rc -eq 0 ] && echo PASS || echo FAIL)" $(($(date +%s) - s))
+    fi
+fi
+
+section "summary"
+printf '%s\n' "${RESULTS[@]}"
+echo "total: $(($(date +%s) - T0))s"
+if [ $FAILED -ne 0 ]; then
+    echo "TESTS FAILED"
+    exit 1
+fi
+echo "ALL TESTS PASSED"
