@@ -192,8 +192,8 @@ def main():
     L.append("")
     L.append("| shape | T | GFLOP | tconv ms (min) | GFLOP/s | %pk | tconv NHWC ms | oneDNN e2e ms (mode) "
              "| oneDNN best ms (mode) | oneDNN plain ms | torch ms | ORT ms | e2e/tc | best/tc "
-             "| torch/tc | ORT/tc | ws/in | check tc/dnnl/pt/ort (subset) |")
-    L.append("|" + "---|" * 18)
+             "| torch/tc | ORT/tc | NHWC: dnnl/tc | ws/in | check tc/dnnl/pt/ort (subset) |")
+    L.append("|" + "---|" * 19)
     summ, impl_lines = [], []
     for s in order:
         for t in threads:
@@ -231,6 +231,7 @@ def main():
                       f"{fms(best[0])} ({best[1]}) | {fms(num(r['dnnl_plain_ms']))} | {fms(ptm)} | "
                       f"{fms(otm)} | {fratio(e2e[0], tms)} | {fratio(best[0], tms)} | "
                       f"{fratio(ptm, tms)} | {fratio(otm, tms)} | "
+                      f"{fratio(num(r['dnnl_prim_nhwc_ms']), num(r['tconv_nhwc_ms']))} | "
                       f"{'-' if ws is None else f'{ws:.2f}'} | {chk} ({r['check']}) |")
             e2e_min = min((v for v in (num(r.get("dnnl_e2e_any_min_ms")),
                                        num(r.get("dnnl_e2e_nhwc_min_ms")),
@@ -244,7 +245,8 @@ def main():
                 impl_lines.append(f"{s}: any={r['dnnl_impl_any']}, nhwc={r['dnnl_impl_nhwc']}, "
                                   f"plain={r['dnnl_impl_plain']}")
     L.append("")
-    L.append("Ratios > 1: tconv faster. e2e = oneDNN from NCHW to NCHW, best of: format_any with "
+    L.append("GFLOP/s = nominal FLOPs (2*N*Cin*H*W*Cout*kh*kw/groups) / tconv median. "
+             "Ratios > 1: tconv faster. NHWC: dnnl/tc = oneDNN's NHWC primitive vs tconv NHWC. e2e = oneDNN from NCHW to NCHW, best of: format_any with "
              "reorders, NHWC with reorders, plain NCHW + IOHW weights. best = primitive alone "
              "(no activation reorders). %pk = useful FLOPs / time / measured peak. ws/in = "
              "workspace bytes / input bytes. check: max|y-ref|/max|ref| <= 1e-4 vs the reference "
