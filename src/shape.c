@@ -104,7 +104,8 @@ tconv_status tconv_conv_transpose2d_output_padding_for_size(
                                                p->stride[d], p->padding[d], p->dilation[d], 0,
                                                &mins[d]);
         if (st) return st;
-        if (tc_add_overflow(mins[d], p->stride[d] - 1, &maxs[d]))
+        int64_t span; /* stride - 1, checked: p is not validated here */
+        if (tc_sub_overflow(p->stride[d], 1, &span) || tc_add_overflow(mins[d], span, &maxs[d]))
             return tc_fail(TCONV_ERROR_OVERFLOW, "output size range overflows int64");
     }
     for (int d = 0; d < 2; d++) {
@@ -126,15 +127,20 @@ tconv_status tconv_conv_transpose2d_output_padding_for_size(
 }
 
 static tconv_status check_output_numel(const tc_geom *g) {
+    /* A zero batch makes the product 0 and would hide an overflowing image
+     * size, yet kernels still form strides from C*H*W: check with N >= 1. */
+    const int64_t n1 = g->n > 0 ? g->n : 1;
     int64_t dims[4] = {g->n, g->c_out, g->h_out, g->w_out}, n;
+    int64_t dims1[4] = {n1, g->c_out, g->h_out, g->w_out};
+    int64_t idims1[4] = {n1, g->c_in, g->h_in, g->w_in};
     size_t bytes;
-    if (!tc_numel(dims, 4, &n) || !tc_float_bytes(n, &bytes)) {
+    if (!tc_numel(dims1, 4, &n) || !tc_float_bytes(n, &bytes)) {
         char buf[160];
         return tc_fail(TCONV_ERROR_OVERFLOW, "output of size %s is too large to address",
                        tc_fmt_dims(buf, sizeof buf, dims, 4));
     }
     int64_t idims[4] = {g->n, g->c_in, g->h_in, g->w_in};
-    if (!tc_numel(idims, 4, &n) || !tc_float_bytes(n, &bytes)) {
+    if (!tc_numel(idims1, 4, &n) || !tc_float_bytes(n, &bytes)) {
         char buf[160];
         return tc_fail(TCONV_ERROR_OVERFLOW, "input of size %s is too large to address",
                        tc_fmt_dims(buf, sizeof buf, idims, 4));
@@ -212,11 +218,17 @@ tconv_status tc_ct2d_geometry(const tconv_conv_transpose2d_params *p, int ndim,
  * these are F.pad's checks, made on the unpadded input. */
 static tconv_status check_mode_padding(const tc_geom *g, int ndim, const int64_t *s) {
     if (g->padding_mode == TCONV_PADDING_MODE_REFLECT) {
-        if (s[2] == 0 || s[3] == 0) {
-            char b[160];
+        /* reflection_pad2d wants every non-batch dim non-empty (a 3-D input's
+         * dim 0 is its batch there) and prints the (empty) tensor itself. */
+        if ((ndim == 4 && s[1] == 0) || s[2] == 0 || s[3] == 0) {
+            const int64_t *d = s + (ndim == 3);
             return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                           "3D or 4D (batch mode) tensor expected for input, but got: %s",
-                           tc_fmt_dims(b, sizeof b, s + (ndim == 3), ndim));
+                           ndim == 4 ? "3D or 4D (batch mode) tensor expected for input, but got: "
+                                       "[ torch.FloatTensor{%lld,%lld,%lld,%lld} ]"
+                                     : "3D or 4D (batch mode) tensor expected for input, but got: "
+                                       "[ torch.FloatTensor{%lld,%lld,%lld} ]",
+                           (long long)d[0], (long long)d[1], (long long)d[2],
+                           ndim == 4 ? (long long)d[3] : 0LL);
         }
         if (g->pad_l >= s[3] || g->pad_r >= s[3])
             return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
@@ -286,10 +298,12 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
         /* With a padding mode the module pads first, so PyTorch names the
          * padded size here. */
         int64_t shown[4] = {s[0], s[1], s[2], s[3]};
-        if (p->padding_mode != TCONV_PADDING_MODE_ZEROS) {
-            shown[2] += g->pad_t + g->pad_b;
-            shown[3] += g->pad_l + g->pad_r;
-        }
+        if (p->padding_mode != TCONV_PADDING_MODE_ZEROS &&
+            (tc_add_overflow(shown[2], g->pad_t, &shown[2]) ||
+             tc_add_overflow(shown[2], g->pad_b, &shown[2]) ||
+             tc_add_overflow(shown[3], g->pad_l, &shown[3]) ||
+             tc_add_overflow(shown[3], g->pad_r, &shown[3])))
+            return tc_fail(TCONV_ERROR_OVERFLOW, "padded input size overflows int64");
         char b1[160], b2[160];
         int64_t wd[4] = {p->out_channels, cig, p->kernel_size[0], p->kernel_size[1]};
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,

@@ -147,8 +147,13 @@ tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "negative padding is not supported");
     if (p->stride[0] <= 0 || p->stride[1] <= 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "non-positive stride is not supported");
+    /* PyTorch's native CPU path (slow_conv_dilated2d) words; its oneDNN path,
+     * taken for some float32 shapes, says "non-positive dilation is not
+     * supported" instead. */
     if (p->dilation[0] <= 0 || p->dilation[1] <= 0)
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "non-positive dilation is not supported");
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "dilation should be greater than zero, but got [%lld, %lld]",
+                       (long long)p->dilation[0], (long long)p->dilation[1]);
     if (p->in_channels < 0 || p->out_channels < 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "in_channels and out_channels must be non-negative, but got "
@@ -162,6 +167,12 @@ tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
     int64_t cig = p->in_channels / p->groups;
     tconv_status st = check_groups_dim0(p->groups, p->out_channels, cig, p->kernel_size);
     if (st) return st;
+    /* PyTorch's dilated kernel (any dilation != 1) prints the sizes as a list. */
+    if ((p->kernel_size[0] <= 0 || p->kernel_size[1] <= 0) &&
+        (p->dilation[0] != 1 || p->dilation[1] != 1))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "kernel size should be greater than zero, but got [%lld, %lld]",
+                       (long long)p->kernel_size[0], (long long)p->kernel_size[1]);
     if (p->kernel_size[0] <= 0 || p->kernel_size[1] <= 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "kernel size should be greater than zero, but got kernel_height: %lld "

@@ -72,8 +72,9 @@ def _expand(values, name, dim):
 
 
 def _as_f32(a):
-    """C-contiguous float32 view or copy of an array-like."""
-    return np.ascontiguousarray(a, dtype=np.float32)
+    """C-contiguous float32 view or copy of an array-like (0-d stays 0-d,
+    unlike np.ascontiguousarray)."""
+    return np.asarray(a, dtype=np.float32, order="C")
 
 
 def _dims(shape):
