@@ -49,6 +49,15 @@ static int64_t numel(const int64_t *d, int n) {
 
 #define SMALL 4096      /* elements a buffer may have for a run */
 #define WORK 200000     /* multiply-adds a run may cost */
+/* reshape may allocate plans in proportion to the tensors; beyond this many
+ * elements only the allocation-free shape functions are exercised */
+#define RESHAPE_LIMIT ((int64_t)1 << 26)
+
+static int too_big(tconv_status sh, int ndim, const int64_t *in, const int64_t *out) {
+    if (sh != TCONV_OK) return 0; /* refusals happen before any allocation */
+    int64_t a = numel(in, ndim), b = numel(out, ndim);
+    return a < 0 || b < 0 || a > RESHAPE_LIMIT || b > RESHAPE_LIMIT;
+}
 
 static void fill(float *a, int64_t n, uint8_t seed) {
     for (int64_t i = 0; i < n; i++) a[i] = (float)((int)((i * 37 + seed) % 17) - 8) / 8.0f;
@@ -148,7 +157,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pc != TCONV_OK) {
             float dummy = 0;
             must(tconv_conv_transpose2d_create(&p, &dummy, NULL, &opt, &op) == pc && !op);
-        } else if (wn >= 0 && wn <= SMALL && p.out_channels <= SMALL) {
+        } else if (wn >= 0 && wn <= SMALL && p.out_channels <= SMALL &&
+                   !too_big(sh, ndim, in, out)) {
             w = malloc((size_t)(wn ? wn : 1) * sizeof(float));
             b = malloc((size_t)(p.out_channels ? p.out_channels : 1) * sizeof(float));
             fill(w, wn, 5);
@@ -188,7 +198,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (pc != TCONV_OK) {
             float dummy = 0;
             must(tconv_conv2d_create(&p, &dummy, NULL, &opt, &op) == pc && !op);
-        } else if (wn >= 0 && wn <= SMALL && p.out_channels <= SMALL) {
+        } else if (wn >= 0 && wn <= SMALL && p.out_channels <= SMALL &&
+                   !too_big(sh, ndim, in, out)) {
             w = malloc((size_t)(wn ? wn : 1) * sizeof(float));
             b = malloc((size_t)(p.out_channels ? p.out_channels : 1) * sizeof(float));
             fill(w, wn, 5);

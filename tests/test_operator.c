@@ -377,6 +377,40 @@ static void test_nhwc(tconv_impl impl) {
     }
 }
 
+/* Legal but extreme geometry: a stride far beyond the output (PyTorch
+ * accepts stride 2^50 on a one-row input) runs and matches the reference. */
+static void test_huge_stride(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 31);
+    tconv_conv_transpose2d_params p;
+    tconv_conv_transpose2d_params_init(&p, 3, 4, 3, 2);
+    p.stride[0] = (int64_t)1 << 50;
+    p.stride[1] = 3;
+    p.padding[1] = 1;
+    const int64_t in[4] = {2, 3, 1, 5};
+    float w[3 * 4 * 6], b[4], x[30];
+    tu_fill(&r, w, 72);
+    tu_fill(&r, b, 4);
+    tu_fill(&r, x, 30);
+    tconv_op *op = ct_create(&p, w, b, impl, TCONV_LAYOUT_NCHW, 2);
+    if (!op) return;
+    int64_t out[4];
+    tconv_status st;
+    float *y = op_run(op, 4, in, x, NULL, 0, out, &st);
+    CHECK_MSG(st == TCONV_OK, "impl %s huge stride: %s", tconv_impl_name(impl),
+              tconv_last_error());
+    CHECK(out[2] == 3 && out[3] == 12);
+    if (y && st == TCONV_OK) {
+        int64_t yn = tu_numel(out, 4);
+        float *ref = tu_alloc(yn);
+        CHECK(tconv_reference_conv_transpose2d(&p, in, x, w, b, ref, yn) == TCONV_OK);
+        CHECK(tu_max_rel_err(y, ref, yn) < TOL);
+        free(ref);
+    }
+    free(y);
+    tconv_op_destroy(op);
+}
+
 /* Thread counts 1..4 give bit-identical results. */
 static void test_threads(tconv_impl impl) {
     tu_rng r;
@@ -421,6 +455,7 @@ int main(void) {
         test_zero_batch(impls[i]);
         test_nhwc(impls[i]);
         test_threads(impls[i]);
+        test_huge_stride(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

@@ -105,7 +105,8 @@ static void test_output_padding_for_size(void) {
           TCONV_ERROR_INVALID_ARGUMENT);
     CHECK(tconv_conv_transpose2d_output_padding_for_size(&p, 4, in4, s12, 2, NULL) ==
           TCONV_ERROR_INVALID_ARGUMENT);
-    CHECK(tconv_conv_transpose2d_output_padding_for_size(&p, 5, in4, s12, 2, op) ==
+    const int64_t in5[5] = {1, 16, 6, 6, 1};
+    CHECK(tconv_conv_transpose2d_output_padding_for_size(&p, 5, in5, s12, 2, op) ==
           TCONV_ERROR_INVALID_ARGUMENT);
     /* Range computation overflow. */
     const int64_t huge[4] = {1, 16, BIG, 6};
@@ -195,6 +196,13 @@ static void test_ct_output_shape(void) {
     CHECK(tu_err_has("too large"));
     const int64_t h3[4] = {1, 4, (int64_t)1 << 40, (int64_t)1 << 40};
     CHECK(tconv_conv_transpose2d_output_shape(&p, 4, h3, NULL, 0, out) == TCONV_ERROR_OVERFLOW);
+    /* Zero batch does not hide an image size that overflows (kernels form
+     * strides from C*H*W even when N == 0). */
+    tconv_conv_transpose2d_params_init(&p, 4, 2, 1, 1);
+    const int64_t z1[4] = {0, 4, (int64_t)1 << 31, (int64_t)1 << 31};
+    CHECK(tconv_conv_transpose2d_output_shape(&p, 4, z1, NULL, 0, out) == TCONV_ERROR_OVERFLOW);
+    const int64_t z2[4] = {0, 4, (int64_t)1 << 20, (int64_t)1 << 20};
+    CHECK(tconv_conv_transpose2d_output_shape(&p, 4, z2, NULL, 0, out) == TCONV_OK);
     tconv_conv_transpose2d_params_init(&p, 4, 2, INT64_MAX / 2, 3);
     const int64_t h4[4] = {1, 4, 3, 3};
     CHECK(tconv_conv_transpose2d_output_shape(&p, 4, h4, NULL, 0, out) == TCONV_ERROR_OVERFLOW);
@@ -247,6 +255,8 @@ static void test_conv_output_shape(void) {
     tconv_conv2d_params_init(&p, 4, 4, 1, 1);
     const int64_t big[4] = {INT64_MAX / 2, 4, 5, 5};
     CHECK(tconv_conv2d_output_shape(&p, 4, big, out) == TCONV_ERROR_OVERFLOW);
+    const int64_t zbig[4] = {0, 4, (int64_t)1 << 31, (int64_t)1 << 31};
+    CHECK(tconv_conv2d_output_shape(&p, 4, zbig, out) == TCONV_ERROR_OVERFLOW);
     CHECK(tconv_conv2d_output_shape(&p, 4, s, NULL) == TCONV_ERROR_INVALID_ARGUMENT);
 }
 

@@ -155,7 +155,6 @@ CV_MUT(cv_in_div, (p->in_channels = 4, p->groups = 3, p->out_channels = 6))
 CV_MUT(cv_out_lt_groups, (p->in_channels = 4, p->out_channels = 2, p->groups = 4))
 CV_MUT(cv_out_div, (p->in_channels = 4, p->out_channels = 6, p->groups = 4))
 CV_MUT(cv_kernel0, p->kernel_size[1] = 0)
-CV_MUT(cv_in0, p->in_channels = 0)
 CV_MUT(cv_weight_huge, (p->out_channels = INT64_MAX / 2, p->kernel_size[0] = 5))
 
 static const cv_case cv_cases[] = {
@@ -166,7 +165,8 @@ static const cv_case cv_cases[] = {
      "padding='same' is not supported for strided convolutions", 1},
     {"padding -2", cv_pad_neg, TCONV_ERROR_INVALID_ARGUMENT, "negative padding is not supported", 1},
     {"stride 0", cv_stride0, TCONV_ERROR_INVALID_ARGUMENT, "non-positive stride is not supported", 1},
-    {"dilation 0", cv_dil0, TCONV_ERROR_INVALID_ARGUMENT, "non-positive dilation is not supported", 1},
+    {"dilation 0", cv_dil0, TCONV_ERROR_INVALID_ARGUMENT,
+     "dilation should be greater than zero, but got [1, 0]", 1},
     {"in_channels -1", cv_in_neg, TCONV_ERROR_INVALID_ARGUMENT, "in_channels=-1", 0},
     {"in_channels % groups", cv_in_div, TCONV_ERROR_INVALID_ARGUMENT,
      "in_channels must be divisible by groups, but got in_channels=4 groups=3", 0},
@@ -178,7 +178,6 @@ static const cv_case cv_cases[] = {
      "size [[6, 1, 3, 3]] instead", 1},
     {"kernel 0", cv_kernel0, TCONV_ERROR_INVALID_ARGUMENT,
      "kernel size should be greater than zero, but got kernel_height: 3 kernel_width: 0", 1},
-    {"in_channels 0", cv_in0, TCONV_ERROR_INVALID_ARGUMENT, "[4, 0, 3, 3]", 0},
     {"weight overflow", cv_weight_huge, TCONV_ERROR_OVERFLOW, "weight of size", 0},
 };
 
@@ -372,7 +371,6 @@ static void test_options(void) {
         op = NULL;
     }
     CHECK(tconv_impl_available(TCONV_IMPL_REFERENCE));
-    CHECK(!tconv_impl_available(TCONV_IMPL_AUTO));
     CHECK(tconv_best_impl() != TCONV_IMPL_AUTO && tconv_impl_available(tconv_best_impl()));
     CHECK(tconv_default_num_threads() >= 1);
     CHECK(tconv_conv_transpose2d_create(&p, NULL, NULL, NULL, &op) ==
