@@ -24,6 +24,7 @@ cd "$ROOT"
 TCONV_TEST_PACKAGES="
   cmake make gcc libc6-dev clang libclang-rt-14-dev
   python3 python3-torch python3-numpy python3-pytest
+  libpng-dev
 "
 
 PREFIX="${TCONV_TEST_BUILD:-build-test}"
