@@ -1,0 +1,553 @@
+/* ct2d_fast.c -- the fast conv_transpose2d forward: stride-phase
+ * decomposition, weight packing, tiling, threading, stores.
+ *
+ * Phase decomposition.  Output row oy has phase ry = oy % sh; the kernel
+ * rows that reach it are the ky with (ry + ph - ky*dh) % sh == 0, each
+ * reading input row iy = qy + cy(ky), qy = oy / sh, cy = (ry + ph - ky*dh)/sh
+ * (likewise columns).  Each phase is a dense stride-1 correlation with a
+ * sub-kernel of about kh/sh x kw/sw taps: no products with inserted zeros,
+ * nothing computed for cropped padding rows, each output written once with
+ * the bias already in its accumulator; no col2im, no zero fill, no scratch.
+ *
+ * Tiles (NCHW, pixels in lanes).  A pixel vector is VL phase pixels of one
+ * output row (qx0..qx0+VL-1), or, for narrow inputs (W divides VL), R = VL/W
+ * whole phase rows laid flat, so that a tap's input is one contiguous
+ * masked load from the channel plane.  A tile is MR output channels x NV
+ * vectors; with sw == 2 both column phases are computed at once (SWF = 2)
+ * and interleaved on store.  Lanes outside the input are masked to zero.
+ *
+ * 1x1 inputs (H = W = 1) are one GEMM per group:
+ *   y[n, (oc,oy,ox)] = b[oc] + x[n, :] * Weff[:, (oc,oy,ox)]
+ * with Weff the weights laid out as output positions (zero where no tap).
+ *
+ * Threads take contiguous ranges of a fixed tile list: no reduction, so the
+ * result does not depend on the thread count. */
+#include "fast.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { PATH_PHASE = 1, PATH_GEMM = 2 };
+
+typedef struct phase_grp { /* one (ry, column phase set) */
+    int ry, rx;            /* rx: the column phase when SWF == 1 */
+    int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
+    int64_t nvec, nvt, vt_chunk, nchunk;
+    int64_t units, first;  /* tiles of this group per (n, g); prefix */
+} phase_grp;
+
+typedef struct tc_fast {
+    const tc_kernel_set *ks;
+    int64_t cig, cog, kk;
+    float *bias; /* Cout values, zeros when the op has none */
+    /* phase path: weights packed [g][ocb][ky][kx][ic][MRb] for MR = mr */
+    int mr;
+    float *wpack;
+    /* gemm path: packed for output size (g_h, g_w) */
+    int64_t g_h, g_w, g_ncb;
+    float *gpack, *gbias;
+    /* plan of the last reshape */
+    int path, swf, nv, flat, R;
+    int ngrp;
+    phase_grp *grp;
+    int64_t nocb, units_ng, units, nmb;
+    int64_t *kyc, *kxc; /* per ry: list of (ky, cy); per rx: (kx, cx); see plan */
+    int *nky, *nkx;
+} tc_fast;
+
+static void fast_free(void *p) {
+    tc_fast *f = p;
+    if (!f) return;
+    free(f->bias);
+    free(f->wpack);
+    free(f->gpack);
+    free(f->gbias);
+    free(f->grp);
+    free(f->kyc);
+    free(f->kxc);
+    free(f->nky);
+    free(f->nkx);
+    free(f);
+}
+
+static const tc_kernel_set *kernels_for(tconv_impl impl) {
+#if defined(TCONV_X86)
+    if (impl == TCONV_IMPL_AVX512) return &tc_kernels_avx512;
+    if (impl == TCONV_IMPL_AVX2) return &tc_kernels_avx2;
+#endif
+    (void)impl;
+    return &tc_kernels_portable;
+}
+
+/* Relative cost of a tile shape: FMAs are the work; short dependency chains
+ * (fewer than 8 accumulators in flight) and loads per FMA slow it down. */
+static double tile_eff(int nv, int mr) {
+    const double acc = nv * mr;
+    double e = acc >= 8 ? 1.0 : acc / 8;
+    return e / (1.0 + 0.3 * (nv + mr) / acc);
+}
+
+/* Picks NV and MR for a budget of accumulators (per column phase). */
+static void choose_tile(int budget, int64_t cog, int64_t nvec, int *nv_out, int *mr_out) {
+    double best = -1;
+    int bnv = 1, bmr = 1;
+    for (int nv = 1; nv <= TC_NV_MAX && nv <= (nvec > 0 ? nvec : 1); nv++)
+        for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= budget; mr++) {
+            const int64_t full = cog / mr, rem = cog % mr;
+            double t = (double)full * mr / tile_eff(nv, mr);
+            if (rem) t += (double)rem / tile_eff(nv, (int)rem);
+            const double s = (double)cog / t;
+            if (s > best + 1e-9) {
+                best = s;
+                bnv = nv;
+                bmr = mr;
+            }
+        }
+    *nv_out = bnv;
+    *mr_out = bmr;
+}
+
+static int swf_for(const tconv_op *op) { return op->ct.stride[1] == 2 ? 2 : 1; }
+
+/* w: (Cin, Cout/g, kh, kw) -> [g][ocb][ky][kx][ic][MRb]. */
+static int pack_phase(tc_fast *f, const tconv_op *op, int mr) {
+    const int64_t G = op->ct.groups, cig = f->cig, cog = f->cog, kk = f->kk;
+    float *pk = malloc((size_t)op->weight_numel * sizeof(float) + 64);
+    if (!pk) return 0;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t o0 = 0; o0 < cog; o0 += mr) {
+            const int64_t mrb = cog - o0 < mr ? cog - o0 : mr;
+            float *dst = pk + g * cog * cig * kk + o0 * cig * kk;
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t ic = 0; ic < cig; ic++)
+                    for (int64_t m = 0; m < mrb; m++)
+                        dst[(t * cig + ic) * mrb + m] =
+                            op->weight[((g * cig + ic) * cog + o0 + m) * kk + t];
+        }
+    free(f->wpack);
+    f->wpack = pk;
+    f->mr = mr;
+    return 1;
+}
+
+tconv_status tc_fast_ct2d_create(tconv_op *op) {
+    tc_fast *f = calloc(1, sizeof *f);
+    if (!f) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    const tconv_conv_transpose2d_params *p = &op->ct;
+    f->ks = kernels_for(op->impl);
+    f->cig = p->in_channels / p->groups;
+    f->cog = p->out_channels / p->groups;
+    f->kk = p->kernel_size[0] * p->kernel_size[1];
+    f->g_h = f->g_w = -1;
+    f->bias = calloc((size_t)p->out_channels + TC_MR_MAX, sizeof(float));
+    if (!f->bias) {
+        fast_free(f);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    }
+    if (op->bias) memcpy(f->bias, op->bias, (size_t)p->out_channels * sizeof(float));
+    /* Pack for the tile a large input would get; reshape repacks only if a
+     * small input prefers another MR. */
+    int nv, mr;
+    choose_tile(f->ks->acc_cap / swf_for(op), f->cog, 1 << 20, &nv, &mr);
+    if (!pack_phase(f, op, mr)) {
+        fast_free(f);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory packing %lld weights",
+                       (long long)op->weight_numel);
+    }
+    op->fast = f;
+    op->fast_free = fast_free;
+    return TCONV_OK;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+typedef struct run_ctx {
+    const tconv_op *op;
+    const tc_fast *f;
+    const float *x; /* NCHW (the input or its transposed copy) */
+    float *y;
+    tc_strides ys;
+} run_ctx;
+
+static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t imax(int64_t a, int64_t b) { return a > b ? a : b; }
+static inline uint32_t bits_range(int64_t lo, int64_t hi) { /* bits [lo, hi) */
+    if (hi <= lo) return 0;
+    return (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+}
+
+/* Writes one finished tile (out: [mrb][nv][SWF][VL]) to y. */
+static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t oc0, int mrb,
+                       int64_t v0, int nv, const float *out) {
+    const tc_geom *g = &c->op->geom;
+    const tc_fast *f = c->f;
+    const int VL = f->ks->vl, SWF = f->swf;
+    const int64_t sh = g->sh, sw = g->sw, W = g->w_in, Wout = g->w_out;
+    const tc_strides ys = c->ys;
+    const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
+    for (int m = 0; m < mrb; m++) {
+        float *yb = c->y + n * ys.n + (oc0 + m) * ys.c;
+        for (int v = 0; v < nv; v++) {
+            const int64_t vi = v0 + v;
+            const float *src = out + (int64_t)(m * nv + v) * SWF * VL;
+            const int R = f->flat ? f->R : 1;
+            const int64_t qy0 = f->flat ? vi * R : vi / nb, qx0 = f->flat ? 0 : (vi % nb) * VL;
+            const int64_t lanes = f->flat ? W : VL;
+            for (int r = 0; r < R; r++) {
+                const int64_t qy = qy0 + r;
+                if (qy >= pg->hq) break;
+                float *row = yb + (qy * sh + pg->ry) * ys.h;
+                if (SWF == 2 && ys.w == 1) {
+                    /* interleave the two column phases into one contiguous run */
+                    const int64_t ox0 = qx0 * 2, cnt = imin(2 * lanes, Wout - ox0);
+                    const float *a = src + r * lanes, *b = src + VL + r * lanes;
+                    float *d = row + ox0;
+                    int64_t j = 0;
+                    for (; j + 1 < cnt; j += 2) {
+                        d[j] = a[j >> 1];
+                        d[j + 1] = b[j >> 1];
+                    }
+                    if (j < cnt) d[j] = a[j >> 1];
+                } else {
+                    for (int p = 0; p < SWF; p++) {
+                        const int64_t rx = SWF == 2 ? p : pg->rx;
+                        const float *s = src + p * VL + r * lanes;
+                        for (int64_t j = 0; j < lanes; j++) {
+                            const int64_t ox = (qx0 + j) * sw + rx;
+                            if (ox >= Wout) break;
+                            row[ox * ys.w] = s[j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* One tile: group pg of image n, group gi, channel block ocb, vectors
+ * [v0, v0+nv). */
+static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t gi,
+                       int64_t ocb, int64_t v0, int nv, float *out) {
+    const tc_geom *g = &c->op->geom;
+    const tc_fast *f = c->f;
+    const int VL = f->ks->vl, SWF = f->swf;
+    const int64_t H = g->h_in, W = g->w_in, cig = f->cig, cog = f->cog, kk = f->kk;
+    const int64_t o0 = ocb * f->mr;
+    const int mrb = (int)imin(f->mr, cog - o0);
+    const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
+    tc_tap taps[2][TC_TAP_CHUNK];
+    tc_phase_tile t;
+    t.x = c->x + n * g->c_in * H * W + gi * cig * H * W;
+    t.xcs = H * W;
+    t.cin = cig;
+    t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
+    t.taps[0] = taps[0];
+    t.taps[1] = taps[1];
+    t.ntap[0] = t.ntap[1] = 0;
+    t.init = NULL;
+    t.bias = f->bias + gi * cog + o0;
+    t.out = out;
+    const tc_phase_kernel kern = f->ks->phase[SWF - 1][nv - 1][mrb - 1];
+    /* vector geometry */
+    int64_t qy0[TC_NV_MAX], qx0[TC_NV_MAX];
+    for (int v = 0; v < nv; v++) {
+        const int64_t vi = v0 + v;
+        qy0[v] = f->flat ? vi * f->R : vi / nb;
+        qx0[v] = f->flat ? 0 : (vi % nb) * VL;
+    }
+    const int nky = f->nky[pg->ry];
+    const int64_t *kyc = f->kyc + (int64_t)pg->ry * g->kh * 2;
+    for (int p = 0; p < SWF; p++) {
+        const int rx = SWF == 2 ? p : pg->rx;
+        const int nkx = f->nkx[rx];
+        const int64_t *kxc = f->kxc + (int64_t)rx * g->kw * 2;
+        for (int a = 0; a < nky; a++) {
+            const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1];
+            for (int b = 0; b < nkx; b++) {
+                const int64_t kx = kxc[2 * b], cx = kxc[2 * b + 1];
+                tc_tap *tp = &taps[p][t.ntap[p]];
+                uint32_t any = 0;
+                for (int v = 0; v < nv; v++) {
+                    uint32_t mk = 0;
+                    int64_t off = 0;
+                    if (f->flat) {
+                        const uint32_t col = bits_range(imax(0, -cx), imin(W, W - cx));
+                        for (int r = 0; r < f->R; r++) {
+                            const int64_t iy = qy0[v] + r + cy;
+                            if (iy >= 0 && iy < H) mk |= col << (r * W);
+                        }
+                        off = (qy0[v] + cy) * W + cx;
+                    } else {
+                        const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
+                        if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
+                        off = iy * W + ix0;
+                    }
+                    tp->mask[v] = mk;
+                    tp->xoff[v] = mk ? off : 0;
+                    any |= mk;
+                }
+                if (!any) continue;
+                tp->woff = (ky * g->kw + kx) * cig * mrb;
+                if (++t.ntap[p] == TC_TAP_CHUNK) { /* flush a full chunk */
+                    kern(&t);
+                    t.init = out;
+                    t.ntap[0] = t.ntap[1] = 0;
+                }
+            }
+        }
+    }
+    if (t.ntap[0] || t.ntap[1] || !t.init) kern(&t);
+    store_tile(c, pg, n, gi * cog + o0, mrb, v0, nv, out);
+}
+
+static void phase_worker(void *ctx, int tid, int nt) {
+    const run_ctx *c = ctx;
+    const tc_fast *f = c->f;
+    const tc_geom *g = &c->op->geom;
+    const int64_t U = f->units, b = U * tid / nt, e = U * (tid + 1) / nt;
+    float out[TC_MR_MAX * TC_NV_MAX * 2 * TC_VL_MAX] __attribute__((aligned(64)));
+    for (int64_t u = b; u < e; u++) {
+        const int64_t ng = u / f->units_ng, n = ng / g->groups, gi = ng % g->groups;
+        int64_t r = u % f->units_ng;
+        int lo = 0, hi = f->ngrp - 1; /* last group with first <= r */
+        while (lo < hi) {
+            const int mid = (lo + hi + 1) / 2;
+            if (f->grp[mid].first <= r) lo = mid; else hi = mid - 1;
+        }
+        const int k = lo;
+        const phase_grp *pg = &f->grp[k];
+        r -= pg->first;
+        /* r -> (chunk, ocb, vt within chunk) */
+        const int64_t per_chunk = f->nocb * pg->vt_chunk;
+        const int64_t ch = r / per_chunk;
+        const int64_t rc = r % per_chunk;
+        const int64_t nvt_c = imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
+        if (rc >= f->nocb * nvt_c) continue; /* past the short last chunk */
+        const int64_t ocb = rc / nvt_c, vt = ch * pg->vt_chunk + rc % nvt_c;
+        const int64_t v0 = vt * f->nv;
+        const int nv = (int)imin(f->nv, pg->nvec - v0);
+        phase_tile(c, pg, n, gi, ocb, v0, nv, out);
+    }
+}
+
+static void gemm_worker(void *ctx, int tid, int nt) {
+    const run_ctx *c = ctx;
+    const tc_fast *f = c->f;
+    const tc_geom *g = &c->op->geom;
+    const int VL = f->ks->vl, GN = f->ks->gemm_nv * VL, MR = f->ks->gemm_mr;
+    const int64_t cig = f->cig, cog = f->cog, hw = g->h_out * g->w_out, nc = cog * hw;
+    const int64_t U = f->units, b = U * tid / nt, e = U * (tid + 1) / nt;
+    const tc_strides ys = c->ys;
+    float out[TC_MR_MAX * 4 * TC_VL_MAX] __attribute__((aligned(64)));
+    for (int64_t u = b; u < e; u++) {
+        const int64_t gi = u / (f->g_ncb * f->nmb), r = u % (f->g_ncb * f->nmb);
+        const int64_t cb = r / f->nmb, mb = r % f->nmb;
+        const int64_t n0 = mb * MR;
+        const int mr = (int)imin(MR, g->n - n0);
+        tc_gemm_tile t;
+        t.a = c->x + n0 * g->c_in + gi * cig;
+        t.a_rs = g->c_in;
+        t.k = cig;
+        t.b = f->gpack + (gi * f->g_ncb + cb) * cig * GN;
+        t.binit = f->gbias + (gi * f->g_ncb + cb) * GN;
+        t.out = out;
+        f->ks->gemm[mr - 1](&t);
+        const int64_t col0 = cb * GN, cnt = imin(GN, nc - col0);
+        for (int m = 0; m < mr; m++) {
+            float *yb = c->y + (n0 + m) * ys.n + gi * cog * ys.c;
+            const float *s = out + m * GN;
+            if (ys.w == 1 && ys.h == g->w_out && ys.c == hw) {
+                memcpy(yb + col0, s, (size_t)cnt * sizeof(float));
+            } else {
+                for (int64_t j = 0; j < cnt; j++) {
+                    const int64_t col = col0 + j, oc = col / hw, pix = col % hw;
+                    yb[oc * ys.c + (pix / g->w_out) * ys.h + (pix % g->w_out) * ys.w] = s[j];
+                }
+            }
+        }
+    }
+}
+
+typedef struct nhwc_ctx {
+    const float *src;
+    float *dst;
+    int64_t n, c, hw;
+} nhwc_ctx;
+
+/* (N, H*W, C) -> (N, C, H*W) in 16x16 blocks, split over images and rows. */
+static void nhwc_worker(void *ctx, int tid, int nt) {
+    const nhwc_ctx *t = ctx;
+    const int64_t rows = t->n * ((t->hw + 15) / 16), b = rows * tid / nt, e = rows * (tid + 1) / nt;
+    const int64_t nblk = (t->hw + 15) / 16;
+    for (int64_t r = b; r < e; r++) {
+        const int64_t n = r / nblk, p0 = (r % nblk) * 16, p1 = imin(p0 + 16, t->hw);
+        const float *s = t->src + n * t->hw * t->c;
+        float *d = t->dst + n * t->hw * t->c;
+        for (int64_t c0 = 0; c0 < t->c; c0 += 16) {
+            const int64_t c1 = imin(c0 + 16, t->c);
+            for (int64_t ch = c0; ch < c1; ch++)
+                for (int64_t p = p0; p < p1; p++) d[ch * t->hw + p] = s[p * t->c + ch];
+        }
+    }
+}
+
+static int threads_for(const tconv_op *op) {
+    const tc_fast *f = op->fast;
+    int nt = op->opt.num_threads > 0 ? op->opt.num_threads : tconv_default_num_threads();
+    if ((int64_t)nt > f->units) nt = (int)f->units;
+    return nt < 1 ? 1 : nt;
+}
+
+static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
+    const tc_fast *f = op->fast;
+    const tc_geom *g = &op->geom;
+    run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out)};
+    const int nt = threads_for(op);
+    if (f->path == PATH_PHASE && op->opt.layout == TCONV_LAYOUT_NHWC) {
+        nhwc_ctx t = {x, ws, g->n, g->c_in, g->h_in * g->w_in};
+        tc_parallel(nt, nhwc_worker, &t);
+        c.x = ws;
+    }
+    tc_parallel(nt, f->path == PATH_GEMM ? gemm_worker : phase_worker, &c);
+    return TCONV_OK;
+}
+
+/* ---- planning ------------------------------------------------------------ */
+
+static tconv_status oom(void) {
+    return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory planning the fast path");
+}
+
+static tconv_status plan_gemm(tconv_op *op, tc_fast *f) {
+    const tc_geom *g = &op->geom;
+    const int GN = f->ks->gemm_nv * f->ks->vl;
+    const int64_t cig = f->cig, cog = f->cog, hw = g->h_out * g->w_out, nc = cog * hw;
+    const int64_t ncb = (nc + GN - 1) / GN;
+    if (f->g_h != g->h_out || f->g_w != g->w_out) {
+        int64_t numel;
+        if (tc_mul_overflow(g->groups * ncb, cig * GN, &numel) || numel > (int64_t)1 << 40)
+            return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
+        float *pk = calloc((size_t)numel + 1, sizeof(float));
+        float *bi = calloc((size_t)(g->groups * ncb * GN), sizeof(float));
+        if (!pk || !bi) {
+            free(pk);
+            free(bi);
+            return oom();
+        }
+        for (int64_t gi = 0; gi < g->groups; gi++)
+            for (int64_t col = 0; col < nc; col++) {
+                const int64_t ocg = col / hw, oy = (col % hw) / g->w_out, ox = col % g->w_out;
+                const int64_t cb = col / GN, j = col % GN;
+                bi[(gi * ncb + cb) * GN + j] = f->bias[gi * cog + ocg];
+                /* with a 1x1 input, oy = ky*dh - ph */
+                const int64_t ty = oy + g->ph, tx = ox + g->pw;
+                if (ty % g->dh || tx % g->dw) continue;
+                const int64_t ky = ty / g->dh, kx = tx / g->dw;
+                if (ky >= g->kh || kx >= g->kw) continue;
+                for (int64_t ic = 0; ic < cig; ic++)
+                    pk[((gi * ncb + cb) * cig + ic) * GN + j] =
+                        op->weight[((gi * cig + ic) * cog + ocg) * f->kk + ky * g->kw + kx];
+            }
+        free(f->gpack);
+        free(f->gbias);
+        f->gpack = pk;
+        f->gbias = bi;
+        f->g_h = g->h_out;
+        f->g_w = g->w_out;
+        f->g_ncb = ncb;
+    }
+    f->path = PATH_GEMM;
+    f->nmb = (g->n + f->ks->gemm_mr - 1) / f->ks->gemm_mr;
+    f->units = g->groups * ncb * f->nmb;
+    op->path = "gemm-1x1";
+    op->workspace_bytes = 0;
+    return TCONV_OK;
+}
+
+tconv_status tc_fast_ct2d_plan(tconv_op *op) {
+    tc_fast *f = op->fast;
+    const tc_geom *g = &op->geom;
+    op->run = run_fast;
+    if (g->h_in == 1 && g->w_in == 1) return plan_gemm(op, f);
+
+    const int VL = f->ks->vl;
+    const int64_t sh = g->sh, sw = g->sw, H = g->h_in, W = g->w_in;
+    f->path = PATH_PHASE;
+    f->swf = sw == 2 ? 2 : 1;
+    /* tap lists per row phase and per column phase */
+    free(f->kyc);
+    free(f->kxc);
+    free(f->nky);
+    free(f->nkx);
+    free(f->grp);
+    f->kyc = malloc((size_t)(sh * g->kh * 2) * sizeof(int64_t));
+    f->kxc = malloc((size_t)(sw * g->kw * 2) * sizeof(int64_t));
+    f->nky = calloc((size_t)sh, sizeof(int));
+    f->nkx = calloc((size_t)sw, sizeof(int));
+    const int ngrp = (int)(sh * (f->swf == 2 ? 1 : sw));
+    f->grp = calloc((size_t)ngrp, sizeof(phase_grp));
+    if (!f->kyc || !f->kxc || !f->nky || !f->nkx || !f->grp) return oom();
+    for (int64_t r = 0; r < sh; r++)
+        for (int64_t k = 0; k < g->kh; k++) {
+            const int64_t t = r + g->ph - k * g->dh;
+            if (((t % sh) + sh) % sh) continue;
+            int64_t *e = f->kyc + (r * g->kh + f->nky[r]++) * 2;
+            e[0] = k;
+            e[1] = t / sh;
+        }
+    for (int64_t r = 0; r < sw; r++)
+        for (int64_t k = 0; k < g->kw; k++) {
+            const int64_t t = r + g->pw - k * g->dw;
+            if (((t % sw) + sw) % sw) continue;
+            int64_t *e = f->kxc + (r * g->kw + f->nkx[r]++) * 2;
+            e[0] = k;
+            e[1] = t / sw;
+        }
+    /* flat vectors: whole phase rows side by side when W divides VL */
+    const int64_t wq0 = (g->w_out + sw - 1) / sw;
+    f->flat = W * 2 <= VL && VL % W == 0 && wq0 <= W;
+    f->R = f->flat ? (int)(VL / W) : 1;
+    int64_t maxvec = 0;
+    f->ngrp = ngrp;
+    for (int i = 0; i < ngrp; i++) {
+        phase_grp *pg = &f->grp[i];
+        pg->ry = (int)(f->swf == 2 ? i : i / sw);
+        pg->rx = (int)(f->swf == 2 ? 0 : i % sw);
+        pg->hq = pg->ry < g->h_out ? (g->h_out - pg->ry + sh - 1) / sh : 0;
+        pg->wq = pg->rx < g->w_out ? (g->w_out - pg->rx + sw - 1) / sw : 0;
+        if (pg->wq == 0) pg->hq = 0;
+        pg->nvec = f->flat ? (pg->hq + f->R - 1) / f->R : pg->hq * ((pg->wq + VL - 1) / VL);
+        if (pg->nvec > maxvec) maxvec = pg->nvec;
+    }
+    int nv, mr;
+    choose_tile(f->ks->acc_cap / f->swf, f->cog, maxvec, &nv, &mr);
+    if (mr != f->mr && !pack_phase(f, op, mr)) return oom();
+    f->nv = nv;
+    f->nocb = (f->cog + mr - 1) / mr;
+    /* Chunks of vector tiles whose input rows stay in cache while every
+     * channel block passes over them (~128 KiB of input rows). */
+    const int64_t rows_per_vt = f->flat ? nv * f->R : imax(1, nv * VL / imax(1, W)) ;
+    const int64_t bytes_per_row = imax(1, f->cig * W * 4 * (g->kh / sh + 1));
+    int64_t vt_chunk = imax(1, ((int64_t)128 << 10) / (bytes_per_row * rows_per_vt));
+    int64_t first = 0;
+    for (int i = 0; i < ngrp; i++) {
+        phase_grp *pg = &f->grp[i];
+        pg->nvt = (pg->nvec + nv - 1) / nv;
+        pg->vt_chunk = imax(1, imin(vt_chunk, pg->nvt));
+        pg->nchunk = pg->nvt ? (pg->nvt + pg->vt_chunk - 1) / pg->vt_chunk : 0;
+        pg->units = pg->nchunk * pg->vt_chunk * f->nocb;
+        pg->first = first;
+        first += pg->units;
+    }
+    f->units_ng = first;
+    f->units = first * g->n * g->groups;
+    op->path = f->swf == 2 ? "phase-sw2" : "phase";
+    size_t ws = 0;
+    if (op->opt.layout == TCONV_LAYOUT_NHWC) {
+        int64_t xd[4] = {g->n, g->c_in, H, W}, xn;
+        tc_numel(xd, 4, &xn);
+        tc_float_bytes(xn, &ws);
+    }
+    op->workspace_bytes = ws;
+    return TCONV_OK;
+}

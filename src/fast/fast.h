@@ -1,0 +1,92 @@
+/* fast.h -- internals of the fast conv_transpose2d path: CPU features,
+ * the thread pool, the micro-kernel interface every ISA file implements,
+ * and the operator hooks operator.c calls.  Never installed. */
+#ifndef TCONV_FAST_H
+#define TCONV_FAST_H
+
+#include "../internal.h"
+
+/* ---- CPU features (cpu.c) ------------------------------------------------ */
+
+/* 1 if the CPU and the OS (XGETBV state) support the ISA and this build
+ * compiled its kernels. */
+int tc_cpu_has_avx2_fma(void);
+int tc_cpu_has_avx512(void);
+/* Cores this process may run on (sched_getaffinity, else sysconf), >= 1. */
+int tc_cpu_count(void);
+
+/* ---- thread pool (threadpool.c) ------------------------------------------ */
+
+/* Calls fn(ctx, tid, nthreads) for tid = 0..nthreads-1, tid 0 on the calling
+ * thread, the others on reusable pool workers; returns when all are done.
+ * If the pool is busy (another thread's run), every tid runs on the caller,
+ * one after another: the work split, hence the result, is the same. */
+void tc_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), void *ctx);
+
+/* ---- micro-kernel interface (kernels/ct2d_*_{portable,avx2,avx512}.c) ---- */
+
+#define TC_NV_MAX 4      /* pixel vectors per tile */
+#define TC_MR_MAX 12     /* output channels per tile */
+#define TC_VL_MAX 16     /* lanes of the widest vector */
+#define TC_TAP_CHUNK 32  /* taps passed to one kernel call, per column phase */
+
+/* One kernel tap (ky, kx): where its packed weights start and, per pixel
+ * vector, where its input row segment starts (element offset within a
+ * channel plane) and which lanes are inside the input. */
+typedef struct tc_tap {
+    int64_t woff;
+    int64_t xoff[TC_NV_MAX];
+    uint32_t mask[TC_NV_MAX];
+} tc_tap;
+
+/* A phase tile: MR output channels x NV pixel vectors x SWF column phases.
+ *   acc[m][v][p] = init + sum over taps of phase p, ic < cin of
+ *                  x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff + ic*MR + m]
+ * out: [MR][NV][SWF][VL] floats. */
+typedef struct tc_phase_tile {
+    const float *x;
+    int64_t xcs, cin;
+    const float *w;
+    const tc_tap *taps[2];
+    int ntap[2];
+    const float *init; /* previous partial tile (same layout as out), or NULL: */
+    const float *bias; /* MR values to start from */
+    float *out;
+} tc_phase_tile;
+typedef void (*tc_phase_kernel)(const tc_phase_tile *t);
+
+/* A GEMM tile (1x1 inputs): out[m][j] = binit[j] + sum_k a[m*a_rs + k] * b[k*GN + j]
+ * for m < MR, j < GN = gemm_nv*VL.  out: [MR][GN]. */
+typedef struct tc_gemm_tile {
+    const float *a;
+    int64_t a_rs, k;
+    const float *b;
+    const float *binit;
+    float *out;
+} tc_gemm_tile;
+typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
+
+typedef struct tc_kernel_set {
+    tconv_impl impl;
+    int vl;      /* lanes */
+    int acc_cap; /* accumulator vectors a tile may hold without spilling */
+    tc_phase_kernel phase[2][TC_NV_MAX][TC_MR_MAX]; /* [SWF-1][NV-1][MR-1] */
+    int gemm_nv, gemm_mr;
+    tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
+} tc_kernel_set;
+
+extern const tc_kernel_set tc_kernels_portable;
+#if defined(TCONV_X86)
+extern const tc_kernel_set tc_kernels_avx2;
+extern const tc_kernel_set tc_kernels_avx512;
+#endif
+
+/* ---- operator hooks (fast/ct2d_fast.c) ------------------------------------- */
+
+/* At create: picks the kernel set for op->impl and packs the weights
+ * (op->fast, op->fast_free).  conv_transpose2d only. */
+tconv_status tc_fast_ct2d_create(tconv_op *op);
+/* At reshape: plans op->geom, sets op->run, op->path, op->workspace_bytes. */
+tconv_status tc_fast_ct2d_plan(tconv_op *op);
+
+#endif /* TCONV_FAST_H */

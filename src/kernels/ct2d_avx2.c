@@ -1,0 +1,27 @@
+/* ct2d_avx2.c -- conv_transpose2d micro-kernels for AVX2 + FMA (8 lanes,
+ * 16 vector registers: tiles of up to 12 accumulators; vmaskmovps covers
+ * the input borders).  Built with -mavx2 -mfma by CMake, called only after
+ * tc_cpu_has_avx2_fma(). */
+#include "../fast/fast.h"
+
+#include <immintrin.h>
+
+#define TC_IMPL TCONV_IMPL_AVX2
+#define TC_VL 8
+#define TC_ACC_CAP 12
+#define TC_GEMM_NV 2
+#define TC_GEMM_MR 6
+#define TC_KSET tc_kernels_avx2
+typedef __m256 tc_v;
+typedef __m256i tc_mk;
+#define v_load(p) _mm256_loadu_ps(p)
+#define v_loadm(p, mk) _mm256_maskload_ps((p), (mk))
+/* lane j enabled when bit j is set: move bit j to the sign bit of lane j */
+#define v_mkmask(bits)                                                                   \
+    _mm256_sllv_epi32(_mm256_set1_epi32((int)(bits)),                                   \
+                      _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24))
+#define v_bcast(p) _mm256_broadcast_ss(p)
+#define v_fma(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
+#define v_store(p, v) _mm256_storeu_ps((p), (v))
+
+#include "ct2d_template.inc"
