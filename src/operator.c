@@ -2,6 +2,7 @@
  * reshape (per-input checks, path choice, workspace size), run, destroy;
  * the one-call functions; the public reference entry points. */
 #include "internal.h"
+#include "fast/fast.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -24,11 +25,24 @@ const char *tconv_impl_name(tconv_impl impl) {
     return "unknown";
 }
 
-int tconv_impl_available(tconv_impl impl) { return impl == TCONV_IMPL_REFERENCE; }
+int tconv_impl_available(tconv_impl impl) {
+    switch (impl) {
+    case TCONV_IMPL_AUTO:
+    case TCONV_IMPL_REFERENCE:
+    case TCONV_IMPL_PORTABLE: return 1;
+    case TCONV_IMPL_AVX2: return tc_cpu_has_avx2_fma();
+    case TCONV_IMPL_AVX512: return tc_cpu_has_avx512();
+    }
+    return 0;
+}
 
-tconv_impl tconv_best_impl(void) { return TCONV_IMPL_REFERENCE; }
+tconv_impl tconv_best_impl(void) {
+    if (tc_cpu_has_avx512()) return TCONV_IMPL_AVX512;
+    if (tc_cpu_has_avx2_fma()) return TCONV_IMPL_AVX2;
+    return TCONV_IMPL_PORTABLE;
+}
 
-int tconv_default_num_threads(void) { return 1; }
+int tconv_default_num_threads(void) { return tc_cpu_count(); }
 
 static tconv_status check_options(const tconv_options *opt) {
     if (opt->num_threads < 0)
@@ -95,6 +109,13 @@ tconv_status tconv_conv_transpose2d_create(const tconv_conv_transpose2d_params *
     st = op_new(TC_OP_CONV_TRANSPOSE2D, numel, weight, bias, p->out_channels, opt, &o);
     if (st) return st;
     o->ct = *p;
+    if (o->impl != TCONV_IMPL_REFERENCE) { /* pack once for the fast path */
+        st = tc_fast_ct2d_create(o);
+        if (st) {
+            tconv_op_destroy(o);
+            return st;
+        }
+    }
     *op = o;
     return TCONV_OK;
 }
@@ -131,6 +152,14 @@ static tconv_status run_reference(tconv_op *op, const float *x, float *y, void *
 
 /* Path choice: which routine runs this geometry, and its workspace. */
 static tconv_status choose_path(tconv_op *op) {
+    /* conv_transpose2d: the fast path for every impl but REFERENCE.
+     * conv2d: the reference kernel (no fast conv2d yet) whatever the impl. */
+    /* A stride beyond the output size leaves phases empty; the phase plan
+     * sizes its tables by the stride, so such (legal, e.g. stride 2^50 on a
+     * 1-row input) geometries take the reference kernel instead. */
+    if (op->kind == TC_OP_CONV_TRANSPOSE2D && op->fast && op->geom.sh <= op->geom.h_out &&
+        op->geom.sw <= op->geom.w_out)
+        return tc_fast_ct2d_plan(op);
     op->run = run_reference;
     op->path = "reference";
     op->workspace_bytes = 0;
