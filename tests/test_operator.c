@@ -340,11 +340,24 @@ static void test_nhwc(tconv_impl impl) {
                             : cv_create(&q, w, bias, impl, TCONV_LAYOUT_NCHW, 1);
         tconv_op *h = is_ct ? ct_create(&p, w, bias, impl, TCONV_LAYOUT_NHWC, 1)
                             : cv_create(&q, w, bias, impl, TCONV_LAYOUT_NHWC, 1);
+        /* every fourth transposed case asks for an output_size in range */
+        int64_t req[2], *osz = NULL;
+        if (is_ct && t % 4 == 0) {
+            tconv_conv_transpose2d_params z = p;
+            z.output_padding[0] = z.output_padding[1] = 0;
+            int64_t base[4];
+            if (tconv_conv_transpose2d_output_shape(&z, 4, in, NULL, 0, base) == TCONV_OK) {
+                req[0] = base[2] + tu_rng_int(&r, 0, p.stride[0] - 1);
+                req[1] = base[3] + tu_rng_int(&r, 0, p.stride[1] - 1);
+                osz = req;
+            }
+        }
         if (a && h) {
             tconv_status s1, s2;
             int64_t out2[4];
-            float *ya = op_run(a, 4, in, x, NULL, 0, out, &s1);
-            float *yh = op_run(h, 4, in, xh, NULL, 0, out2, &s2);
+            float *ya = op_run(a, 4, in, x, osz, osz ? 2 : 0, out, &s1);
+            float *yh = op_run(h, 4, in, xh, osz, osz ? 2 : 0, out2, &s2);
+            if (osz) CHECK(s1 == TCONV_OK && out[2] == req[0] && out[3] == req[1]);
             CHECK(s1 == TCONV_OK && s2 == TCONV_OK && !memcmp(out, out2, sizeof out));
             if (ya && yh) {
                 int64_t yn = tu_numel(out, 4);
@@ -353,10 +366,28 @@ static void test_nhwc(tconv_impl impl) {
                 double e = tu_max_rel_err(yt, ya, yn);
                 CHECK_MSG(e < TOL, "impl %s case %d (%s) NHWC err %g", tconv_impl_name(impl), t,
                           is_ct ? "ct" : "conv", e);
+                /* unbatched (H, W, C) image 0 == batched NHWC image 0 */
+                const int64_t in3[3] = {in[1], in[2], in[3]};
+                int64_t out3[3];
+                float *y3 = op_run(h, 3, in3, xh, osz, osz ? 2 : 0, out3, &s2);
+                CHECK(s2 == TCONV_OK && out3[0] == out[1] && out3[1] == out[2] &&
+                      out3[2] == out[3]);
+                if (y3) {
+                    e = tu_max_rel_err(y3, yh, yn / out[0]);
+                    CHECK_MSG(e < TOL, "impl %s case %d unbatched NHWC err %g",
+                              tconv_impl_name(impl), t, e);
+                }
+                free(y3);
                 /* and NCHW agrees with the public reference */
                 float *ref = tu_alloc(yn);
                 tu_poison(ref, yn);
-                tconv_status st = is_ct ? tconv_reference_conv_transpose2d(&p, in, x, w, bias, ref, yn)
+                tconv_conv_transpose2d_params pr = p;
+                if (osz) { /* the reference takes output_padding: resolve it */
+                    CHECK(tconv_conv_transpose2d_output_padding_for_size(&p, 4, in, osz, 2,
+                                                                         pr.output_padding) ==
+                          TCONV_OK);
+                }
+                tconv_status st = is_ct ? tconv_reference_conv_transpose2d(&pr, in, x, w, bias, ref, yn)
                                         : tconv_reference_conv2d(&q, in, x, w, bias, ref, yn);
                 CHECK(st == TCONV_OK);
                 e = tu_max_rel_err(ya, ref, yn);
