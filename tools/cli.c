@@ -125,26 +125,6 @@ const char *cli_shape_torch(char *buf, size_t len, const int64_t *shape, int ndi
     return buf;
 }
 
-void cli_rng_seed(cli_rng *r, uint64_t seed) { r->state = seed; }
-
-uint64_t cli_rng_next(cli_rng *r) {
-    uint64_t z = (r->state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-float cli_rng_uniform(cli_rng *r, float lo, float hi) {
-    /* 24 random bits: every value is an exact float in [0, 1). */
-    float u = (float)(cli_rng_next(r) >> 40) * (1.0f / 16777216.0f);
-    return lo + (hi - lo) * u;
-}
-
-float cli_rng_int(cli_rng *r, int lo, int hi) {
-    uint64_t span = (uint64_t)(hi - lo) + 1;
-    return (float)(lo + (int)(cli_rng_next(r) % span));
-}
-
 void cli_print_matrix(FILE *f, const char *indent, const float *m, int64_t h, int64_t w) {
     int integers = 1;
     for (int64_t i = 0; i < h * w; i++)

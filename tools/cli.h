@@ -1,5 +1,5 @@
 /* cli.h -- small helpers shared by the tconv subcommands: option matching,
- * number/shape parsing, a seedable generator, printing. */
+ * number/shape parsing, printing, a clock. */
 #ifndef TCONV_TOOLS_CLI_H
 #define TCONV_TOOLS_CLI_H
 
@@ -39,17 +39,6 @@ int cli_bad_value(const char *cmd, const char *opt, const char *text, const char
 const char *cli_shape_x(char *buf, size_t len, const int64_t *shape, int ndim);
 /* "torch.Size([1, 64, 16, 16])" into buf, as the seeds print shapes. */
 const char *cli_shape_torch(char *buf, size_t len, const int64_t *shape, int ndim);
-
-/* splitmix64: a tiny seedable generator, the same numbers on every machine. */
-typedef struct cli_rng {
-    uint64_t state;
-} cli_rng;
-void cli_rng_seed(cli_rng *r, uint64_t seed);
-uint64_t cli_rng_next(cli_rng *r);
-/* Uniform in [lo, hi). */
-float cli_rng_uniform(cli_rng *r, float lo, float hi);
-/* Uniform integer in [lo, hi] (inclusive), as a float. */
-float cli_rng_int(cli_rng *r, int lo, int hi);
 
 /* Prints an h x w matrix, each row prefixed by indent; integers as
  * integers, otherwise with 4 decimals; columns aligned. */

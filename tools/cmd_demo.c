@@ -1,9 +1,10 @@
 /* cmd_demo.c -- `tconv demo`: the seeds' examples computed for real with the
- * library.  Every layer is built with PyTorch's default initialisation
- * distribution from a seeded generator, run through the operator API on
- * poisoned (NaN) outputs, and its shape compared with what PyTorch gives
- * (SEEDS-NOTES.md); the seed 001 golden example is compared number by number
- * with PyTorch's printed output.  Exit 1 if anything differs. */
+ * library.  Every layer is the library's (modules initialised as PyTorch
+ * does from tconv_rng; the convolutions run through the operator API so the
+ * path taken can be shown), outputs are poisoned (NaN) before each run, and
+ * each shape is compared with what PyTorch gives (SEEDS-NOTES.md); the seed
+ * 001 golden example is compared number by number with PyTorch's printed
+ * output.  Exit 1 if anything differs. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@
 
 static void help(void) {
     printf(
-        "Usage: tconv demo [--full] [--seed S]\n\n"
+        "Usage: tconv demo [--quick] [--seed S]\n\n"
         "Runs the examples of the seed tutorials with libtconv and prints the shapes they\n"
         "print: ConvTranspose2d 2x upsampling, the DCGAN generators (seed 000 and 003), the\n"
         "U-Net decoder with Conv2d + ReLU, the kernel-1 configurations, seed 001's 61x61\n"
@@ -26,8 +27,9 @@ static void help(void) {
         "Weights follow PyTorch's default initialisation distribution (uniform, bound\n"
         "1/sqrt(fan_in)) from a seeded generator; inputs are standard normal; BatchNorm2d\n"
         "runs in training mode (batch statistics), as in the seeds' freshly built models.\n\n"
-        "  --full       run seed 002's 20x16x50x100 layer with all 20 samples (default: 1,\n"
-        "               to keep the demo fast; the other examples use the seeds' batches)\n"
+        "  --quick      run seed 002's 20x16x50x100 layer on 1 of its 20 samples (its batch-20\n"
+        "               shape then comes from the shape rules); every other example always\n"
+        "               uses the seed's own batch.  For slow builds (sanitizers, reference only)\n"
         "  --seed S     seed of the generator (default 0)\n"
         "  -h, --help   this text\n\n"
         "Exit status: 0 every shape and the golden numbers match PyTorch, 1 otherwise.\n");
@@ -40,9 +42,28 @@ typedef struct tensor {
 } tensor;
 
 typedef struct demo {
-    cli_rng rng;
+    tconv_rng rng;
     int checks, failures;
+    char paths[256]; /* the convolution paths the library chose, comma separated */
 } demo;
+
+/* Remembers the path an operator ran, once. */
+static void note_path(demo *dm, const char *kind, const tconv_op *op) {
+    char entry[64];
+    snprintf(entry, sizeof entry, "%s %s/%s", kind, tconv_impl_name(tconv_op_impl(op)),
+             tconv_op_path(op));
+    if (strstr(dm->paths, entry)) return;
+    const size_t used = strlen(dm->paths);
+    snprintf(dm->paths + used, sizeof dm->paths - used, "%s%s", used ? ", " : "", entry);
+}
+
+/* A library call that failed: count it and show the library's message. */
+static int lib_fail(demo *dm, const char *what) {
+    dm->checks++;
+    dm->failures++;
+    printf("    error in %s: %s\n", what, tconv_last_error());
+    return 0;
+}
 
 static int64_t numel(const tensor *t) {
     int64_t n = 1;
@@ -69,26 +90,10 @@ static void tensor_free(tensor *t) {
     t->data = NULL;
 }
 
-static float normal(cli_rng *r) {
-    /* Box-Muller; 1 - u keeps the log finite. */
-    const double u1 = 1.0 - (double)cli_rng_uniform(r, 0, 1), u2 = (double)cli_rng_uniform(r, 0, 1);
-    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
-}
-
 static int tensor_randn(demo *dm, tensor *t, int ndim, const int64_t *shape) {
     if (!tensor_alloc(t, ndim, shape)) return 0;
-    for (int64_t i = 0; i < numel(t); i++) t->data[i] = normal(&dm->rng);
+    if (tconv_rng_fill_normal(&dm->rng, t->data, numel(t)) != TCONV_OK) return lib_fail(dm, "randn");
     return 1;
-}
-
-/* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): what kaiming_uniform_(a=sqrt(5)) and
- * the bias init of nn.Linear / nn.Conv2d / nn.ConvTranspose2d amount to. */
-static float *init_uniform(demo *dm, int64_t count, int64_t fan_in) {
-    float *p = malloc(sizeof(float) * (size_t)(count > 0 ? count : 1));
-    if (!p) return NULL;
-    const float bound = 1.0f / sqrtf((float)fan_in);
-    for (int64_t i = 0; i < count; i++) p[i] = cli_rng_uniform(&dm->rng, -bound, bound);
-    return p;
 }
 
 /* The shape as the seeds print it, and whether it is PyTorch's. */
@@ -128,109 +133,83 @@ static void describe(const tensor *t) {
     if (n) printf("    values: min %.4f, max %.4f, mean %.4f\n", lo, hi, sum / (double)n);
 }
 
-/* y = ConvTranspose2d(p, bias?)(x[, output_size]) with fresh random weights.
- * Returns 1 on success; on failure prints the library's message. */
+/* Runs op (created by the caller) on x into a new tensor y. */
+static int run_op(demo *dm, const char *kind, tconv_op *op, const tensor *x,
+                  const int64_t *output_size, int output_size_len, tensor *y) {
+    int64_t oshape[4];
+    size_t ws_bytes = 0;
+    void *ws = NULL;
+    int ok = 0;
+    y->data = NULL;
+    if (tconv_op_reshape(op, x->ndim, x->shape, output_size, output_size_len, oshape, &ws_bytes) !=
+        TCONV_OK)
+        return lib_fail(dm, kind);
+    if (!tensor_alloc(y, x->ndim, oshape)) return lib_fail(dm, "allocation");
+    if (ws_bytes && !(ws = malloc(ws_bytes))) {
+        tensor_free(y);
+        return lib_fail(dm, "workspace allocation");
+    }
+    if (tconv_op_run(op, x->data, y->data, ws) == TCONV_OK) {
+        ok = 1;
+        note_path(dm, kind, op);
+    } else {
+        lib_fail(dm, kind);
+        tensor_free(y);
+    }
+    free(ws);
+    return ok;
+}
+
+/* y = nn.ConvTranspose2d(p, bias)(x[, output_size]): a module initialised as
+ * PyTorch does, run through an operator. */
 static int conv_transpose(demo *dm, const tconv_conv_transpose2d_params *p, int with_bias,
                           const tensor *x, const int64_t *output_size, int output_size_len,
                           tensor *y) {
-    const int64_t cog = p->out_channels / p->groups;
-    const int64_t w_count = p->in_channels * cog * p->kernel_size[0] * p->kernel_size[1];
-    const int64_t fan_in = cog * p->kernel_size[0] * p->kernel_size[1]; /* weight.size(1)*k*k */
-    float *w = init_uniform(dm, w_count, fan_in);
-    float *b = with_bias ? init_uniform(dm, p->out_channels, fan_in) : NULL;
+    tconv_conv_transpose2d_module m;
     tconv_op *op = NULL;
-    void *ws = NULL;
-    size_t ws_bytes = 0;
-    int64_t oshape[4];
-    int ok = 0;
     y->data = NULL;
-    if (!w || (with_bias && !b)) {
-        fprintf(stderr, "tconv demo: out of memory\n");
-    } else if (tconv_conv_transpose2d_create(p, w, b, NULL, &op) != TCONV_OK ||
-               tconv_op_reshape(op, x->ndim, x->shape, output_size, output_size_len, oshape,
-                                &ws_bytes) != TCONV_OK) {
-        printf("    error: %s\n", tconv_last_error());
-    } else if (tensor_alloc(y, x->ndim, oshape) && (!ws_bytes || (ws = malloc(ws_bytes)))) {
-        if (tconv_op_run(op, x->data, y->data, ws) == TCONV_OK)
-            ok = 1;
-        else
-            printf("    error: %s\n", tconv_last_error());
-    }
-    if (!ok) {
-        dm->checks++;
-        dm->failures++;
-    }
-    free(ws);
+    if (tconv_conv_transpose2d_module_init(&m, p, with_bias, &dm->rng) != TCONV_OK)
+        return lib_fail(dm, "ConvTranspose2d");
+    int ok = tconv_conv_transpose2d_create(p, m.weight, m.bias, NULL, &op) == TCONV_OK
+                 ? run_op(dm, "ConvTranspose2d", op, x, output_size, output_size_len, y)
+                 : lib_fail(dm, "ConvTranspose2d");
     tconv_op_destroy(op);
-    free(w);
-    free(b);
+    tconv_conv_transpose2d_module_free(&m);
     return ok;
 }
 
-/* y = Conv2d(p, bias=True)(x) with fresh random weights. */
+/* y = nn.Conv2d(p, bias=True)(x), the same way. */
 static int conv2d(demo *dm, const tconv_conv2d_params *p, const tensor *x, tensor *y) {
-    const int64_t cig = p->in_channels / p->groups;
-    const int64_t fan_in = cig * p->kernel_size[0] * p->kernel_size[1];
-    float *w = init_uniform(dm, p->out_channels * fan_in, fan_in);
-    float *b = init_uniform(dm, p->out_channels, fan_in);
+    tconv_conv2d_module m;
     tconv_op *op = NULL;
-    void *ws = NULL;
-    size_t ws_bytes = 0;
-    int64_t oshape[4];
-    int ok = 0;
     y->data = NULL;
-    if (!w || !b) {
-        fprintf(stderr, "tconv demo: out of memory\n");
-    } else if (tconv_conv2d_create(p, w, b, NULL, &op) != TCONV_OK ||
-               tconv_op_reshape(op, x->ndim, x->shape, NULL, 0, oshape, &ws_bytes) != TCONV_OK) {
-        printf("    error: %s\n", tconv_last_error());
-    } else if (tensor_alloc(y, x->ndim, oshape) && (!ws_bytes || (ws = malloc(ws_bytes)))) {
-        if (tconv_op_run(op, x->data, y->data, ws) == TCONV_OK)
-            ok = 1;
-        else
-            printf("    error: %s\n", tconv_last_error());
-    }
-    if (!ok) {
-        dm->checks++;
-        dm->failures++;
-    }
-    free(ws);
+    if (tconv_conv2d_module_init(&m, p, 1, &dm->rng) != TCONV_OK) return lib_fail(dm, "Conv2d");
+    int ok = tconv_conv2d_create(p, m.weight, m.bias, NULL, &op) == TCONV_OK
+                 ? run_op(dm, "Conv2d", op, x, NULL, 0, y)
+                 : lib_fail(dm, "Conv2d");
     tconv_op_destroy(op);
-    free(w);
-    free(b);
+    tconv_conv2d_module_free(&m);
     return ok;
 }
 
-static void relu(tensor *t) {
-    for (int64_t i = 0; i < numel(t); i++) t->data[i] = t->data[i] > 0 ? t->data[i] : 0;
+static int relu(demo *dm, tensor *t) {
+    return tconv_relu(t->data, t->data, numel(t)) == TCONV_OK ? 1 : lib_fail(dm, "ReLU");
 }
 
-static void tanh_(tensor *t) {
-    for (int64_t i = 0; i < numel(t); i++) t->data[i] = tanhf(t->data[i]);
+static int tanh_(demo *dm, tensor *t) {
+    return tconv_tanh(t->data, t->data, numel(t)) == TCONV_OK ? 1 : lib_fail(dm, "Tanh");
 }
 
-/* BatchNorm2d in training mode with its initial affine (weight 1, bias 0):
- * each channel normalised by its batch mean and biased variance, eps 1e-5.
- * t: (N, C, H, W). */
-static void batchnorm_train(tensor *t) {
-    const int64_t n = t->shape[0], c = t->shape[1], hw = t->shape[2] * t->shape[3];
-    for (int64_t ch = 0; ch < c; ch++) {
-        double sum = 0, sq = 0;
-        for (int64_t b = 0; b < n; b++)
-            for (int64_t i = 0; i < hw; i++) sum += t->data[(b * c + ch) * hw + i];
-        const double mean = sum / (double)(n * hw);
-        for (int64_t b = 0; b < n; b++)
-            for (int64_t i = 0; i < hw; i++) {
-                const double d = t->data[(b * c + ch) * hw + i] - mean;
-                sq += d * d;
-            }
-        const double inv = 1.0 / sqrt(sq / (double)(n * hw) + 1e-5);
-        for (int64_t b = 0; b < n; b++)
-            for (int64_t i = 0; i < hw; i++) {
-                float *v = &t->data[(b * c + ch) * hw + i];
-                *v = (float)((*v - mean) * inv);
-            }
-    }
+/* A fresh nn.BatchNorm2d (training mode: batch statistics, as the seeds'
+ * freshly built models run) applied in place. */
+static int batchnorm(demo *dm, tensor *t) {
+    tconv_batchnorm2d bn;
+    if (tconv_batchnorm2d_init(&bn, t->shape[1]) != TCONV_OK) return lib_fail(dm, "BatchNorm2d");
+    const int ok = tconv_batchnorm2d_forward(&bn, t->ndim, t->shape, t->data, t->data) == TCONV_OK
+                       ? 1
+                       : lib_fail(dm, "BatchNorm2d");
+    tconv_batchnorm2d_free(&bn);
+    return ok;
 }
 
 static tconv_conv_transpose2d_params ct_params(int64_t cin, int64_t cout, int64_t kh, int64_t kw,
@@ -278,36 +257,37 @@ static void seed000_dcgan(demo *dm) {
     printf("\n[seed 000, example 2] DCGAN generator: Linear(100, 512*4*4) -> view(-1, 512, 4, 4)\n"
            "    -> 3 x [ConvTranspose2d(k4, s2, p1) + BatchNorm2d + ReLU] -> ConvTranspose2d(64, 3, "
            "4, 2, 1) + Tanh\n");
-    /* Linear: z (1, 100) -> (1, 8192), weight (8192, 100), fan_in 100. */
+    /* fc = nn.Linear(100, 512*4*4); x = fc(z).view(-1, 512, 4, 4). */
     tensor z, x, y;
-    const int64_t zs[2] = {1, 100}, xs[4] = {1, 512, 4, 4};
+    const int64_t zs[2] = {1, 100}, fs[2] = {1, 8192}, view[4] = {-1, 512, 4, 4};
+    int64_t xs[4], fc_shape[2];
     if (!tensor_randn(dm, &z, 2, zs)) return;
-    float *lw = init_uniform(dm, 8192 * 100, 100), *lb = init_uniform(dm, 8192, 100);
-    if (!lw || !lb || !tensor_alloc(&x, 4, xs)) {
-        free(lw);
-        free(lb);
+    tconv_linear fc;
+    if (tconv_linear_init(&fc, 100, 8192, 1, &dm->rng) != TCONV_OK) {
+        lib_fail(dm, "Linear");
         tensor_free(&z);
         return;
     }
-    for (int64_t o = 0; o < 8192; o++) {
-        double acc = lb[o];
-        for (int64_t i = 0; i < 100; i++) acc += (double)lw[o * 100 + i] * z.data[i];
-        x.data[o] = (float)acc;
+    const int fc_ok = tensor_alloc(&x, 2, fs) &&
+                      (tconv_linear_forward(&fc, 2, zs, z.data, x.data, 8192, fc_shape) == TCONV_OK
+                           ? 1
+                           : lib_fail(dm, "Linear")) &&
+                      (tconv_view_shape(2, fc_shape, 4, view, xs) == TCONV_OK ? 1 : lib_fail(dm, "view"));
+    tconv_linear_free(&fc);
+    if (!fc_ok) {
+        tensor_free(&z);
+        tensor_free(&x);
+        return;
     }
-    free(lw);
-    free(lb);
+    x.ndim = 4;
+    memcpy(x.shape, xs, sizeof xs);
     printf("    fc: %s -> view: %s\n", tshape(a, sizeof a, &z), tshape(b, sizeof b, &x));
     const int64_t chans[5] = {512, 256, 128, 64, 3};
     int ok = 1;
     for (int l = 0; l < 4 && ok; l++) {
         tconv_conv_transpose2d_params p = ct_params(chans[l], chans[l + 1], 4, 4, 2, 2, 1, 1);
         if (!(ok = conv_transpose(dm, &p, 1, &x, NULL, 0, &y))) break;
-        if (l < 3) {
-            batchnorm_train(&y);
-            relu(&y);
-        } else {
-            tanh_(&y);
-        }
+        ok = l < 3 ? batchnorm(dm, &y) && relu(dm, &y) : tanh_(dm, &y);
         printf("    ConvTranspose2d(%lld, %lld, 4, 2, 1)%s: %s -> %s\n", (long long)chans[l],
                (long long)chans[l + 1], l < 3 ? " + BatchNorm2d + ReLU" : " + Tanh",
                tshape(a, sizeof a, &x), tshape(b, sizeof b, &y));
@@ -348,7 +328,7 @@ static void seed000_unet(demo *dm) {
         tconv_conv2d_params_init(&c, chans[l + 1], chans[l + 1], 3, 3);
         c.padding[0] = c.padding[1] = 1;
         if (!(ok = conv2d(dm, &c, &x, &y))) break;
-        relu(&y);
+        ok = relu(dm, &y);
         printf("    Conv2d(%lld, %lld, 3, padding=1) + ReLU: %s -> %s\n", (long long)chans[l + 1],
                (long long)chans[l + 1], tshape(a, sizeof a, &x), tshape(b, sizeof b, &y));
         take(&x, &y);
@@ -491,7 +471,7 @@ static void seed002(demo *dm, int full) {
                 printf("    error: %s\n", tconv_last_error());
             } else {
                 printf("    torch.Size([20, 16, 50, 100])\n    %s   (shape rule for batch 20; "
-                       "computed for batch 1: %s -> %s; --full runs all 20)\n",
+                       "computed for batch 1 (--quick): %s -> %s)\n",
                        tshape(a, sizeof a, &f), cli_shape_torch(b, sizeof b, xs, 4),
                        tshape(c3, sizeof c3, &y));
                 check_shape(dm, &f, full_want, "batch-20 output");
@@ -549,12 +529,7 @@ static void seed003_generator(demo *dm) {
         tconv_conv_transpose2d_params p =
             l == 0 ? ct_params(100, 128, 4, 4, 1, 1, 0, 0) : ct_params(chans[l], chans[l + 1], 4, 4, 2, 2, 1, 1);
         if (!(ok = conv_transpose(dm, &p, 0, &x, NULL, 0, &y))) break;
-        if (l < 2) {
-            batchnorm_train(&y);
-            relu(&y);
-        } else {
-            tanh_(&y);
-        }
+        ok = l < 2 ? batchnorm(dm, &y) && relu(dm, &y) : tanh_(dm, &y);
         printf("    %s -> %s\n", tshape(a, sizeof a, &x), tshape(b, sizeof b, &y));
         take(&x, &y);
     }
@@ -638,7 +613,7 @@ static void seed_errors(demo *dm) {
 }
 
 int cmd_demo(int argc, char **argv) {
-    int full = 0;
+    int full = 1;
     int64_t seed = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
@@ -646,8 +621,8 @@ int cmd_demo(int argc, char **argv) {
         if ((r = cli_opt("demo", argc, argv, &i, "help", "h", NULL)) != 0) {
             help();
             return CLI_OK;
-        } else if ((r = cli_opt("demo", argc, argv, &i, "full", NULL, NULL)) != 0) {
-            full = 1;
+        } else if ((r = cli_opt("demo", argc, argv, &i, "quick", NULL, NULL)) != 0) {
+            full = 0;
         } else if ((r = cli_opt("demo", argc, argv, &i, "seed", NULL, &v)) != 0) {
             if (r < 0) return CLI_USAGE;
             if (!cli_parse_i64(v, &seed)) return cli_bad_value("demo", "--seed", v, "an integer");
@@ -659,7 +634,7 @@ int cmd_demo(int argc, char **argv) {
     }
     demo dm;
     memset(&dm, 0, sizeof dm);
-    cli_rng_seed(&dm.rng, (uint64_t)seed);
+    tconv_rng_init(&dm.rng, (uint64_t)seed);
     const double t0 = cli_now();
     printf("tconv demo: the seed tutorials' examples computed with libtconv %s (implementation: %s)\n"
            "weights: PyTorch's default init distribution from seed %lld; outputs NaN-poisoned "
@@ -677,6 +652,7 @@ int cmd_demo(int argc, char **argv) {
     seed_errors(&dm);
     seed001_golden(&dm);
 
-    printf("\n%d checks, %d failed, %.2f s\n", dm.checks, dm.failures, cli_now() - t0);
+    printf("\nconvolution paths used: %s\n", dm.paths);
+    printf("%d checks, %d failed, %.2f s\n", dm.checks, dm.failures, cli_now() - t0);
     return dm.failures ? CLI_FAIL : CLI_OK;
 }

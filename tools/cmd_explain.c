@@ -71,6 +71,14 @@ static void print_planes(const char *what, const float *t, int64_t planes, int64
     }
 }
 
+/* Uniform in [-1, 1). */
+static float uniform(tconv_rng *r) { return (float)(2.0 * tconv_rng_uniform(r) - 1.0); }
+
+/* Uniform integer in [lo, hi], like torch.randint(lo, hi + 1). */
+static float int_in(tconv_rng *r, int lo, int hi) {
+    return (float)(lo + (int)(tconv_rng_uniform(r) * (double)(hi - lo + 1)));
+}
+
 /* "1 zero row on top" / "2 rows cropped at the top" */
 static void say_border(const char *side, int64_t n, const char *unit) {
     if (n >= 0)
@@ -198,12 +206,17 @@ int cmd_explain(int argc, char **argv) {
     }
     const int64_t big_h = (size[0] - 1) * s[0] + 1 + 2 * dil[0] * (k[0] - 1) + p.output_padding[0];
     const int64_t big_w = (size[1] - 1) * s[1] + 1 + 2 * dil[1] * (k[1] - 1) + p.output_padding[1];
-    if (batch < 1 || batch * cin > MAX_PLANES || cout * cin / groups > MAX_PLANES ||
+    if (batch < 1) {
+        fprintf(stderr, "tconv explain: --batch must be at least 1 here (zero batch gives an empty "
+                        "output: nothing to explain; tconv shape shows its size)\n");
+        return CLI_USAGE;
+    }
+    if (batch * cin > MAX_PLANES || cout * cin / groups > MAX_PLANES ||
         batch * cout > MAX_PLANES || big_h > MAX_SIDE || big_w > MAX_SIDE || out_shape[2] > MAX_SIDE ||
         out_shape[3] > MAX_SIDE) {
         fprintf(stderr,
                 "tconv explain: this example is too big to print (at most %d planes per tensor "
-                "and %d rows/columns, batch >= 1); use tconv shape for sizes\n",
+                "and %d rows/columns); use tconv shape for sizes\n",
                 MAX_PLANES, MAX_SIDE);
         return CLI_USAGE;
     }
@@ -229,14 +242,14 @@ int cmd_explain(int argc, char **argv) {
 
     /* Values: the seed's where the example is the seed's, else random. */
     const int seed_values = x_count == 9 && w_count == 9 && !floats && seed == 0;
-    cli_rng rng;
-    cli_rng_seed(&rng, (uint64_t)seed);
+    tconv_rng rng;
+    tconv_rng_init(&rng, (uint64_t)seed);
     for (int64_t i = 0; i < x_count; i++)
-        x[i] = seed_values ? SEED_X[i] : floats ? cli_rng_uniform(&rng, -1, 1) : cli_rng_int(&rng, 1, 9);
+        x[i] = seed_values ? SEED_X[i] : floats ? uniform(&rng) : int_in(&rng, 1, 9);
     for (int64_t i = 0; i < w_count; i++)
-        w[i] = seed_values ? SEED_W[i] : floats ? cli_rng_uniform(&rng, -1, 1) : cli_rng_int(&rng, 1, 4);
+        w[i] = seed_values ? SEED_W[i] : floats ? uniform(&rng) : int_in(&rng, 1, 4);
     for (int64_t i = 0; i < cout; i++)
-        b[i] = floats ? cli_rng_uniform(&rng, -1, 1) : cli_rng_int(&rng, -5, 5);
+        b[i] = floats ? uniform(&rng) : int_in(&rng, -5, 5);
     if (xv_text) {
         int64_t got;
         if (!cli_parse_floats(xv_text, x, x_count, &got) || got != x_count) {

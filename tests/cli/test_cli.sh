@@ -53,6 +53,7 @@ run 2 shape -i 1x1x4x4; has "$err" "--kernel are required"
 run 2 shape -i 1x1x4x4 -k; has "$err" "needs a value"
 run 2 explain --stride x; has "$err" "bad value for --stride"
 run 2 demo --nope
+run 2 demo --seed x; has "$err" "bad value for --seed"
 
 # ---- SEEDS-NOTES.md table, row by row ----
 shape 1x64x32x32 -i 1x64x16x16 -k 2 -s 2
@@ -129,6 +130,10 @@ has "$out" "noise: torch.Size([1, 100]) -> image: torch.Size([1, 3, 64, 64])"
 has "$out" "torch.Size([20, 33, 16, 16])"
 has "$out" "torch.Size([1, 3, 31, 31])"
 has "$out" "equals PyTorch's output printed in seed 001"
+has "$out" " 0 failed"
+has "$out" "torch.Size([20, 33, 93, 100])"
+run 0 demo --quick --seed 3
+has "$out" "computed for batch 1 (--quick)"
 has "$out" " 0 failed"
 
 echo "test_cli: $pass passed, $fail failed"
