@@ -260,6 +260,13 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
                                 tc_geom *g) {
     tconv_status st = tc_check_conv2d_params(p);
     if (st) return st;
+    /* With a padding mode the module calls F.pad first, which refuses
+     * other ranks in its own words. */
+    if (p->padding_mode != TCONV_PADDING_MODE_ZEROS && ndim != 3 && ndim != 4)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       ndim < 2 ? "Padding length too large"
+                                : "Only 2D, 3D, 4D, 5D padding with non-constant padding are "
+                                  "supported for now");
     st = check_ndim("conv2d", ndim, input_shape);
     if (st) return st;
     int64_t s[4];
@@ -291,6 +298,19 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
         g->pad_l = tw / 2;
         g->pad_r = tw - g->pad_l;
     }
+    /* F.conv2d(padding='same') needing an extra bottom row / right column
+     * pads it with constant_pad_nd first, which refuses an empty result. */
+    if (p->padding_mode == TCONV_PADDING_MODE_ZEROS && p->padding_kind == TCONV_PADDING_SAME &&
+        (g->pad_b != g->pad_t || g->pad_r != g->pad_l)) {
+        int64_t extra[2] = {g->pad_b - g->pad_t, g->pad_r - g->pad_l};
+        for (int d = 0; d < 2; d++)
+            if (s[2 + d] + extra[d] <= 0)
+                return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                               "The input size %lld, plus negative padding 0 and %lld resulted "
+                               "in a negative output size, which is invalid. Check dimension %d "
+                               "of your input.",
+                               (long long)s[2 + d], (long long)extra[d], 2 + d);
+    }
     st = check_mode_padding(g, ndim, s);
     if (st) return st;
     int64_t cig = p->in_channels / p->groups;
@@ -304,6 +324,15 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
              tc_add_overflow(shown[3], g->pad_l, &shown[3]) ||
              tc_add_overflow(shown[3], g->pad_r, &shown[3])))
             return tc_fail(TCONV_ERROR_OVERFLOW, "padded input size overflows int64");
+        /* F.conv2d(padding='same') with an odd total pads the extra bottom
+         * row / right column first (only when some dim needs it), so that
+         * size is named. */
+        if (p->padding_mode == TCONV_PADDING_MODE_ZEROS &&
+            p->padding_kind == TCONV_PADDING_SAME &&
+            (g->pad_b != g->pad_t || g->pad_r != g->pad_l)) {
+            shown[2] += g->pad_b - g->pad_t; /* 0 or 1: cannot overflow a real size */
+            shown[3] += g->pad_r - g->pad_l;
+        }
         char b1[160], b2[160];
         int64_t wd[4] = {p->out_channels, cig, p->kernel_size[0], p->kernel_size[1]};
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,

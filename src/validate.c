@@ -119,10 +119,12 @@ tconv_status tc_check_ct2d_params(const tconv_conv_transpose2d_params *p) {
                        (long long)p->stride[0], (long long)p->stride[1],
                        (long long)p->dilation[0], (long long)p->dilation[1]);
     if (cog == 0) {
+        /* PyTorch's kernel runs group by group, so it names one group's weight. */
         char buf[160];
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "non-empty 2D or 4D weight tensor expected, but got: %s",
-                       weight_dims(buf, sizeof buf, p->in_channels, cog, p->kernel_size));
+                       weight_dims(buf, sizeof buf, p->in_channels / p->groups, cog,
+                                   p->kernel_size));
     }
     return check_weight_numel(p->in_channels, cog, p->kernel_size);
 }
@@ -143,6 +145,13 @@ tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
     if (p->padding_kind == TCONV_PADDING_SAME && (p->stride[0] != 1 || p->stride[1] != 1))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "padding='same' is not supported for strided convolutions");
+    /* F.conv2d's 'same' pads dilation*(kernel-1) in total: an empty kernel
+     * makes that negative, refused before the kernel is looked at (with a
+     * padding mode, F.pad crops instead and the kernel check speaks). */
+    if (p->padding_kind == TCONV_PADDING_SAME && p->padding_mode == TCONV_PADDING_MODE_ZEROS &&
+        ((p->kernel_size[0] <= 0 && p->dilation[0] > 0) ||
+         (p->kernel_size[1] <= 0 && p->dilation[1] > 0)))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "negative padding is not supported");
     if (p->padding_kind == TCONV_PADDING_EXPLICIT && (p->padding[0] < 0 || p->padding[1] < 0))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "negative padding is not supported");
     if (p->stride[0] <= 0 || p->stride[1] <= 0)

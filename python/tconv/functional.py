@@ -276,6 +276,34 @@ class Operator:
 
 # -- parameter construction (PyTorch's Python-visible checks) ----------------
 
+def _before_bias(x, w, groups, stride, padding, output_padding, transposed):
+    """A bias of the wrong shape is refused before libtconv sees it (libtconv
+    reads out_channels floats from it); PyTorch's checks that come before
+    its bias check (ATen's check_shape_forward) are repeated here so that
+    their error wins, in the same words as libtconv's."""
+    if min(padding) < 0:
+        raise Error("negative padding is not supported")
+    if min(output_padding) < 0:
+        raise Error("negative output_padding is not supported")
+    if min(stride) <= 0:
+        raise Error("non-positive stride is not supported")
+    ws = _dims(w.shape)
+    if w.shape[0] < groups:
+        raise Error("Given groups=%d, expected weight to be at least %d at dimension 0, but got "
+                    "weight of size %s instead" % (groups, groups, ws))
+    if w.shape[0] % groups:
+        raise Error("Given groups=%d, expected weight to be divisible by %d at dimension 0, but "
+                    "got weight of size [%s] instead" % (groups, groups, ws))
+    if x is None:
+        return
+    xb = x.shape if x.ndim == 4 else (1,) + tuple(x.shape)
+    want = w.shape[0] if transposed else w.shape[1] * groups
+    if xb[1] != want:
+        raise Error("Given %s, weight of size %s, expected input%s to have %d channels, but got "
+                    "%d channels instead" % ("transposed=1" if transposed else "groups=%d" % groups,
+                                             ws, _dims(xb), want, xb[1]))
+
+
 def _ct_params(w, b, x, stride, padding, output_padding, groups, dilation):
     fn = "conv_transpose2d"
     if x is not None:
@@ -294,6 +322,7 @@ def _ct_params(w, b, x, stride, padding, output_padding, groups, dilation):
     cin, cog, kh, kw = (int(d) for d in w.shape)
     cout = _channels(cog, groups, "out_channels (weight.size(1) * groups)")
     if b is not None and (b.ndim != 1 or b.shape[0] != cout):
+        _before_bias(x, w, groups, stride, padding, output_padding, True)
         raise Error("Given transposed=1, weight of size %s, expected bias to be 1-dimensional "
                     "with %d elements, but got bias of size %s instead"
                     % (_dims(w.shape), cout, _dims(b.shape)))
@@ -307,17 +336,29 @@ def _ct_params(w, b, x, stride, padding, output_padding, groups, dilation):
 
 def _conv2d_params(w, b, x, stride, padding, dilation, groups, padding_mode):
     fn = "conv2d"
-    if x is not None:
+    if x is not None and padding_mode == "zeros":
+        # (with a padding mode, PyTorch's F.pad refuses the rank first, in
+        # other words: libtconv says those at reshape)
         _check_input_ndim(x, fn)
     kind = "explicit"
     if isinstance(padding, str):
         if padding not in ("same", "valid"):
             raise Error("Invalid padding string: '%s'" % padding)
         kind, padding = padding, [0, 0]
+        if kind == "same" and w.ndim != 4 and x is not None and padding_mode == "zeros":
+            # PyTorch's padding-string path compares ranks first, in its own format.
+            xb = x.shape if x.ndim == 4 else (1,) + tuple(x.shape)
+            raise Error("Expected %d-dimensional input for %d-dimensional weight%s, but got "
+                        "4-dimensional input of size %s instead"
+                        % (w.ndim, w.ndim, _dims(w.shape), _dims(xb)))
     else:
         padding = _int_list(padding, "padding", fn)
     stride = _int_list(stride, "stride", fn)
     dilation = _int_list(dilation, "dilation", fn)
+    if kind == "same" and padding_mode == "zeros":
+        for name, v in (("stride", stride), ("dilation", dilation)):
+            if len(v) not in (1, w.ndim - 2):  # PyTorch's 'same' path words
+                raise Error("%s cannot broadcast to %d dimensions" % (name, w.ndim - 2))
     if w.ndim < 3:
         raise Error("weight should have at least three dimensions")
     groups = _check_groups(groups, fn)
@@ -330,6 +371,8 @@ def _conv2d_params(w, b, x, stride, padding, dilation, groups, padding_mode):
     cout, cig, kh, kw = (int(d) for d in w.shape)
     cin = _channels(cig, groups, "in_channels (weight.size(1) * groups)")
     if b is not None and (b.ndim != 1 or b.shape[0] != cout):
+        _before_bias(x, w, groups, stride, padding if kind == "explicit" else [0, 0], [0, 0],
+                     False)
         raise Error("Given weight of size %s, expected bias to be 1-dimensional with %d "
                     "elements, but got bias of size %s instead"
                     % (_dims(w.shape), cout, _dims(b.shape)))

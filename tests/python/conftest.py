@@ -86,6 +86,11 @@ KNOWN_RAISE_DIFFERENCES = {
         "PyTorch 1.13's nn.Conv2d with padding_mode='circular' refuses every unbatched (C, H, W) "
         "input (\"Invalid padding size, expected 2 but got 4\": its circular pad treats dim 0 as "
         "the batch); later PyTorch accepts it. tconv accepts it and computes the batched result",
+    "negative_padding_with_padding_mode":
+        "nn.Conv2d with padding_mode reflect/replicate/circular passes a negative padding to "
+        "F.pad, which crops the input, and PyTorch then convolves the cropped input; tconv "
+        "refuses negative padding in every mode (\"negative padding is not supported\", "
+        "PyTorch's words for padding_mode zeros)",
     "conv2d_in_channels_0":
         "PyTorch 1.13's F.conv2d with in_channels 0 (weight (Cout, 0, kH, kW)) returns an "
         "output with 0 channels instead of Cout (a bug); tconv refuses the empty weight",

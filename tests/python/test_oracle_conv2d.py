@@ -328,6 +328,18 @@ MODULE_FORWARD = [
 ]
 
 
+def test_negative_padding_with_padding_mode_is_a_known_difference():
+    """PyTorch crops (F.pad with negative sizes); tconv refuses. Checked so
+    the entry in conftest.KNOWN_RAISE_DIFFERENCES stays true."""
+    assert "negative_padding_with_padding_mode" in KNOWN_RAISE_DIFFERENCES
+    x = np.ones((1, 4, 9, 9), np.float32)
+    for mode in ("reflect", "replicate", "circular"):
+        assert torch.nn.Conv2d(4, 2, 3, padding=(-1, 1), padding_mode=mode)(t64(x).float()) \
+            .shape == (1, 2, 5, 9)
+        with pytest.raises(tconv.Error, match="^negative padding is not supported$"):
+            tconv.Conv2d(4, 2, 3, padding=(-1, 1), padding_mode=mode)(x)
+
+
 @pytest.mark.parametrize("name,kw,xs", MODULE_FORWARD, ids=[c[0] for c in MODULE_FORWARD])
 def test_module_forward(name, kw, xs):
     args = dict(in_channels=4, out_channels=2, kernel_size=3)
@@ -347,3 +359,112 @@ def test_module_forward(name, kw, xs):
         assert TALLY.error(got, ref.detach().numpy(), name) < TOL
     else:
         check_same_refusal(name, te, ce, compare_message=name not in KNOWN_MESSAGE_DIFFERENCES)
+
+
+def mutate(r, c, x, w, b):
+    """One fault in a valid configuration (module arguments); returns the
+    fault's name and the changed c, x, w, b."""
+    c = dict(c, args=dict(c["args"]))
+    a = c["args"]
+    kinds = ["stride", "dilation", "groups", "kernel", "channels", "hw0", "bias", "ndim",
+             "wndim", "list3", "kernel_big", "same_stride", "padding_string", "pad_mode_big"]
+    if a["padding"] not in ("same", "valid"):
+        kinds.append("padding")
+    kind = r.choice(kinds)
+    pair = lambda v: list(v) if isinstance(v, (list, tuple)) else [v, v]  # noqa: E731
+    d = r.randint(0, 1)
+    if kind in ("stride", "dilation", "padding"):
+        v = pair(a[kind])
+        v[d] = r.choice([0, -1, -2]) if kind != "padding" else r.choice([-1, -3])
+        a[kind] = v
+    elif kind == "groups":
+        a["groups"] = r.choice([0, -1, c["cout"] + r.randint(1, 3), 5 if c["cout"] % 5 else 7])
+    elif kind == "kernel":
+        shape = list(w.shape)
+        shape[2 + d] = 0
+        w = np.ones(shape, np.float32)
+    elif kind == "channels":
+        shape = list(x.shape)
+        shape[-3] = max(0, shape[-3] + r.choice([-1, 1]))
+        x = np.ones(shape, np.float32)
+    elif kind == "hw0":
+        shape = list(x.shape)
+        shape[-1 - d] = 0
+        x = np.ones(shape, np.float32)
+    elif kind == "bias":
+        n = c["cout"]
+        b = np.ones(r.choice([(n + 1,), (n, 1), ()]), np.float32)
+    elif kind == "ndim":
+        x = x[(0,) * (x.ndim - 2)] if r.random() < 0.5 and x.size else x[None, None]
+    elif kind == "wndim":
+        w = w[..., 0] if r.random() < 0.5 else w[..., None]
+    elif kind == "list3":
+        # (a 3-entry padding with a padding_mode makes PyTorch's F.pad pad
+        # the channels too: not a case worth mirroring)
+        a[r.choice(["stride", "dilation"] if isinstance(a["padding"], str) or c["mode"] != "zeros"
+                   else ["stride", "padding", "dilation"])] = [1, 1, 1]
+    elif kind == "kernel_big":
+        shape = list(w.shape)
+        shape[2 + d] = x.shape[-2 + d] + 2 * pair(a["padding"])[d] + 1 \
+            if not isinstance(a["padding"], str) else x.shape[-2 + d] + 1
+        if a["padding"] == "same":
+            a["padding"] = "valid"
+        w = np.ones(shape, np.float32)
+    elif kind == "same_stride":
+        a["padding"], a["stride"] = "same", r.choice([2, (1, 2), [3, 1]])
+    elif kind == "padding_string":
+        a["padding"] = r.choice(["Same", "full", ""])
+    elif kind == "pad_mode_big":
+        c["mode"] = r.choice(["reflect", "circular"])
+        v = [0, 0] if isinstance(a["padding"], str) else pair(a["padding"])
+        v[d] = x.shape[-2 + d] + r.randint(0, 1) if x.shape[-2 + d] else 1
+        a["padding"] = v
+        a["stride"] = pair(a["stride"])
+    return kind, c, x, w, b
+
+
+def test_random_rejections():
+    """Single faults injected into random valid configurations, through the
+    module (construction and forward) and, for padding_mode zeros, the
+    functional: refused iff PyTorch refuses, with PyTorch's message."""
+    r = random.Random(SEED + 4)
+    rs = np.random.default_rng(SEED + 4)
+    kinds = {}
+    for i in range(500):
+        while True:  # a valid base configuration, so the mutation is the only fault
+            c = random_config(r)
+            if c["batch"] is None and c["mode"] == "circular":
+                c["mode"] = "zeros"  # PyTorch 1.13 refuses these anyway (conftest)
+            c["batch"] = c["batch"] or 1
+            x, w, b = tensors(c, rs)
+            if outcome(_module_pair(c, x, w, b)[0])[1] is None:
+                break
+        kind, c, x, w, b = mutate(r, c, x, w, b)
+        a = c["args"]
+        case = "conv2d-fault#%d %s %s mode %s x%s w%s b%s" % (
+            i, kind, a, c["mode"], x.shape, w.shape, None if b is None else b.shape)
+        if c["mode"] == "zeros":
+            torch_fn = lambda xx=x: F.conv2d(t64(xx), t64(w), t64(b), **a)  # noqa: E731
+            tconv_fn = lambda: tconv.conv2d(x, w, b, **a)  # noqa: E731
+        else:
+            def torch_fn(xx=x):
+                tm = torch.nn.Conv2d(c["cin"], c["cout"], c["k"], a["stride"], a["padding"],
+                                     a["dilation"], a["groups"], True, c["mode"]).double()
+                tm.weight, tm.bias = (torch.nn.Parameter(t64(w)),
+                                      None if b is None else torch.nn.Parameter(t64(b)))
+                return tm(t64(xx))
+
+            def tconv_fn():
+                m = tconv.Conv2d(c["cin"], c["cout"], c["k"], a["stride"], a["padding"],
+                                 a["dilation"], a["groups"], True, c["mode"])
+                m.weight, m.bias = w, b
+                return m(x)
+        c["batch"] = x.shape[0] if x.ndim == 4 else None
+        if kind == "padding" and c["mode"] != "zeros":
+            assert "negative_padding_with_padding_mode" in KNOWN_RAISE_DIFFERENCES
+            with pytest.raises(tconv.Error, match="^negative padding is not supported$"):
+                tconv_fn()
+            continue
+        kinds[kind] = kinds.get(kind, 0) + (compare(case, c, torch_fn, tconv_fn, x, None)
+                                            == "refused")
+    print("conv2d faults refused per kind: %s" % kinds)

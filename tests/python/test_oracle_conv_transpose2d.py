@@ -352,3 +352,88 @@ def test_module_output_size_messages():
         _, ce = outcome(lambda: m(x, output_size=size))
         assert te is not None and ce is not None, (shape, size, te, ce)
         check_same_refusal("output_size %s for %s" % (size, shape), te, ce)
+
+
+def mutate(r, c, x, w, b):
+    """One fault in a valid configuration: returns (name, x, w, b, args)."""
+    a = dict(c["args"])
+    kind = r.choice(["stride", "padding", "output_padding", "output_padding_big", "dilation",
+                     "groups", "kernel", "cog0", "channels", "hw0", "bias", "ndim", "wndim",
+                     "list3", "too_small"])
+    pair = lambda v: list(v) if isinstance(v, (list, tuple)) else [v, v]  # noqa: E731
+    d = r.randint(0, 1)
+    if kind in ("stride", "padding", "output_padding", "dilation"):
+        v = pair(a[kind])
+        v[d] = r.choice([0, -1, -3]) if kind in ("stride", "dilation") else r.choice([-1, -2])
+        a[kind] = v
+    elif kind == "output_padding_big":
+        s, dl = pair(a["stride"]), pair(a["dilation"])
+        v = pair(a["output_padding"])
+        v[d] = max(s[d], dl[d]) + r.randint(0, 1)
+        a["output_padding"] = v
+    elif kind == "groups":
+        a["groups"] = r.choice([0, -1, c["cin"] + r.randint(1, 3), 5 if c["cin"] % 5 else 7])
+    elif kind == "kernel":
+        shape = list(w.shape)
+        shape[2 + d] = 0
+        w = np.ones(shape, np.float32)
+    elif kind == "cog0":
+        w = np.ones((w.shape[0], 0) + w.shape[2:], np.float32)
+        b = None if b is None else np.ones(0, np.float32)
+    elif kind == "channels":
+        shape = list(x.shape)
+        shape[-3] = max(0, shape[-3] + r.choice([-1, 1]))
+        x = np.ones(shape, np.float32)
+    elif kind == "hw0":
+        shape = list(x.shape)
+        shape[-1 - d] = 0
+        x = np.ones(shape, np.float32)
+    elif kind == "bias":
+        n = c["cout"]
+        b = np.ones(r.choice([(n + 1,), (n, 1), ()]), np.float32)
+    elif kind == "ndim":
+        x = x[(0,) * (x.ndim - 2)] if r.random() < 0.5 and x.size else x[None, None]
+    elif kind == "wndim":
+        w = w[..., 0] if r.random() < 0.5 else w[..., None]
+    elif kind == "list3":
+        a[r.choice(["stride", "padding", "output_padding", "dilation"])] = [1, 1, 1]
+    elif kind == "too_small":
+        v = pair(a["padding"])
+        v[d] = 20
+        a["padding"] = v
+    return kind, x, w, b, a
+
+
+def test_random_rejections():
+    """Single faults injected into random valid configurations: refused iff
+    PyTorch refuses, with PyTorch's message."""
+    r = random.Random(SEED + 3)
+    rs = np.random.default_rng(SEED + 3)
+    kinds = {}
+    for i in range(500):
+        while True:  # a valid base configuration, so the mutation is the only fault
+            c = random_config(r)
+            c["batch"] = c["batch"] or 1
+            x, w, b = tensors(c, rs)
+            if outcome(lambda: F.conv_transpose2d(t64(x), t64(w), t64(b), **c["args"]))[1] \
+                    is None:
+                break
+        kind, x, w, b, a = mutate(r, c, x, w, b)
+        case = "ct-fault#%d %s %s x%s w%s b%s" % (i, kind, a, x.shape, w.shape,
+                                                 None if b is None else b.shape)
+        ref, te = outcome(lambda: F.conv_transpose2d(t64(x), t64(w), t64(b), **a))
+        got, ce = outcome(lambda: tconv.conv_transpose2d(x, w, b, **a))
+        zero_batch = x.ndim == 4 and x.shape[0] == 0
+        if zero_batch and te is None and ce is not None:
+            assert "zero_batch_invalid_params" in KNOWN_RAISE_DIFFERENCES
+            x1 = np.ones((1,) + x.shape[1:], np.float32)
+            _, te = outcome(lambda: F.conv_transpose2d(t64(x1), t64(w), t64(b), **a))
+            assert te is not None, "%s: tconv refused %r" % (case, ce)
+        assert (te is None) == (ce is None), "%s: PyTorch %r, tconv %r" % (case, te, ce)
+        if te is None:
+            TALLY.cases += 1
+            assert TALLY.error(got, ref.numpy(), case) < TOL, case
+        else:
+            check_same_refusal(case, te, ce, compare_message=not zero_batch)
+        kinds[kind] = kinds.get(kind, 0) + (te is not None)
+    print("conv_transpose2d faults refused per kind: %s" % kinds)
