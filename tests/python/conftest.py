@@ -79,9 +79,10 @@ KNOWN_MESSAGE_DIFFERENCES = {
 # Cases where PyTorch accepts and tconv refuses (or the reverse).
 KNOWN_RAISE_DIFFERENCES = {
     "zero_batch_invalid_params":
-        "PyTorch 1.13 skips its kernel's parameter checks for an empty batch and returns an "
-        "empty tensor for e.g. dilation=0 or output_padding >= stride; tconv refuses invalid "
-        "parameters whatever the batch",
+        "PyTorch 1.13 skips its kernel's checks for an empty batch and returns an empty tensor "
+        "for e.g. dilation=0, output_padding >= stride, an output size of 0, or an empty H/W "
+        "with padding; tconv refuses a zero batch exactly when PyTorch refuses the same call "
+        "with batch 1 (the tests check that rule)",
     "circular_unbatched":
         "PyTorch 1.13's nn.Conv2d with padding_mode='circular' refuses every unbatched (C, H, W) "
         "input (\"Invalid padding size, expected 2 but got 4\": its circular pad treats dim 0 as "
