@@ -468,3 +468,28 @@ def test_random_rejections():
         kinds[kind] = kinds.get(kind, 0) + (compare(case, c, torch_fn, tconv_fn, x, None)
                                             == "refused")
     print("conv2d faults refused per kind: %s" % kinds)
+
+
+def test_random_medium():
+    """Fewer, larger random layers (channel counts past vector widths, tiles
+    with tails, every mode) so fast paths' blocking is exercised."""
+    r = random.Random(SEED + 5)
+    rs = np.random.default_rng(SEED + 5)
+    done = 0
+    while done < 30:
+        g = r.choice([1, 1, 2, 4])
+        c = dict(g=g, cin=g * r.randint(3, 12), cout=g * r.randint(3, 12),
+                 k=(r.randint(1, 5), r.randint(1, 5)), hw=(r.randint(5, 16), r.randint(5, 16)),
+                 batch=r.choice([None, 1, 2]), bias=r.random() < 0.7, mode=MODES[done % 4])
+        if c["batch"] is None and c["mode"] == "circular":
+            c["batch"] = 1
+        pad = r.choice(["same", "valid", (r.randint(0, 2), r.randint(0, 2))])
+        c["args"] = dict(stride=1 if pad == "same" else (r.randint(1, 3), r.randint(1, 3)),
+                         padding=pad, dilation=(r.choice([1, 1, 2]), r.choice([1, 1, 2])),
+                         groups=g)
+        x, w, b = tensors(c, rs)
+        tf, cf, mk = _module_pair(c, x, w, b)
+        if outcome(tf)[1] is not None:
+            continue
+        assert compare("conv2d-medium#%d %s" % (done, c), c, tf, cf, x, mk) == "valid"
+        done += 1

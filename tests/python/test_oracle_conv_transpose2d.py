@@ -437,3 +437,32 @@ def test_random_rejections():
             check_same_refusal(case, te, ce, compare_message=not zero_batch)
         kinds[kind] = kinds.get(kind, 0) + (te is not None)
     print("conv_transpose2d faults refused per kind: %s" % kinds)
+
+
+def test_random_medium():
+    """Fewer, larger random layers (channel counts past vector widths, tiles
+    with tails) so fast paths' blocking is exercised on every impl."""
+    r = random.Random(SEED + 4)
+    rs = np.random.default_rng(SEED + 4)
+    done = 0
+    while done < 30:
+        g = r.choice([1, 1, 2, 4])
+        c = dict(g=g, cin=g * r.randint(3, 12), cout=g * r.randint(3, 12),
+                 k=(r.randint(1, 5), r.randint(1, 5)), hw=(r.randint(3, 12), r.randint(3, 12)),
+                 batch=r.choice([None, 1, 2]), bias=r.random() < 0.7)
+        s, d = (r.randint(1, 3), r.randint(1, 3)), (r.choice([1, 1, 2]), r.choice([1, 1, 2]))
+        c["args"] = dict(stride=s, padding=(r.randint(0, 2), r.randint(0, 2)), groups=g,
+                         output_padding=(r.randint(0, max(s[0], d[0]) - 1),
+                                         r.randint(0, max(s[1], d[1]) - 1)), dilation=d)
+        x, w, b = tensors(c, rs)
+        ref, te = outcome(lambda: F.conv_transpose2d(t64(x), t64(w), t64(b), **c["args"]))
+        if te is not None:
+            continue
+        case = "ct-medium#%d %s" % (done, {k: v for k, v in c.items()})
+        ref = ref.numpy()
+        TALLY.cases += 1
+        assert TALLY.error(tconv.conv_transpose2d(x, w, b, **c["args"]), ref, case) < TOL
+        assert run_everywhere(
+            lambda **o: tconv.Operator.conv_transpose2d(w, b, **c["args"], **o), x, ref,
+            case) < TOL
+        done += 1
