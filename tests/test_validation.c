@@ -50,7 +50,7 @@ static const ct_case ct_cases[] = {
     {"in_channels -4", ct_in_neg, TCONV_ERROR_INVALID_ARGUMENT, "-4", 0},
     {"out_channels -1", ct_out_neg, TCONV_ERROR_INVALID_ARGUMENT, "-1", 0},
     {"out_channels 5 groups 2", ct_out_div, TCONV_ERROR_INVALID_ARGUMENT,
-     "out_channels must be divisible by groups, but got out_channels=5 groups=2", 0},
+     "out_channels must be divisible by groups", 0},
     {"in_channels < groups", ct_in_lt_groups, TCONV_ERROR_INVALID_ARGUMENT,
      "Given groups=4, expected weight to be at least 4 at dimension 0, but got weight of size "
      "[2, 1, 3, 3] instead", 1},
@@ -169,7 +169,7 @@ static const cv_case cv_cases[] = {
      "dilation should be greater than zero, but got [1, 0]", 1},
     {"in_channels -1", cv_in_neg, TCONV_ERROR_INVALID_ARGUMENT, "-1", 0},
     {"in_channels % groups", cv_in_div, TCONV_ERROR_INVALID_ARGUMENT,
-     "in_channels must be divisible by groups, but got in_channels=4 groups=3", 0},
+     "in_channels must be divisible by groups", 0},
     {"out_channels < groups", cv_out_lt_groups, TCONV_ERROR_INVALID_ARGUMENT,
      "Given groups=4, expected weight to be at least 4 at dimension 0, but got weight of size "
      "[2, 1, 3, 3] instead", 1},
