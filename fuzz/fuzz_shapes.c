@@ -63,33 +63,55 @@ static void fill(float *a, int64_t n, uint8_t seed) {
     for (int64_t i = 0; i < n; i++) a[i] = (float)((int)((i * 37 + seed) % 17) - 8) / 8.0f;
 }
 
-/* Runs a reshaped op and, for batched NCHW inputs, compares with the public
- * reference entry point. */
+/* (n, c, h, w) NCHW <-> NHWC */
+static void to_nhwc(const float *a, float *o, const int64_t d[4]) {
+    for (int64_t n = 0; n < d[0]; n++)
+        for (int64_t c = 0; c < d[1]; c++)
+            for (int64_t h = 0; h < d[2]; h++)
+                for (int64_t w = 0; w < d[3]; w++)
+                    o[((n * d[2] + h) * d[3] + w) * d[1] + c] = a[((n * d[1] + c) * d[2] + h) * d[3] + w];
+}
+
+/* Runs a reshaped op on a deterministic input and compares every element
+ * with the public reference entry point (NCHW, batched): unbatched inputs
+ * are a batch of one, NHWC data is transposed, output_size is resolved into
+ * the reference's output_padding by the caller (params). */
 static void tiny_run(tconv_op *op, int is_ct, const void *params, int ndim, const int64_t *in,
                      const int64_t *out, const float *w, const float *b, int64_t taps,
-                     size_t ws, int reference_ok) {
+                     size_t ws, int nhwc) {
     int64_t xn = numel(in, ndim), yn = numel(out, ndim), work;
     if (xn < 0 || yn < 0 || xn > SMALL || yn > SMALL) return;
     if (__builtin_mul_overflow(yn, taps, &work) || work > WORK) return;
     if (ws > ((size_t)1 << 24)) return;
-    float *x = malloc((size_t)(xn ? xn : 1) * sizeof(float));
-    float *y = malloc((size_t)(yn ? yn : 1) * sizeof(float));
-    float *r = malloc((size_t)(yn ? yn : 1) * sizeof(float));
+    int64_t in4[4], out4[4];
+    for (int i = 0; i < 4; i++) {
+        in4[i] = ndim == 4 ? in[i] : (i ? in[i - 1] : 1);
+        out4[i] = ndim == 4 ? out[i] : (i ? out[i - 1] : 1);
+    }
+    const size_t xb = (size_t)(xn ? xn : 1) * sizeof(float), yb = (size_t)(yn ? yn : 1) * sizeof(float);
+    float *x = malloc(xb), *xl = malloc(xb), *y = malloc(yb), *r = malloc(yb), *rl = malloc(yb);
     void *wsp = ws ? malloc(ws) : NULL;
     fill(x, xn, 3);
+    if (nhwc)
+        to_nhwc(x, xl, in4);
+    else
+        memcpy(xl, x, (size_t)xn * sizeof(float));
     for (int64_t i = 0; i < yn; i++) y[i] = NAN;
-    must(tconv_op_run(op, x, y, wsp) == TCONV_OK);
+    must(tconv_op_run(op, xl, y, wsp) == TCONV_OK);
     for (int64_t i = 0; i < yn; i++) must(!isnan(y[i])); /* every element written */
-    if (reference_ok && ndim == 4) {
-        tconv_status st =
-            is_ct ? tconv_reference_conv_transpose2d(params, in, x, w, b, r, yn)
-                  : tconv_reference_conv2d(params, in, x, w, b, r, yn);
-        must(st == TCONV_OK);
-        for (int64_t i = 0; i < yn; i++) must(fabsf(y[i] - r[i]) <= 1e-3f * (1.0f + fabsf(r[i])));
-    }
+    tconv_status st = is_ct ? tconv_reference_conv_transpose2d(params, in4, x, w, b, r, yn)
+                            : tconv_reference_conv2d(params, in4, x, w, b, r, yn);
+    must(st == TCONV_OK);
+    if (nhwc)
+        to_nhwc(r, rl, out4);
+    else
+        memcpy(rl, r, (size_t)yn * sizeof(float));
+    for (int64_t i = 0; i < yn; i++) must(fabsf(y[i] - rl[i]) <= 1e-3f * (1.0f + fabsf(rl[i])));
     free(x);
+    free(xl);
     free(y);
     free(r);
+    free(rl);
     free(wsp);
 }
 
@@ -171,8 +193,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 if (rs == TCONV_OK) {
                     must(!memcmp(out, out2, (size_t)ndim * sizeof *out));
                     taps = (p.in_channels / p.groups) * p.kernel_size[0] * p.kernel_size[1];
-                    tiny_run(op, 1, &p, ndim, in, out, w, (mode & 16) ? b : NULL, taps, ws,
-                             !oszp && !layout);
+                    /* the reference takes output_padding: resolve output_size */
+                    tconv_conv_transpose2d_params pr = p;
+                    if (oszp)
+                        must(tconv_conv_transpose2d_output_padding_for_size(
+                                 &p, ndim, in, oszp, osz_len, pr.output_padding) == TCONV_OK);
+                    tiny_run(op, 1, &pr, ndim, in, out, w, (mode & 16) ? b : NULL, taps, ws,
+                             layout);
                 }
             }
         }
@@ -212,7 +239,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     must(!memcmp(out, out2, (size_t)ndim * sizeof *out));
                     taps = (p.in_channels / p.groups) * p.kernel_size[0] * p.kernel_size[1];
                     tiny_run(op, 0, &p, ndim, in, out, w, (mode & 16) ? b : NULL, taps, ws,
-                             !layout);
+                             layout);
                 }
             }
         }
