@@ -200,6 +200,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                  &p, ndim, in, oszp, osz_len, pr.output_padding) == TCONV_OK);
                     tiny_run(op, 1, &pr, ndim, in, out, w, (mode & 16) ? b : NULL, taps, ws,
                              layout);
+                    /* reshape the same op again, H and W swapped */
+                    int64_t in2[17];
+                    memcpy(in2, in, sizeof in2);
+                    in2[ndim - 2] = in[ndim - 1];
+                    in2[ndim - 1] = in[ndim - 2];
+                    tconv_status sh2 =
+                        tconv_conv_transpose2d_output_shape(&p, ndim, in2, oszp, osz_len, out);
+                    if (!too_big(sh2, ndim, in2, out)) {
+                        must(tconv_op_reshape(op, ndim, in2, oszp, osz_len, out2, &ws) == sh2);
+                        if (sh2 == TCONV_OK) {
+                            must(!memcmp(out, out2, (size_t)ndim * sizeof *out));
+                            if (oszp)
+                                must(tconv_conv_transpose2d_output_padding_for_size(
+                                         &p, ndim, in2, oszp, osz_len, pr.output_padding) == 0);
+                            tiny_run(op, 1, &pr, ndim, in2, out, w, (mode & 16) ? b : NULL, taps,
+                                     ws, layout);
+                        }
+                    }
                 }
             }
         }
@@ -240,6 +258,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     taps = (p.in_channels / p.groups) * p.kernel_size[0] * p.kernel_size[1];
                     tiny_run(op, 0, &p, ndim, in, out, w, (mode & 16) ? b : NULL, taps, ws,
                              layout);
+                    int64_t in2[17]; /* reshape the same op again, H and W swapped */
+                    memcpy(in2, in, sizeof in2);
+                    in2[ndim - 2] = in[ndim - 1];
+                    in2[ndim - 1] = in[ndim - 2];
+                    tconv_status sh2 = tconv_conv2d_output_shape(&p, ndim, in2, out);
+                    if (!too_big(sh2, ndim, in2, out)) {
+                        must(tconv_op_reshape(op, ndim, in2, NULL, 0, out2, &ws) == sh2);
+                        if (sh2 == TCONV_OK) {
+                            must(!memcmp(out, out2, (size_t)ndim * sizeof *out));
+                            tiny_run(op, 0, &p, ndim, in2, out, w, (mode & 16) ? b : NULL, taps,
+                                     ws, layout);
+                        }
+                    }
                 }
             }
         }
