@@ -483,7 +483,7 @@ TCONV_API tconv_status tconv_linear_forward(const tconv_linear *m, int ndim,
 typedef struct tconv_batchnorm2d {
     int64_t num_features;
     double eps;      /* 1e-5 */
-    double momentum; /* 0.1 */
+    double momentum; /* 0.1; -1 = momentum=None: cumulative average (1/num_batches_tracked) */
     int training;    /* 1 after init (PyTorch's default); 0 = eval */
     float *weight;   /* (C) gamma, init 1 */
     float *bias;     /* (C) beta, init 0 */

@@ -54,7 +54,7 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
     if (c != m->num_features)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "running_mean should contain %lld elements not %lld",
                        (long long)c, (long long)m->num_features);
-    if (!(m->eps >= 0) || !(m->momentum >= 0 && m->momentum <= 1))
+    if (!(m->eps >= 0) || !(m->momentum <= 1) || (m->momentum < 0 && m->momentum != -1.0))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "BatchNorm2d: eps %g / momentum %g out of range",
                        m->eps, m->momentum);
     int64_t per_channel = numel / (c ? c : 1); /* N*H*W */
@@ -66,6 +66,10 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "BatchNorm2d: input or output is NULL");
     if (m->training) m->num_batches_tracked++;
     if (numel == 0) return TCONV_OK; /* PyTorch leaves the running stats alone */
+    /* momentum=None: a cumulative average, factor 1/num_batches_tracked. */
+    const double mo = m->momentum >= 0           ? m->momentum
+                      : m->num_batches_tracked > 0 ? 1.0 / (double)m->num_batches_tracked
+                                                   : 1.0;
     /* x, y: (N, C, H*W); statistics per channel over N and H*W. */
     for (int64_t ch = 0; ch < c; ch++) {
         double mean, var;
@@ -86,7 +90,6 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
             }
             var = ss / (double)per_channel; /* biased: normalisation */
             double unbiased = ss / (double)(per_channel - 1);
-            double mo = m->momentum;
             m->running_mean[ch] = (float)((1.0 - mo) * m->running_mean[ch] + mo * mean);
             m->running_var[ch] = (float)((1.0 - mo) * m->running_var[ch] + mo * unbiased);
         } else {

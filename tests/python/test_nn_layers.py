@@ -271,6 +271,24 @@ def test_batchnorm_running_var_is_unbiased():
     np.testing.assert_allclose(y, (np.array([1, 2, 3, 6]) - 3) / np.sqrt(var_b + 1e-5), atol=1e-6)
 
 
+def test_batchnorm_momentum_none():
+    """momentum=None (tconv: -1): running stats are the cumulative average."""
+    m, t = make_bn(2), nn.BatchNorm2d(2, momentum=None).double()
+    m.momentum = -1.0
+    for _ in range(4):
+        x = randn(3, 2, 2, 2) * 2 + 1
+        y = poisoned(x.size)
+        assert LIB.tconv_batchnorm2d_forward(C.byref(m), 4, shp(x.shape), fp(x), fp(y)) == 0, err()
+        with torch.no_grad():
+            ref = t(torch.from_numpy(x).double()).numpy()
+        np.testing.assert_allclose(y.reshape(x.shape), ref, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(arr(m.running_mean, 2), t.running_mean.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(arr(m.running_var, 2), t.running_var.numpy(), rtol=1e-6, atol=1e-6)
+    m.momentum = 1.5
+    assert LIB.tconv_batchnorm2d_forward(C.byref(m), 4, shp(x.shape), fp(x), fp(y)) == 1
+    assert "momentum 1.5" in err()
+
+
 def test_batchnorm_zero_batch_and_refusals():
     m = make_bn(3)
     x = randn(0)
