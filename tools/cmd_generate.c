@@ -34,7 +34,8 @@ static void help(void) {
         "  --seed S        noise seed (default 0)\n"
         "  --count K       number of samples, 1..4096 (default 64)\n"
         "  --out FILE      PNG to write (default digits.png)\n"
-        "  --weights FILE  safetensors state_dict (default " DEFAULT_WEIGHTS ")\n"
+        "  --weights FILE  safetensors state_dict (default " DEFAULT_WEIGHTS ", from the\n"
+        "                  current directory, else from the source tree tconv was built from)\n"
         "  --cols N        grid columns (default ceil(sqrt(K)))\n"
         "  --scale N       pixel size of one sample pixel, 1..32 (default 4)\n"
         "  --z FILE        read z from tensor \"z\" (K, Z, 1, 1) of a safetensors file\n"
@@ -117,6 +118,7 @@ static int write_png(const char *path, const unsigned char *pix, int w, int h, i
 int cmd_generate(int argc, char **argv) {
     int64_t seed = 0, count = 64, cols = 0, scale = 4;
     const char *out = "digits.png", *weights = DEFAULT_WEIGHTS, *z_path = NULL, *raw_out = NULL;
+    int weights_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -145,6 +147,7 @@ int cmd_generate(int argc, char **argv) {
         } else if (OPT("weights", "w", &v)) {
             if (r < 0) return CLI_USAGE;
             weights = v;
+            weights_given = 1;
         } else if (OPT("z", NULL, &v)) {
             if (r < 0) return CLI_USAGE;
             z_path = v;
@@ -171,8 +174,19 @@ int cmd_generate(int argc, char **argv) {
     float *x = NULL;
     unsigned char *pix = NULL;
 
-    /* The network's widths come from the file: net.0/3/6 are the ConvT weights. */
-    FAIL_IF(tconv_safetensors_open(weights, &st));
+    /* The network's widths come from the file: net.0/3/6 are the ConvT weights.
+     * The default path is relative to the current directory (the repository
+     * root); from elsewhere, fall back to the source tree this tool was
+     * compiled from (__FILE__ is tools/cmd_generate.c there). */
+    if (!weights_given && tconv_safetensors_open(weights, &st) != TCONV_OK) {
+        static char alt[4096];
+        const char *slash = strrchr(__FILE__, '/');
+        int len = slash ? (int)(slash - __FILE__) : 0;
+        snprintf(alt, sizeof alt, "%.*s/../" DEFAULT_WEIGHTS, len, __FILE__);
+        if (len > 0 && tconv_safetensors_open(alt, &st) == TCONV_OK) weights = alt;
+        else st = NULL;
+    }
+    if (!st) FAIL_IF(tconv_safetensors_open(weights, &st));
     int64_t wd[3][4];
     FAIL_IF(weight_dims(st, "net.0.weight", wd[0]));
     FAIL_IF(weight_dims(st, "net.3.weight", wd[1]));
