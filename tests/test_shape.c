@@ -112,6 +112,13 @@ static void test_output_padding_for_size(void) {
     const int64_t huge[4] = {1, 16, BIG, 6};
     CHECK(tconv_conv_transpose2d_output_padding_for_size(&p, 4, huge, s12, 2, op) ==
           TCONV_ERROR_OVERFLOW);
+    /* Unvalidated extreme parameters: an error, never a wrapped range (UBSan
+     * checks the arithmetic in the sanitizer build). */
+    tconv_conv_transpose2d_params x = p;
+    x.stride[0] = INT64_MIN;
+    x.padding[0] = 0;
+    const int64_t one[4] = {1, 16, 1, 6};
+    CHECK(tconv_conv_transpose2d_output_padding_for_size(&x, 4, one, s12, 2, op) != TCONV_OK);
     /* stride > 1 and dilation: range [min, min + stride - 1]. */
     tconv_conv_transpose2d_params q;
     tconv_conv_transpose2d_params_init(&q, 2, 2, 3, 2);
@@ -255,6 +262,13 @@ static void test_conv_output_shape(void) {
     tconv_conv2d_params_init(&p, 4, 4, 1, 1);
     const int64_t big[4] = {INT64_MAX / 2, 4, 5, 5};
     CHECK(tconv_conv2d_output_shape(&p, 4, big, out) == TCONV_ERROR_OVERFLOW);
+    /* channel mismatch with a padding mode names the padded size: no overflow */
+    tconv_conv2d_params_init(&p, 4, 4, 1, 1);
+    p.padding_mode = TCONV_PADDING_MODE_CIRCULAR;
+    p.padding[0] = INT64_MAX;
+    const int64_t wrong_c[4] = {1, 3, INT64_MAX, 5};
+    CHECK(tconv_conv2d_output_shape(&p, 4, wrong_c, out) != TCONV_OK);
+    tconv_conv2d_params_init(&p, 4, 4, 1, 1);
     const int64_t zbig[4] = {0, 4, (int64_t)1 << 31, (int64_t)1 << 31};
     CHECK(tconv_conv2d_output_shape(&p, 4, zbig, out) == TCONV_ERROR_OVERFLOW);
     CHECK(tconv_conv2d_output_shape(&p, 4, s, NULL) == TCONV_ERROR_INVALID_ARGUMENT);
