@@ -1,6 +1,6 @@
 /* Golden cases from PyTorch (tests/golden/pytorch_cases.txt, written by
  * tests/golden/gen_golden.py): every case through every implementation this
- * machine has (operator API, 1 and 2 threads, poisoned outputs) and through
+ * machine has (operator API, 1 and 2 threads, NCHW and NHWC, poisoned outputs) and through
  * the one-call function, within max|diff| / max(1, max|ref|) < 1e-5 of
  * PyTorch's float64 result; PyTorch's refusals refused with its message. */
 #include "check.h"
@@ -197,6 +197,39 @@ static void run_case(const gcase *c, const tconv_impl *impls, int nimpl) {
             free(wsp);
             tconv_op_destroy(op);
         }
+    }
+    /* channels-last: NHWC in, NHWC out, transposed back to compare */
+    if (c->ndim == 4 && c->ny > 0) {
+        float *xh = tu_alloc(c->nx), *yt = tu_alloc(c->ny);
+        tu_nchw_to_nhwc(c->x, xh, c->in[0], c->in[1], c->in[2], c->in[3]);
+        for (int i = 0; i < nimpl; i++) {
+            tconv_options o;
+            tconv_options_init(&o);
+            o.impl = impls[i];
+            o.layout = TCONV_LAYOUT_NHWC;
+            o.num_threads = 2;
+            tconv_op *op = NULL;
+            tconv_status st = c->is_ct ? tconv_conv_transpose2d_create(&p, c->w, bias, &o, &op)
+                                       : tconv_conv2d_create(&q, c->w, bias, &o, &op);
+            CHECK_MSG(st == TCONV_OK, "%s: NHWC create: %s", c->name, tconv_last_error());
+            if (st) continue;
+            size_t ws = 0;
+            void *wsp = NULL;
+            st = tconv_op_reshape(op, 4, c->in, osz, c->osz_len, shape, &ws);
+            if (st == TCONV_OK) {
+                wsp = ws ? malloc(ws) : NULL;
+                tu_poison(y, c->ny);
+                st = tconv_op_run(op, xh, y, wsp);
+                tu_nhwc_to_nchw(y, yt, shape[0], shape[1], shape[2], shape[3]);
+            }
+            char how[64];
+            snprintf(how, sizeof how, "%s, NHWC", tconv_impl_name(impls[i]));
+            compare(c, how, st, shape, yt);
+            free(wsp);
+            tconv_op_destroy(op);
+        }
+        free(xh);
+        free(yt);
     }
     /* the one-call function, exact capacity */
     tu_poison(y, c->ny);
