@@ -58,6 +58,7 @@ int main(void) {
         free(yt);
         tconv_op_destroy(op);
     }
+    free(x);
     printf("thread pool growth: %d runs, 2..24 threads, %d impls\n", runs, nimpl);
     return tc_test_summary("test_thread_pool_growth");
 }
