@@ -30,8 +30,20 @@ typedef struct bench_clock_cfg {
 typedef void (*bench_fn)(void *ctx);
 
 double bench_now_s(void);
-/* Warm-up, then adaptive repetitions of fn(ctx); median and min. */
-bench_timing bench_time(const bench_clock_cfg *cfg, bench_fn fn, void *ctx);
+
+/* One thing to time: out receives its median/min. */
+typedef struct bench_item {
+    bench_fn fn;
+    void *ctx;
+    bench_timing *out;
+} bench_item;
+
+/* Times k items interleaved, so that all of them see the same load on a
+ * shared machine: each is warmed up, then rounds run every unfinished item
+ * for a block (one untimed run to re-warm caches, then timed runs for
+ * >= 10 ms or 3 runs) until each has >= min_reps runs and >= min_time_s of
+ * timed runs.  An item whose single run exceeds slow_run_s gets 3 runs. */
+void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k);
 
 /* Compares y (full output of shape s, NCHW or NHWC) with ref, the NCHW
  * reference of its first check_n images and output channels 0, k, 2k, ...
@@ -58,12 +70,17 @@ typedef struct bench_dnnl_result {
 
 /* Describes the library build: version, CPU runtime (omp/tbb/...). */
 const char *bench_dnnl_info(void);
-/* Runs every oneDNN mode on shape s with `threads` threads.  x: NCHW input,
- * w: PyTorch (Cin, Cout/g, kh, kw) weights, b: bias.  ref: NCHW reference
- * output of the first check_n images (check_oc_stride: every k-th output
- * channel, k >= 1) to compare against; NULL skips checks. */
-int bench_dnnl_run(const bench_shape *s, int threads, const bench_clock_cfg *cfg,
-                   const float *x, const float *w, const float *b, const float *ref,
-                   int64_t check_n, int64_t check_oc_stride, bench_dnnl_result *r);
+typedef struct bench_dnnl bench_dnnl;
+/* Sets up every oneDNN mode on shape s with `threads` threads and checks
+ * each once.  x: NCHW input, w: PyTorch (Cin, Cout/g, kh, kw) weights,
+ * b: bias.  ref: NCHW reference output of the first check_n images (every
+ * check_oc_stride-th output channel).  Fills r's names and errors; NULL if
+ * oneDNN could not be set up at all. */
+bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, const float *w,
+                             const float *b, const float *ref, int64_t check_n,
+                             int64_t check_oc_stride, bench_dnnl_result *r);
+/* Appends the timing items of d (up to 5) writing into r; returns how many. */
+int bench_dnnl_items(bench_dnnl *d, bench_dnnl_result *r, bench_item *items);
+void bench_dnnl_free(bench_dnnl *d);
 
 #endif

@@ -224,33 +224,57 @@ static double check_mode(dmode *m, const bench_shape *s, const float *ref, int64
     return bench_check(s, y, 0, ref, check_n, oc_stride);
 }
 
-int bench_dnnl_run(const bench_shape *s, int threads, const bench_clock_cfg *cfg,
-                   const float *x, const float *w, const float *b, const float *ref,
-                   int64_t check_n, int64_t check_oc_stride, bench_dnnl_result *r) {
+struct bench_dnnl {
+    dmode any, nhwc, plain;
+    int have_any, have_nhwc, have_plain;
+};
+
+bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, const float *w,
+                             const float *b, const float *ref, int64_t check_n,
+                             int64_t check_oc_stride, bench_dnnl_result *r) {
     memset(r, 0, sizeof *r);
     r->err_any = r->err_nhwc = r->err_plain = NAN;
-    if (ensure_engine()) return -1;
+    if (ensure_engine()) return NULL;
+    bench_dnnl *d = calloc(1, sizeof *d);
+    if (!d) return NULL;
+    /* Before primitive creation: JIT kernels are planned for this many threads. */
     omp_set_num_threads(threads);
-    dmode m;
-    if (!dmode_init(&m, s, dnnl_format_tag_any, dnnl_format_tag_any, x, w, b)) {
-        impl_name(&m, r->impl_any, sizeof r->impl_any);
-        r->err_any = check_mode(&m, s, ref, check_n, check_oc_stride);
-        r->prim_any = bench_time(cfg, fn_prim, &m);
-        r->e2e_any = bench_time(cfg, fn_e2e, &m);
-        dmode_free(&m);
+    if (!dmode_init(&d->any, s, dnnl_format_tag_any, dnnl_format_tag_any, x, w, b)) {
+        d->have_any = 1;
+        impl_name(&d->any, r->impl_any, sizeof r->impl_any);
+        r->err_any = check_mode(&d->any, s, ref, check_n, check_oc_stride);
     }
-    if (!dmode_init(&m, s, dnnl_nhwc, dnnl_format_tag_any, x, w, b)) {
-        impl_name(&m, r->impl_nhwc, sizeof r->impl_nhwc);
-        r->err_nhwc = check_mode(&m, s, ref, check_n, check_oc_stride);
-        r->prim_nhwc = bench_time(cfg, fn_prim, &m);
-        r->e2e_nhwc = bench_time(cfg, fn_e2e, &m);
-        dmode_free(&m);
+    if (!dmode_init(&d->nhwc, s, dnnl_nhwc, dnnl_format_tag_any, x, w, b)) {
+        d->have_nhwc = 1;
+        impl_name(&d->nhwc, r->impl_nhwc, sizeof r->impl_nhwc);
+        r->err_nhwc = check_mode(&d->nhwc, s, ref, check_n, check_oc_stride);
     }
-    if (!dmode_init(&m, s, dnnl_nchw, dnnl_iohw, x, w, b)) {
-        impl_name(&m, r->impl_plain, sizeof r->impl_plain);
-        r->err_plain = check_mode(&m, s, ref, check_n, check_oc_stride);
-        r->plain = bench_time(cfg, fn_prim, &m);
-        dmode_free(&m);
+    if (!dmode_init(&d->plain, s, dnnl_nchw, dnnl_iohw, x, w, b)) {
+        d->have_plain = 1;
+        impl_name(&d->plain, r->impl_plain, sizeof r->impl_plain);
+        r->err_plain = check_mode(&d->plain, s, ref, check_n, check_oc_stride);
     }
-    return 0;
+    return d;
+}
+
+int bench_dnnl_items(bench_dnnl *d, bench_dnnl_result *r, bench_item *items) {
+    int k = 0;
+    if (d->have_any) {
+        items[k++] = (bench_item){fn_e2e, &d->any, &r->e2e_any};
+        items[k++] = (bench_item){fn_prim, &d->any, &r->prim_any};
+    }
+    if (d->have_nhwc) {
+        items[k++] = (bench_item){fn_e2e, &d->nhwc, &r->e2e_nhwc};
+        items[k++] = (bench_item){fn_prim, &d->nhwc, &r->prim_nhwc};
+    }
+    if (d->have_plain) items[k++] = (bench_item){fn_prim, &d->plain, &r->plain};
+    return k;
+}
+
+void bench_dnnl_free(bench_dnnl *d) {
+    if (!d) return;
+    if (d->have_any) dmode_free(&d->any);
+    if (d->have_nhwc) dmode_free(&d->nhwc);
+    if (d->have_plain) dmode_free(&d->plain);
+    free(d);
 }

@@ -91,6 +91,9 @@ def main():
     ap.add_argument("--no-dnnl", action="store_true")
     ap.add_argument("--torch-python", default="/usr/bin/python3")
     ap.add_argument("--ort-python", default=None, help="default: first python3 with onnxruntime")
+    ap.add_argument("--peak-1t", type=float, default=None,
+                    help="1-thread FMA peak (GFLOP/s) measured on a quiet machine; the %%pk "
+                         "ceiling becomes the larger of it and this run's (T threads: T x it)")
     ap.add_argument("--markdown", default=None, help="also write the report to this file")
     ap.add_argument("--keep", default=None, help="keep raw outputs in this directory")
     a = ap.parse_args()
@@ -180,11 +183,25 @@ def main():
     L.append(f"Run {started:%Y-%m-%d %H:%M}-{finished:%H:%M} UTC; load average before "
              f"{' '.join(load_before)}, after {' '.join(load_after)} (1/5/15 min; 2 cores).")
     L.extend(h[2:] for h in header_lines if not h.startswith("# measured"))
+    # The ceiling for T threads: the measured T-thread peak, or T times the
+    # 1-thread peak if that is higher (cores are separate, no SMT here; a
+    # lower T-thread figure means another job held a core while it ran).
+    ceil = {}
+    p1 = max(max(peaks.get(1, (0.0, 0.0))), a.peak_1t or 0.0)
+    if a.peak_1t:
+        L.append(f"%pk ceiling: 1-thread peak {p1:.1f} GFLOP/s (--peak-1t {a.peak_1t:g}, measured "
+                 "on a quiet machine, or this run's if higher), T threads: T x that")
     for t in threads:
         if t in peaks:
+            ceil[t] = max(max(peaks[t]), t * p1)
             L.append(f"measured FMA peak, {t} thread(s): AVX-512 {peaks[t][0]:.1f}, "
-                     f"AVX2 {peaks[t][1]:.1f} GFLOP/s (best of start and end of the run; "
-                     "%pk uses the larger)")
+                     f"AVX2 {peaks[t][1]:.1f} GFLOP/s (best of start and end of the run); "
+                     f"%pk uses {ceil[t]:.1f}"
+                     + (f" = {t} x the 1-thread peak" if ceil[t] > max(peaks[t]) else ""))
+            if t > 1 and p1 and max(peaks[t]) < 0.8 * t * p1:
+                L.append(f"WARNING: the {t}-thread FMA loop reached only {max(peaks[t]) / p1:.2f}x "
+                         "the 1-thread one: other jobs held cores during this run, so "
+                         f"{t}-thread figures are load-limited.")
     for i in infos:
         L.append("peer: " + ", ".join(f"{k}={v}" for k, v in i.items() if k != "threads"))
     impls = sorted({f"{r['tconv_impl']}/{r['tconv_path']}" for r in rows.values()})
@@ -203,7 +220,7 @@ def main():
             tms = num(r["tconv_ms"])
             skipped = r["tconv_impl"] == "skipped"
             ugf, gf = float(r["useful_gflop"]), float(r["gflop"])
-            pk = max(peaks.get(t, (float(r["peak_gflops"]), 0)))
+            pk = ceil.get(t) or float(r["peak_gflops"])
             e2e = [(num(r["dnnl_e2e_any_ms"]), "any"), (num(r["dnnl_e2e_nhwc_ms"]), "nhwc"),
                    (num(r["dnnl_plain_ms"]), "plain")]
             best = [(num(r["dnnl_prim_any_ms"]), "any"), (num(r["dnnl_prim_nhwc_ms"]), "nhwc"),

@@ -36,33 +36,76 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-bench_timing bench_time(const bench_clock_cfg *cfg, bench_fn fn, void *ctx) {
-    bench_timing r = {0};
-    /* Warm-up: caches, page faults, thread pools, JIT. */
-    double t0 = bench_now_s(), first = -1;
-    do {
-        double a = bench_now_s();
-        fn(ctx);
-        if (first < 0) first = bench_now_s() - a;
-    } while (bench_now_s() - t0 < cfg->warmup_s && first < cfg->slow_run_s);
-    int max_reps = cfg->max_reps, min_reps = cfg->min_reps;
-    if (first >= cfg->slow_run_s) min_reps = max_reps = 3; /* seconds per run: a few */
-    double *ts = malloc(sizeof(double) * (size_t)max_reps);
-    if (!ts) return r;
-    double start = bench_now_s();
-    int n = 0;
-    while (n < max_reps && (n < min_reps || bench_now_s() - start < cfg->min_time_s)) {
-        double a = bench_now_s();
-        fn(ctx);
-        ts[n++] = bench_now_s() - a;
+typedef struct item_state {
+    double *ts;
+    int n, min_reps, max_reps;
+    double sum, first;
+} item_state;
+
+static int item_done(const bench_clock_cfg *cfg, const item_state *st) {
+    return st->n >= st->max_reps || (st->n >= st->min_reps && st->sum >= cfg->min_time_s);
+}
+
+void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k) {
+    item_state *st = calloc((size_t)k, sizeof *st);
+    if (!st) return;
+    for (int i = 0; i < k; i++) {
+        /* Warm-up: caches, page faults, thread pools, JIT. */
+        double t0 = bench_now_s();
+        st[i].first = -1;
+        do {
+            double a = bench_now_s();
+            items[i].fn(items[i].ctx);
+            if (st[i].first < 0) st[i].first = bench_now_s() - a;
+        } while (bench_now_s() - t0 < cfg->warmup_s && st[i].first < cfg->slow_run_s);
+        st[i].min_reps = cfg->min_reps;
+        st[i].max_reps = cfg->max_reps;
+        if (st[i].first >= cfg->slow_run_s) st[i].min_reps = st[i].max_reps = 3;
+        st[i].ts = malloc(sizeof(double) * (size_t)st[i].max_reps);
+        if (!st[i].ts) st[i].max_reps = 0;
     }
-    qsort(ts, (size_t)n, sizeof *ts, cmp_double);
-    r.min_ms = ts[0] * 1e3;
-    r.median_ms = (n % 2 ? ts[n / 2] : 0.5 * (ts[n / 2 - 1] + ts[n / 2])) * 1e3;
-    r.reps = n;
-    r.ok = 1;
-    free(ts);
-    return r;
+    for (int busy = 1; busy;) {
+        busy = 0;
+        for (int i = 0; i < k; i++) {
+            item_state *q = &st[i];
+            if (item_done(cfg, q)) continue;
+            busy = 1;
+            int slow = q->first >= cfg->slow_run_s;
+            if (k > 1) {
+                /* Let the previous item's spinning workers (OpenMP, thread pools)
+                 * go to sleep, then re-warm caches: neither is timed. */
+                struct timespec nap = {0, 5 * 1000 * 1000};
+                nanosleep(&nap, NULL);
+                if (!slow) items[i].fn(items[i].ctx);
+            }
+            double block = 0;
+            int runs = 0;
+            do {
+                double a = bench_now_s();
+                items[i].fn(items[i].ctx);
+                double t = bench_now_s() - a;
+                q->ts[q->n++] = t;
+                q->sum += t;
+                block += t;
+                runs++;
+            } while (!slow && !item_done(cfg, q) && (block < 0.01 || runs < 3));
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        item_state *q = &st[i];
+        bench_timing r = {0};
+        if (q->n > 0) {
+            qsort(q->ts, (size_t)q->n, sizeof *q->ts, cmp_double);
+            int n = q->n;
+            r.min_ms = q->ts[0] * 1e3;
+            r.median_ms = (n % 2 ? q->ts[n / 2] : 0.5 * (q->ts[n / 2 - 1] + q->ts[n / 2])) * 1e3;
+            r.reps = n;
+            r.ok = 1;
+        }
+        *items[i].out = r;
+        free(q->ts);
+    }
+    free(st);
 }
 
 /* ---- shapes, FLOPs, data ------------------------------------------------------ */
@@ -189,12 +232,15 @@ static void params_for(const bench_shape *s, tconv_conv_transpose2d_params *p, i
     p->groups = s->groups;
 }
 
-/* Times one tconv operator (layout NCHW or NHWC) and checks its output. */
-static int run_tconv(const bench_shape *s, int threads, tconv_layout layout, int time_it,
-                     const bench_clock_cfg *cfg, const float *x, const float *w, const float *b,
-                     const float *ref, int64_t check_n, int64_t oc_stride, tconv_result *r) {
-    memset(r, 0, sizeof *r);
-    r->err = NAN;
+/* Creates one tconv operator (layout NCHW or NHWC), runs it once into a
+ * NaN-poisoned output and checks it; c is left ready for timing (c->op NULL
+ * on failure). */
+static void setup_tconv(const bench_shape *s, int threads, tconv_layout layout, const float *x,
+                        const float *w, const float *b, const float *ref, int64_t check_n,
+                        int64_t oc_stride, tconv_run_ctx *c, tconv_result *r) {
+    memset(c, 0, sizeof *c);
+    snprintf(r->impl, sizeof r->impl, "error");
+    snprintf(r->path, sizeof r->path, "create/reshape/run failed");
     tconv_conv_transpose2d_params p;
     params_for(s, &p, s->cout);
     tconv_options opt;
@@ -207,31 +253,36 @@ static int run_tconv(const bench_shape *s, int threads, tconv_layout layout, int
         tconv_op_reshape(op, 4, in_shape, NULL, 0, out_shape, &r->ws_bytes)) {
         fprintf(stderr, "tconv %s: %s\n", s->name, tconv_last_error());
         tconv_op_destroy(op);
-        return -1;
+        return;
     }
     snprintf(r->impl, sizeof r->impl, "%s", tconv_impl_name(tconv_op_impl(op)));
     snprintf(r->path, sizeof r->path, "%s", tconv_op_path(op));
     int64_t yn = s->n * s->cout * s->hout * s->wout;
     float *y = alloc_floats(yn);
     void *ws = r->ws_bytes ? malloc(r->ws_bytes) : NULL;
-    int rc = -1;
-    if (!y || (r->ws_bytes && !ws)) goto done;
+    if (!y || (r->ws_bytes && !ws)) goto fail;
     for (int64_t i = 0; i < yn; i++) y[i] = NAN; /* unwritten elements fail the check */
     if (tconv_op_run(op, x, y, ws)) {
         fprintf(stderr, "tconv %s run: %s\n", s->name, tconv_last_error());
-        goto done;
+        goto fail;
     }
     r->err = bench_check(s, y, layout == TCONV_LAYOUT_NHWC, ref, check_n, oc_stride);
-    if (time_it) {
-        tconv_run_ctx c = {op, x, y, ws};
-        r->t = bench_time(cfg, fn_tconv, &c);
-    }
-    rc = 0;
-done:
+    c->op = op;
+    c->x = x;
+    c->y = y;
+    c->ws = ws;
+    return;
+fail:
     free(y);
     free(ws);
     tconv_op_destroy(op);
-    return rc;
+}
+
+static void free_tconv(tconv_run_ctx *c) {
+    free(c->y);
+    free(c->ws);
+    tconv_op_destroy(c->op);
+    memset(c, 0, sizeof *c);
 }
 
 /* ---- main ----------------------------------------------------------------------- */
@@ -408,23 +459,34 @@ int main(int argc, char **argv) {
             tn.err = th.err = NAN;
             snprintf(tn.impl, sizeof tn.impl, "skipped");
             snprintf(tn.path, sizeof tn.path, "reference too slow");
-            if (time_tc)
-                run_tconv(s, T, TCONV_LAYOUT_NCHW, time_tc, &cfg, x, w, b, ref, check_n,
-                          oc_stride, &tn);
-            if (use_nhwc && time_tc)
-                run_tconv(s, T, TCONV_LAYOUT_NHWC, time_tc, &cfg, x_nhwc, w, b, ref, check_n,
-                          oc_stride, &th);
+            tconv_run_ctx cn = {0}, ch = {0};
+            if (time_tc) {
+                setup_tconv(s, T, TCONV_LAYOUT_NCHW, x, w, b, ref, check_n, oc_stride, &cn, &tn);
+                if (use_nhwc)
+                    setup_tconv(s, T, TCONV_LAYOUT_NHWC, x_nhwc, w, b, ref, check_n, oc_stride,
+                                &ch, &th);
+            }
             bench_dnnl_result d;
             memset(&d, 0, sizeof d);
             d.err_any = d.err_nhwc = d.err_plain = NAN;
+            bench_item items[8];
+            int nitems = 0;
+            if (cn.op) items[nitems++] = (bench_item){fn_tconv, &cn, &tn.t};
+            if (ch.op) items[nitems++] = (bench_item){fn_tconv, &ch, &th.t};
 #ifdef TCONV_BENCH_HAVE_DNNL
+            bench_dnnl *dn = NULL;
             if (use_dnnl) {
-                bench_dnnl_run(s, T, &cfg, x, w, b, ref, check_n, oc_stride, &d);
-                /* Let OpenMP's spinning workers go idle before tconv's next run. */
-                struct timespec nap = {0, 50 * 1000 * 1000};
-                nanosleep(&nap, NULL);
+                dn = bench_dnnl_setup(s, T, x, w, b, ref, check_n, oc_stride, &d);
+                if (dn) nitems += bench_dnnl_items(dn, &d, items + nitems);
             }
 #endif
+            /* All of this row's measurements interleaved: the same load for each. */
+            bench_time_multi(&cfg, items, nitems);
+#ifdef TCONV_BENCH_HAVE_DNNL
+            bench_dnnl_free(dn);
+#endif
+            free_tconv(&cn);
+            free_tconv(&ch);
             double e2e = 0, best = 0;
             bench_timing cand[3] = {d.e2e_any, d.e2e_nhwc, d.plain},
                          bcand[3] = {d.prim_any, d.prim_nhwc, d.plain};
