@@ -259,6 +259,9 @@ static void test_conv_output_shape(void) {
     CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
     p.padding_kind = TCONV_PADDING_SAME;
     CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
+    tconv_conv2d_params_init(&p, 4, 4, 2, 1); /* effective kernel extent INT64_MAX + 1 */
+    p.dilation[0] = INT64_MAX;
+    CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
     tconv_conv2d_params_init(&p, 4, 4, 1, 1);
     const int64_t big[4] = {INT64_MAX / 2, 4, 5, 5};
     CHECK(tconv_conv2d_output_shape(&p, 4, big, out) == TCONV_ERROR_OVERFLOW);
