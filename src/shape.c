@@ -345,7 +345,8 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
     int64_t hp, wp, ekh, ekw;
     if (tc_add_overflow(g->h_in, g->pad_t, &hp) || tc_add_overflow(hp, g->pad_b, &hp) ||
         tc_add_overflow(g->w_in, g->pad_l, &wp) || tc_add_overflow(wp, g->pad_r, &wp) ||
-        tc_mul_overflow(g->dh, g->kh - 1, &ekh) || tc_mul_overflow(g->dw, g->kw - 1, &ekw))
+        tc_mul_overflow(g->dh, g->kh - 1, &ekh) || tc_mul_overflow(g->dw, g->kw - 1, &ekw) ||
+        ekh == INT64_MAX || ekw == INT64_MAX) /* the message prints ekh + 1 */
         return tc_fail(TCONV_ERROR_OVERFLOW, "padded input size overflows int64");
     if (hp < ekh + 1 || wp < ekw + 1)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
