@@ -304,7 +304,7 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
         (g->pad_b != g->pad_t || g->pad_r != g->pad_l)) {
         int64_t extra[2] = {g->pad_b - g->pad_t, g->pad_r - g->pad_l};
         for (int d = 0; d < 2; d++)
-            if (s[2 + d] + extra[d] <= 0)
+            if (s[2 + d] <= -extra[d]) /* s + extra <= 0 without overflowing */
                 return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                                "The input size %lld, plus negative padding 0 and %lld resulted "
                                "in a negative output size, which is invalid. Check dimension %d "
@@ -330,8 +330,9 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
         if (p->padding_mode == TCONV_PADDING_MODE_ZEROS &&
             p->padding_kind == TCONV_PADDING_SAME &&
             (g->pad_b != g->pad_t || g->pad_r != g->pad_l)) {
-            shown[2] += g->pad_b - g->pad_t; /* 0 or 1: cannot overflow a real size */
-            shown[3] += g->pad_r - g->pad_l;
+            if (tc_add_overflow(shown[2], g->pad_b - g->pad_t, &shown[2]) ||
+                tc_add_overflow(shown[3], g->pad_r - g->pad_l, &shown[3]))
+                return tc_fail(TCONV_ERROR_OVERFLOW, "padded input size overflows int64");
         }
         char b1[160], b2[160];
         int64_t wd[4] = {p->out_channels, cig, p->kernel_size[0], p->kernel_size[1]};

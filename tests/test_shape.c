@@ -259,6 +259,13 @@ static void test_conv_output_shape(void) {
     CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
     p.padding_kind = TCONV_PADDING_SAME;
     CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
+    /* 'same' with an even kernel pads one extra row: at INT64_MAX rows that
+     * is an overflow, with or without a channel mismatch to report */
+    tconv_conv2d_params_init(&p, 4, 4, 2, 2);
+    p.padding_kind = TCONV_PADDING_SAME;
+    const int64_t tall[4] = {1, 4, INT64_MAX, 5}, tall_c[4] = {1, 3, INT64_MAX, 5};
+    CHECK(tconv_conv2d_output_shape(&p, 4, tall, out) == TCONV_ERROR_OVERFLOW);
+    CHECK(tconv_conv2d_output_shape(&p, 4, tall_c, out) == TCONV_ERROR_OVERFLOW);
     tconv_conv2d_params_init(&p, 4, 4, 2, 1); /* effective kernel extent INT64_MAX + 1 */
     p.dilation[0] = INT64_MAX;
     CHECK(tconv_conv2d_output_shape(&p, 4, s, out) == TCONV_ERROR_OVERFLOW);
