@@ -29,6 +29,7 @@
 
 enum { PATH_PHASE = 1, PATH_GEMM = 2 };
 
+
 typedef struct phase_grp { /* one (ry, column phase set) */
     int ry, rx;            /* rx: the column phase when SWF == 1 */
     int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
@@ -48,9 +49,11 @@ typedef struct tc_fast {
     float *gpack, *gbias;
     /* plan of the last reshape */
     int path, swf, nv, flat, R;
+    int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows (workspace) */
     int ngrp;
     phase_grp *grp;
     int64_t nocb, units_ng, units, nmb;
+    double flops; /* of the reshaped call */
     int64_t *kyc, *kxc; /* per ry: list of (ky, cy); per rx: (kx, cx); see plan */
     int *nky, *nkx;
 } tc_fast;
@@ -79,26 +82,30 @@ static const tc_kernel_set *kernels_for(tconv_impl impl) {
     return &tc_kernels_portable;
 }
 
-/* Relative cost of a tile shape: FMAs are the work; short dependency chains
- * (fewer than 8 accumulators in flight) and loads per FMA slow it down. */
+/* Relative speed of a tile shape.  Each input load (from L2 or beyond)
+ * feeds MR FMAs and each weight broadcast (from L1) NV FMAs; fewer than 8
+ * accumulators cannot hide the FMA latency.  Weights fitted to timings on
+ * Zen 5 (a tile with one vector and more than 16 accumulators ran slow). */
 static double tile_eff(int nv, int mr) {
     const double acc = nv * mr;
     double e = acc >= 8 ? 1.0 : acc / 8;
-    return e / (1.0 + 0.3 * (nv + mr) / acc);
+    return e / (1.0 + 4.0 / mr + 1.0 / nv);
 }
 
-/* Picks NV and MR for a budget of accumulators (per column phase). */
-static void choose_tile(int budget, int64_t cog, int64_t nvec, int *nv_out, int *mr_out) {
+/* Picks NV and MR within a budget of accumulator registers. */
+static void choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv_out,
+                        int *mr_out) {
     double best = -1;
     int bnv = 1, bmr = 1;
     for (int nv = 1; nv <= TC_NV_MAX && nv <= (nvec > 0 ? nvec : 1); nv++)
-        for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= budget; mr++) {
+        for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= ks->acc_cap; mr++) {
+            if (!ks->phase[nv - 1][mr - 1] || (nv == 1 && mr > 16)) continue;
             const int64_t full = cog / mr, rem = cog % mr;
             double t = (double)full * mr / tile_eff(nv, mr);
             if (rem) t += (double)rem / tile_eff(nv, (int)rem);
-            const double s = (double)cog / t;
-            if (s > best + 1e-9) {
-                best = s;
+            const double sc = (double)cog / t;
+            if (sc > best + 1e-9) {
+                best = sc;
                 bnv = nv;
                 bmr = mr;
             }
@@ -106,8 +113,6 @@ static void choose_tile(int budget, int64_t cog, int64_t nvec, int *nv_out, int 
     *nv_out = bnv;
     *mr_out = bmr;
 }
-
-static int swf_for(const tconv_op *op) { return op->ct.stride[1] == 2 ? 2 : 1; }
 
 /* w: (Cin, Cout/g, kh, kw) -> [g][ocb][ky][kx][ic][MRb]. */
 static int pack_phase(tc_fast *f, const tconv_op *op, int mr) {
@@ -148,7 +153,7 @@ tconv_status tc_fast_ct2d_create(tconv_op *op) {
     /* Pack for the tile a large input would get; reshape repacks only if a
      * small input prefers another MR. */
     int nv, mr;
-    choose_tile(f->ks->acc_cap / swf_for(op), f->cog, 1 << 20, &nv, &mr);
+    choose_tile(f->ks, f->cog, 1 << 20, &nv, &mr);
     if (!pack_phase(f, op, mr)) {
         fast_free(f);
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory packing %lld weights",
@@ -176,7 +181,7 @@ static inline uint32_t bits_range(int64_t lo, int64_t hi) { /* bits [lo, hi) */
     return (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
 }
 
-/* Writes one finished tile (out: [mrb][nv][SWF][VL]) to y. */
+/* Writes one finished tile (out: [SWF][mrb][nv][VL]) to y. */
 static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t oc0, int mrb,
                        int64_t v0, int nv, const float *out) {
     const tc_geom *g = &c->op->geom;
@@ -189,7 +194,8 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
         float *yb = c->y + n * ys.n + (oc0 + m) * ys.c;
         for (int v = 0; v < nv; v++) {
             const int64_t vi = v0 + v;
-            const float *src = out + (int64_t)(m * nv + v) * SWF * VL;
+            const float *src = out + (int64_t)(m * nv + v) * VL;
+            const int64_t pstride = (int64_t)mrb * nv * VL; /* to the next column phase */
             const int R = f->flat ? f->R : 1;
             const int64_t qy0 = f->flat ? vi * R : vi / nb, qx0 = f->flat ? 0 : (vi % nb) * VL;
             const int64_t lanes = f->flat ? W : VL;
@@ -200,18 +206,12 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 if (SWF == 2 && ys.w == 1) {
                     /* interleave the two column phases into one contiguous run */
                     const int64_t ox0 = qx0 * 2, cnt = imin(2 * lanes, Wout - ox0);
-                    const float *a = src + r * lanes, *b = src + VL + r * lanes;
-                    float *d = row + ox0;
-                    int64_t j = 0;
-                    for (; j + 1 < cnt; j += 2) {
-                        d[j] = a[j >> 1];
-                        d[j + 1] = b[j >> 1];
-                    }
-                    if (j < cnt) d[j] = a[j >> 1];
+                    const float *a = src + r * lanes, *b = src + pstride + r * lanes;
+                    f->ks->store_il2(row + ox0, a, b, cnt);
                 } else {
                     for (int p = 0; p < SWF; p++) {
                         const int64_t rx = SWF == 2 ? p : pg->rx;
-                        const float *s = src + p * VL + r * lanes;
+                        const float *s = src + p * pstride + r * lanes;
                         for (int64_t j = 0; j < lanes; j++) {
                             const int64_t ox = (qx0 + j) * sw + rx;
                             if (ox >= Wout) break;
@@ -235,19 +235,17 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int64_t o0 = ocb * f->mr;
     const int mrb = (int)imin(f->mr, cog - o0);
     const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
-    tc_tap taps[2][TC_TAP_CHUNK];
+    tc_tap taps[TC_TAP_CHUNK];
     tc_phase_tile t;
-    t.x = c->x + n * g->c_in * H * W + gi * cig * H * W;
-    t.xcs = H * W;
+    /* input planes (NCHW) or rows of channels (NHCW, see repack_input) */
+    const int64_t xrs = f->xlay ? g->c_in * W : W;
+    t.xcs = f->xlay ? W : H * W;
+    t.x = c->x + n * g->c_in * H * W + gi * cig * t.xcs;
     t.cin = cig;
     t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
-    t.taps[0] = taps[0];
-    t.taps[1] = taps[1];
-    t.ntap[0] = t.ntap[1] = 0;
-    t.init = NULL;
+    t.taps = taps;
     t.bias = f->bias + gi * cog + o0;
-    t.out = out;
-    const tc_phase_kernel kern = f->ks->phase[SWF - 1][nv - 1][mrb - 1];
+    const tc_phase_kernel kern = f->ks->phase[nv - 1][mrb - 1];
     /* vector geometry */
     int64_t qy0[TC_NV_MAX], qx0[TC_NV_MAX];
     for (int v = 0; v < nv; v++) {
@@ -257,15 +255,20 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     }
     const int nky = f->nky[pg->ry];
     const int64_t *kyc = f->kyc + (int64_t)pg->ry * g->kh * 2;
+    /* Each column phase of the tile in turn (its own taps), into its own
+     * part of out; the store interleaves them. */
     for (int p = 0; p < SWF; p++) {
         const int rx = SWF == 2 ? p : pg->rx;
         const int nkx = f->nkx[rx];
         const int64_t *kxc = f->kxc + (int64_t)rx * g->kw * 2;
+        t.out = out + (int64_t)p * mrb * nv * VL;
+        t.init = NULL;
+        t.ntap = 0;
         for (int a = 0; a < nky; a++) {
             const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1];
             for (int b = 0; b < nkx; b++) {
                 const int64_t kx = kxc[2 * b], cx = kxc[2 * b + 1];
-                tc_tap *tp = &taps[p][t.ntap[p]];
+                tc_tap *tp = &taps[t.ntap];
                 uint32_t any = 0;
                 for (int v = 0; v < nv; v++) {
                     uint32_t mk = 0;
@@ -280,7 +283,7 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                     } else {
                         const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
                         if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
-                        off = iy * W + ix0;
+                        off = iy * xrs + ix0;
                     }
                     tp->mask[v] = mk;
                     tp->xoff[v] = mk ? off : 0;
@@ -288,15 +291,15 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 }
                 if (!any) continue;
                 tp->woff = (ky * g->kw + kx) * cig * mrb;
-                if (++t.ntap[p] == TC_TAP_CHUNK) { /* flush a full chunk */
+                if (++t.ntap == TC_TAP_CHUNK) { /* flush a full chunk */
                     kern(&t);
-                    t.init = out;
-                    t.ntap[0] = t.ntap[1] = 0;
+                    t.init = t.out;
+                    t.ntap = 0;
                 }
             }
         }
+        if (t.ntap || !t.init) kern(&t);
     }
-    if (t.ntap[0] || t.ntap[1] || !t.init) kern(&t);
     store_tile(c, pg, n, gi * cog + o0, mrb, v0, nv, out);
 }
 
@@ -368,26 +371,39 @@ static void gemm_worker(void *ctx, int tid, int nt) {
     }
 }
 
-typedef struct nhwc_ctx {
+typedef struct repack_ctx {
     const float *src;
     float *dst;
-    int64_t n, c, hw;
-} nhwc_ctx;
+    int64_t n, c, h, w;
+    int from_nhwc, to_nhcw;
+} repack_ctx;
 
-/* (N, H*W, C) -> (N, C, H*W) in 16x16 blocks, split over images and rows. */
-static void nhwc_worker(void *ctx, int tid, int nt) {
-    const nhwc_ctx *t = ctx;
-    const int64_t rows = t->n * ((t->hw + 15) / 16), b = rows * tid / nt, e = rows * (tid + 1) / nt;
-    const int64_t nblk = (t->hw + 15) / 16;
+/* The input as the kernels read it, in the workspace (the input's size):
+ *  NHCW ("rows of channels") when tiles take pixel vectors from one row, so
+ *  that consecutive channels of a row are W floats apart and a tile's loads
+ *  stream through a few pages instead of one page per channel;
+ *  NCHW from NHWC input for flat tiles.  Split over (image, row). */
+static void repack_worker(void *ctx, int tid, int nt) {
+    const repack_ctx *t = ctx;
+    const int64_t rows = t->n * t->h, b = rows * tid / nt, e = rows * (tid + 1) / nt;
+    const int64_t C = t->c, H = t->h, W = t->w;
     for (int64_t r = b; r < e; r++) {
-        const int64_t n = r / nblk, p0 = (r % nblk) * 16, p1 = imin(p0 + 16, t->hw);
-        const float *s = t->src + n * t->hw * t->c;
-        float *d = t->dst + n * t->hw * t->c;
-        for (int64_t c0 = 0; c0 < t->c; c0 += 16) {
-            const int64_t c1 = imin(c0 + 16, t->c);
-            for (int64_t ch = c0; ch < c1; ch++)
-                for (int64_t p = p0; p < p1; p++) d[ch * t->hw + p] = s[p * t->c + ch];
+        const int64_t n = r / H, y = r % H;
+        if (!t->from_nhwc) { /* NCHW -> NHCW: C rows of W */
+            const float *s = t->src + n * C * H * W + y * W;
+            float *d = t->dst + r * C * W;
+            for (int64_t ch = 0; ch < C; ch++) memcpy(d + ch * W, s + ch * H * W, (size_t)W * 4);
+            continue;
         }
+        const float *s = t->src + r * W * C; /* (W, C) block of this row */
+        float *d = t->to_nhcw ? t->dst + r * C * W : t->dst + n * C * H * W + y * W;
+        const int64_t cs = t->to_nhcw ? W : H * W; /* channel stride in dst */
+        for (int64_t c0 = 0; c0 < C; c0 += 16)
+            for (int64_t x0 = 0; x0 < W; x0 += 16) {
+                const int64_t c1 = imin(c0 + 16, C), x1 = imin(x0 + 16, W);
+                for (int64_t ch = c0; ch < c1; ch++)
+                    for (int64_t x = x0; x < x1; x++) d[ch * cs + x] = s[x * C + ch];
+            }
     }
 }
 
@@ -395,6 +411,9 @@ static int threads_for(const tconv_op *op) {
     const tc_fast *f = op->fast;
     int nt = op->opt.num_threads > 0 ? op->opt.num_threads : tconv_default_num_threads();
     if ((int64_t)nt > f->units) nt = (int)f->units;
+    /* Waking a worker costs microseconds: give each at least ~4 MFLOP. */
+    const double by_work = f->flops / 4e6;
+    if (nt > 1 && by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
     return nt < 1 ? 1 : nt;
 }
 
@@ -403,9 +422,10 @@ static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
     const tc_geom *g = &op->geom;
     run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out)};
     const int nt = threads_for(op);
-    if (f->path == PATH_PHASE && op->opt.layout == TCONV_LAYOUT_NHWC) {
-        nhwc_ctx t = {x, ws, g->n, g->c_in, g->h_in * g->w_in};
-        tc_parallel(nt, nhwc_worker, &t);
+    if (f->path == PATH_PHASE && (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC)) {
+        repack_ctx t = {x, ws, g->n, g->c_in, g->h_in, g->w_in,
+                        op->opt.layout == TCONV_LAYOUT_NHWC, f->xlay};
+        tc_parallel(nt, repack_worker, &t);
         c.x = ws;
     }
     tc_parallel(nt, f->path == PATH_GEMM ? gemm_worker : phase_worker, &c);
@@ -468,6 +488,7 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     tc_fast *f = op->fast;
     const tc_geom *g = &op->geom;
     op->run = run_fast;
+    f->flops = 2.0 * g->n * g->c_in * g->h_in * g->w_in * f->cog * g->kh * g->kw;
     if (g->h_in == 1 && g->w_in == 1) return plan_gemm(op, f);
 
     const int VL = f->ks->vl;
@@ -520,15 +541,17 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
         if (pg->nvec > maxvec) maxvec = pg->nvec;
     }
     int nv, mr;
-    choose_tile(f->ks->acc_cap / f->swf, f->cog, maxvec, &nv, &mr);
+    choose_tile(f->ks, f->cog, maxvec, &nv, &mr);
+    if (getenv("TC_NV")) nv = atoi(getenv("TC_NV")); /* TEMP tuning */
+    if (getenv("TC_MR")) mr = atoi(getenv("TC_MR"));
     if (mr != f->mr && !pack_phase(f, op, mr)) return oom();
     f->nv = nv;
     f->nocb = (f->cog + mr - 1) / mr;
-    /* Chunks of vector tiles whose input rows stay in cache while every
-     * channel block passes over them (~128 KiB of input rows). */
-    const int64_t rows_per_vt = f->flat ? nv * f->R : imax(1, nv * VL / imax(1, W)) ;
-    const int64_t bytes_per_row = imax(1, f->cig * W * 4 * (g->kh / sh + 1));
-    int64_t vt_chunk = imax(1, ((int64_t)128 << 10) / (bytes_per_row * rows_per_vt));
+    /* Chunks of vector tiles whose input (about cig x taps' rows x NV*VL
+     * floats per tile) stays in L2 while every channel block passes over
+     * it, each block's weights staying in L1. */
+    const int64_t xbytes_vt = imax(1, f->cig * nv * VL * 4 * ((g->kh + sh - 1) / sh));
+    const int64_t vt_chunk = imax(1, ((int64_t)512 << 10) / xbytes_vt);
     int64_t first = 0;
     for (int i = 0; i < ngrp; i++) {
         phase_grp *pg = &f->grp[i];
@@ -542,8 +565,10 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     f->units_ng = first;
     f->units = first * g->n * g->groups;
     op->path = f->swf == 2 ? "phase-sw2" : "phase";
+    f->xlay = !f->flat;
+    if (getenv("TC_XLAY")) f->xlay = atoi(getenv("TC_XLAY")) && !f->flat; /* TEMP */
     size_t ws = 0;
-    if (op->opt.layout == TCONV_LAYOUT_NHWC) {
+    if (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
         int64_t xd[4] = {g->n, g->c_in, H, W}, xn;
         tc_numel(xd, 4, &xn);
         tc_float_bytes(xn, &ws);

@@ -26,9 +26,9 @@ void tc_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), voi
 /* ---- micro-kernel interface (kernels/ct2d_*_{portable,avx2,avx512}.c) ---- */
 
 #define TC_NV_MAX 4      /* pixel vectors per tile */
-#define TC_MR_MAX 12     /* output channels per tile */
+#define TC_MR_MAX 24     /* output channels per tile */
 #define TC_VL_MAX 16     /* lanes of the widest vector */
-#define TC_TAP_CHUNK 32  /* taps passed to one kernel call, per column phase */
+#define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
 
 /* One kernel tap (ky, kx): where its packed weights start and, per pixel
  * vector, where its input row segment starts (element offset within a
@@ -39,16 +39,16 @@ typedef struct tc_tap {
     uint32_t mask[TC_NV_MAX];
 } tc_tap;
 
-/* A phase tile: MR output channels x NV pixel vectors x SWF column phases.
- *   acc[m][v][p] = init + sum over taps of phase p, ic < cin of
- *                  x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff + ic*MR + m]
- * out: [MR][NV][SWF][VL] floats. */
+/* A phase tile: MR output channels x NV pixel vectors of one column phase.
+ *   acc[m][v] = init + sum over taps, ic < cin of
+ *               x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff + ic*MR + m]
+ * out: [MR][NV][VL] floats. */
 typedef struct tc_phase_tile {
     const float *x;
     int64_t xcs, cin;
     const float *w;
-    const tc_tap *taps[2];
-    int ntap[2];
+    const tc_tap *taps;
+    int ntap;
     const float *init; /* previous partial tile (same layout as out), or NULL: */
     const float *bias; /* MR values to start from */
     float *out;
@@ -70,9 +70,11 @@ typedef struct tc_kernel_set {
     tconv_impl impl;
     int vl;      /* lanes */
     int acc_cap; /* accumulator vectors a tile may hold without spilling */
-    tc_phase_kernel phase[2][TC_NV_MAX][TC_MR_MAX]; /* [SWF-1][NV-1][MR-1] */
+    tc_phase_kernel phase[TC_NV_MAX][TC_MR_MAX]; /* [NV-1][MR-1]; NULL beyond NV*MR = 24 */
     int gemm_nv, gemm_mr;
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
+    /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */
+    void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
 } tc_kernel_set;
 
 extern const tc_kernel_set tc_kernels_portable;

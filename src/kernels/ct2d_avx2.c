@@ -24,4 +24,20 @@ typedef __m256i tc_mk;
 #define v_fma(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm256_storeu_ps((p), (v))
 
+#define TC_HAVE_IL2 1
+static inline __m256i v_first(int64_t n) { /* lanes < n (0..8) enabled */
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+static inline void v_store_il2(float *d, const float *a, const float *b, int64_t cnt) {
+    const __m256 va = _mm256_loadu_ps(a), vb = _mm256_loadu_ps(b);
+    const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+    const __m256 o0 = _mm256_permute2f128_ps(lo, hi, 0x20), o1 = _mm256_permute2f128_ps(lo, hi, 0x31);
+    if (cnt >= 8) {
+        _mm256_storeu_ps(d, o0);
+        _mm256_maskstore_ps(d + 8, v_first(cnt - 8), o1);
+    } else {
+        _mm256_maskstore_ps(d, v_first(cnt), o0);
+    }
+}
+
 #include "ct2d_template.inc"

@@ -21,4 +21,20 @@ typedef __mmask16 tc_mk;
 #define v_fma(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm512_storeu_ps((p), (v))
 
+#define TC_HAVE_IL2 1
+static inline void v_store_il2(float *d, const float *a, const float *b, int64_t cnt) {
+    const __m512 va = _mm512_loadu_ps(a), vb = _mm512_loadu_ps(b);
+    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                          15, 31);
+    const __m512 lo = _mm512_permutex2var_ps(va, ilo, vb);
+    if (cnt >= 16) {
+        _mm512_storeu_ps(d, lo);
+        const __m512 hi = _mm512_permutex2var_ps(va, ihi, vb);
+        _mm512_mask_storeu_ps(d + 16, (__mmask16)((1u << (cnt - 16)) - 1), hi);
+    } else {
+        _mm512_mask_storeu_ps(d, (__mmask16)((1u << cnt) - 1), lo);
+    }
+}
+
 #include "ct2d_template.inc"
