@@ -241,6 +241,10 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int64_t xrs = f->xlay ? g->c_in * W : W;
     t.xcs = f->xlay ? W : H * W;
     t.x = c->x + n * g->c_in * H * W + gi * cig * t.xcs;
+    /* where t.x lies in the input buffer, to know which whole-vector loads
+     * stay inside it */
+    const int64_t xbase = n * g->c_in * H * W + gi * cig * t.xcs, xlen = g->n * g->c_in * H * W;
+    const int64_t xspan = (cig - 1) * t.xcs + VL;
     t.cin = cig;
     t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
     t.taps = taps;
@@ -270,6 +274,7 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 const int64_t kx = kxc[2 * b], cx = kxc[2 * b + 1];
                 tc_tap *tp = &taps[t.ntap];
                 uint32_t any = 0;
+                int readable = 1;
                 for (int v = 0; v < nv; v++) {
                     uint32_t mk = 0;
                     int64_t off = 0;
@@ -288,9 +293,11 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                     tp->mask[v] = mk;
                     tp->xoff[v] = mk ? off : 0;
                     any |= mk;
+                    if (mk && (xbase + off < 0 || xbase + off + xspan > xlen)) readable = 0;
                 }
                 if (!any) continue;
                 tp->woff = (ky * g->kw + kx) * cig * mrb;
+                tp->readable = readable;
                 if (++t.ntap == TC_TAP_CHUNK) { /* flush a full chunk */
                     kern(&t);
                     t.init = t.out;
@@ -489,7 +496,10 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     const tc_geom *g = &op->geom;
     op->run = run_fast;
     f->flops = 2.0 * g->n * g->c_in * g->h_in * g->w_in * f->cog * g->kh * g->kw;
-    if (g->h_in == 1 && g->w_in == 1) return plan_gemm(op, f);
+    /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
+     * output is no larger than the kernel (dilation or output_padding can
+     * make it far larger, mostly taps-free, and the packing unbounded). */
+    if (g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= f->kk) return plan_gemm(op, f);
 
     const int VL = f->ks->vl;
     const int64_t sh = g->sh, sw = g->sw, H = g->h_in, W = g->w_in;

@@ -31,12 +31,13 @@ void tc_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), voi
 #define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
 
 /* One kernel tap (ky, kx): where its packed weights start and, per pixel
- * vector, where its input row segment starts (element offset within a
- * channel plane) and which lanes are inside the input. */
+ * vector, where its input row segment starts (element offset from channel
+ * 0) and which lanes are inside the input. */
 typedef struct tc_tap {
     int64_t woff;
     int64_t xoff[TC_NV_MAX];
     uint32_t mask[TC_NV_MAX];
+    int readable; /* every vector's VL floats lie inside the input for every ic */
 } tc_tap;
 
 /* A phase tile: MR output channels x NV pixel vectors of one column phase.

@@ -27,6 +27,11 @@ static inline tc_v v_loadm(const float *p, tc_mk mk) {
     return r;
 }
 #define v_mkmask(bits) ((tc_mk)(bits))
+static inline tc_v v_zmask(tc_v v, tc_mk mk) {
+    for (int j = 0; j < TC_VL; j++)
+        if (!((mk >> j) & 1)) v.f[j] = 0.0f;
+    return v;
+}
 static inline tc_v v_bcast(const float *p) {
     tc_v r;
     for (int j = 0; j < TC_VL; j++) r.f[j] = *p;
