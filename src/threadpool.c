@@ -1,44 +1,66 @@
 /* threadpool.c -- one process-wide pool of worker threads, created on first
  * use and grown on demand, reused by every run (no thread creation per
- * call).  A run hands each worker a thread id; the caller is thread 0.
- * Workers spin briefly after a run (small layers run back to back), then
- * sleep on a condition variable. */
+ * call).  A run is a range of independent tasks taken from a shared counter
+ * by the caller and the workers, so a worker that the OS has not scheduled
+ * yet (this machine is shared) simply takes fewer tasks, and the caller
+ * never waits for a worker that has not started: a run is closed when its
+ * tasks are gone, and only workers that joined before that are waited for.
+ * Which thread computes a task never changes its result. */
+#define _GNU_SOURCE
 #include "fast/fast.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #define TC_POOL_MAX 256
 #define TC_SPIN 20000
+#define ST_CLOSED ((uint64_t)1 << 31)
+#define ST_COUNT ((uint64_t)0x7fffffff)
 
 static struct {
     pthread_mutex_t run_lock; /* one run at a time */
-    pthread_mutex_t m;
-    pthread_cond_t work_cv, done_cv;
+    pthread_mutex_t m;        /* guards the run's parameters below and gen changes */
+    pthread_cond_t work_cv;
     int nworkers;
-    atomic_ulong gen;       /* bumped per run */
-    atomic_int pending;     /* workers still busy in this run */
-    void (*fn)(void *, int, int);
+    atomic_ulong gen; /* bumped per run */
+    /* (gen & 0xffffffff) << 32 | CLOSED | number of workers inside the run */
+    atomic_uint_fast64_t state;
+    atomic_llong next; /* next task */
+    void (*fn)(void *, int64_t, int64_t);
     void *ctx;
+    int64_t ntasks, grain;
     int nt;
 } pool = {.run_lock = PTHREAD_MUTEX_INITIALIZER,
           .m = PTHREAD_MUTEX_INITIALIZER,
-          .work_cv = PTHREAD_COND_INITIALIZER,
-          .done_cv = PTHREAD_COND_INITIALIZER};
-
-/* The generation each worker was created at (written before pthread_create,
- * read by the new thread): a worker that reads pool.gen itself on start-up
- * may see the bump of the very run it was created for and wait forever. */
-static unsigned long start_gen[TC_POOL_MAX + 1];
+          .work_cv = PTHREAD_COND_INITIALIZER};
 
 /* The generation each worker was created at (written before it starts, so
- * a worker that starts late still takes part in the run that created it). */
+ * a worker that starts late still may join the run that created it). */
 static unsigned long start_gen[TC_POOL_MAX + 1];
 
 static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
+}
+
+static void take_tasks(void (*fn)(void *, int64_t, int64_t), void *ctx, int64_t ntasks,
+                       int64_t grain) {
+    for (;;) {
+        const int64_t b = atomic_fetch_add(&pool.next, grain);
+        if (b >= ntasks) return;
+        fn(ctx, b, b + grain < ntasks ? b + grain : ntasks);
+    }
+}
+
+/* Enters the run of generation g unless it is already closed. */
+static int join(unsigned long g) {
+    uint64_t s = atomic_load(&pool.state);
+    for (;;) {
+        if ((s >> 32) != (g & 0xffffffffu) || (s & ST_CLOSED)) return 0;
+        if (atomic_compare_exchange_weak(&pool.state, &s, s + 1)) return 1;
+    }
 }
 
 static void *worker(void *arg) {
@@ -50,22 +72,17 @@ static void *worker(void *arg) {
             cpu_relax();
             spins++;
         }
-        /* Read the run's generation and parameters together, under the lock
-         * the caller sets them under. */
         pthread_mutex_lock(&pool.m);
         while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.work_cv, &pool.m);
         seen = atomic_load(&pool.gen);
-        void (*fn)(void *, int, int) = pool.fn;
+        void (*fn)(void *, int64_t, int64_t) = pool.fn;
         void *ctx = pool.ctx;
+        const int64_t ntasks = pool.ntasks, grain = pool.grain;
         const int nt = pool.nt;
         pthread_mutex_unlock(&pool.m);
-        if (tid < nt) {
-            fn(ctx, tid, nt);
-            if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
-                pthread_mutex_lock(&pool.m);
-                pthread_cond_signal(&pool.done_cv);
-                pthread_mutex_unlock(&pool.m);
-            }
+        if (tid < nt && join(seen)) {
+            take_tasks(fn, ctx, ntasks, grain);
+            atomic_fetch_sub(&pool.state, 1);
         }
     }
     return NULL;
@@ -80,7 +97,6 @@ static int grow(int n) {
         pthread_attr_init(&at);
         pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
         start_gen[pool.nworkers + 1] = atomic_load(&pool.gen);
-        start_gen[pool.nworkers + 1] = atomic_load(&pool.gen);
         int rc = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.nworkers + 1));
         pthread_attr_destroy(&at);
         if (rc != 0) break;
@@ -89,39 +105,42 @@ static int grow(int n) {
     return pool.nworkers;
 }
 
-void tc_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), void *ctx) {
-    if (nthreads <= 1) {
-        fn(ctx, 0, 1);
+void tc_parallel_for(int nthreads, int64_t ntasks, void (*fn)(void *ctx, int64_t b, int64_t e),
+                     void *ctx) {
+    if (ntasks <= 0) return;
+    if (nthreads <= 1 || ntasks == 1 || pthread_mutex_trylock(&pool.run_lock) != 0) {
+        fn(ctx, 0, ntasks); /* one thread, or the pool is busy with another caller's run */
         return;
     }
-    if (pthread_mutex_trylock(&pool.run_lock) != 0) {
-        /* Busy with another caller's run: the same split, run here in turn. */
-        for (int t = 0; t < nthreads; t++) fn(ctx, t, nthreads);
-        return;
-    }
-    if (grow(nthreads - 1) < nthreads - 1) { /* no threads to be had */
+    const int nw = grow(nthreads - 1);
+    if (nw < 1) {
         pthread_mutex_unlock(&pool.run_lock);
-        for (int t = 0; t < nthreads; t++) fn(ctx, t, nthreads);
+        fn(ctx, 0, ntasks);
         return;
     }
-    atomic_store(&pool.pending, nthreads - 1);
+    int64_t grain = ntasks / ((int64_t)nthreads * 16);
+    if (grain < 1) grain = 1;
     pthread_mutex_lock(&pool.m);
+    const unsigned long g = atomic_load(&pool.gen) + 1;
     pool.fn = fn;
     pool.ctx = ctx;
-    pool.nt = nthreads;
-    atomic_fetch_add_explicit(&pool.gen, 1, memory_order_release);
+    pool.ntasks = ntasks;
+    pool.grain = grain;
+    pool.nt = nthreads <= nw + 1 ? nthreads : nw + 1;
+    atomic_store(&pool.next, 0);
+    atomic_store(&pool.state, (uint64_t)(g & 0xffffffffu) << 32);
+    atomic_store_explicit(&pool.gen, g, memory_order_release);
     pthread_cond_broadcast(&pool.work_cv);
     pthread_mutex_unlock(&pool.m);
-    fn(ctx, 0, nthreads);
+    take_tasks(fn, ctx, ntasks, grain);
+    /* Close the run; wait only for workers that joined (they are running). */
+    atomic_fetch_or(&pool.state, ST_CLOSED);
     int spins = 0;
-    while (atomic_load_explicit(&pool.pending, memory_order_acquire) != 0 && spins < TC_SPIN * 10) {
-        cpu_relax();
-        spins++;
-    }
-    if (atomic_load(&pool.pending) != 0) {
-        pthread_mutex_lock(&pool.m);
-        while (atomic_load(&pool.pending) != 0) pthread_cond_wait(&pool.done_cv, &pool.m);
-        pthread_mutex_unlock(&pool.m);
+    while (atomic_load(&pool.state) & ST_COUNT) {
+        if (++spins < TC_SPIN)
+            cpu_relax();
+        else
+            sched_yield();
     }
     pthread_mutex_unlock(&pool.run_lock);
 }

@@ -20,7 +20,8 @@
  *   y[n, (oc,oy,ox)] = b[oc] + x[n, :] * Weff[:, (oc,oy,ox)]
  * with Weff the weights laid out as output positions (zero where no tap).
  *
- * Threads take contiguous ranges of a fixed tile list: no reduction, so the
+ * Threads take tiles of a fixed tile list from a shared counter; a tile is
+ * computed the same way by any thread and there is no reduction, so the
  * result does not depend on the thread count. */
 #include "fast.h"
 
@@ -310,11 +311,10 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     store_tile(c, pg, n, gi * cog + o0, mrb, v0, nv, out);
 }
 
-static void phase_worker(void *ctx, int tid, int nt) {
+static void phase_worker(void *ctx, int64_t b, int64_t e) {
     const run_ctx *c = ctx;
     const tc_fast *f = c->f;
     const tc_geom *g = &c->op->geom;
-    const int64_t U = f->units, b = U * tid / nt, e = U * (tid + 1) / nt;
     float out[TC_MR_MAX * TC_NV_MAX * 2 * TC_VL_MAX] __attribute__((aligned(64)));
     for (int64_t u = b; u < e; u++) {
         const int64_t ng = u / f->units_ng, n = ng / g->groups, gi = ng % g->groups;
@@ -340,13 +340,12 @@ static void phase_worker(void *ctx, int tid, int nt) {
     }
 }
 
-static void gemm_worker(void *ctx, int tid, int nt) {
+static void gemm_worker(void *ctx, int64_t b, int64_t e) {
     const run_ctx *c = ctx;
     const tc_fast *f = c->f;
     const tc_geom *g = &c->op->geom;
     const int VL = f->ks->vl, GN = f->ks->gemm_nv * VL, MR = f->ks->gemm_mr;
     const int64_t cig = f->cig, cog = f->cog, hw = g->h_out * g->w_out, nc = cog * hw;
-    const int64_t U = f->units, b = U * tid / nt, e = U * (tid + 1) / nt;
     const tc_strides ys = c->ys;
     float out[TC_MR_MAX * 4 * TC_VL_MAX] __attribute__((aligned(64)));
     for (int64_t u = b; u < e; u++) {
@@ -390,9 +389,8 @@ typedef struct repack_ctx {
  *  that consecutive channels of a row are W floats apart and a tile's loads
  *  stream through a few pages instead of one page per channel;
  *  NCHW from NHWC input for flat tiles.  Split over (image, row). */
-static void repack_worker(void *ctx, int tid, int nt) {
+static void repack_worker(void *ctx, int64_t b, int64_t e) {
     const repack_ctx *t = ctx;
-    const int64_t rows = t->n * t->h, b = rows * tid / nt, e = rows * (tid + 1) / nt;
     const int64_t C = t->c, H = t->h, W = t->w;
     for (int64_t r = b; r < e; r++) {
         const int64_t n = r / H, y = r % H;
@@ -432,10 +430,10 @@ static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
     if (f->path == PATH_PHASE && (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC)) {
         repack_ctx t = {x, ws, g->n, g->c_in, g->h_in, g->w_in,
                         op->opt.layout == TCONV_LAYOUT_NHWC, f->xlay};
-        tc_parallel(nt, repack_worker, &t);
+        tc_parallel_for(nt, g->n * g->h_in, repack_worker, &t);
         c.x = ws;
     }
-    tc_parallel(nt, f->path == PATH_GEMM ? gemm_worker : phase_worker, &c);
+    tc_parallel_for(nt, f->units, f->path == PATH_GEMM ? gemm_worker : phase_worker, &c);
     return TCONV_OK;
 }
 
@@ -552,8 +550,6 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     }
     int nv, mr;
     choose_tile(f->ks, f->cog, maxvec, &nv, &mr);
-    if (getenv("TC_NV")) nv = atoi(getenv("TC_NV")); /* TEMP tuning */
-    if (getenv("TC_MR")) mr = atoi(getenv("TC_MR"));
     if (mr != f->mr && !pack_phase(f, op, mr)) return oom();
     f->nv = nv;
     f->nocb = (f->cog + mr - 1) / mr;
@@ -576,7 +572,6 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     f->units = first * g->n * g->groups;
     op->path = f->swf == 2 ? "phase-sw2" : "phase";
     f->xlay = !f->flat;
-    if (getenv("TC_XLAY")) f->xlay = atoi(getenv("TC_XLAY")) && !f->flat; /* TEMP */
     size_t ws = 0;
     if (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
         int64_t xd[4] = {g->n, g->c_in, H, W}, xn;

@@ -17,11 +17,13 @@ int tc_cpu_count(void);
 
 /* ---- thread pool (threadpool.c) ------------------------------------------ */
 
-/* Calls fn(ctx, tid, nthreads) for tid = 0..nthreads-1, tid 0 on the calling
- * thread, the others on reusable pool workers; returns when all are done.
- * If the pool is busy (another thread's run), every tid runs on the caller,
- * one after another: the work split, hence the result, is the same. */
-void tc_parallel(int nthreads, void (*fn)(void *ctx, int tid, int nthreads), void *ctx);
+/* Calls fn(ctx, b, e) over disjoint ranges covering [0, ntasks), on up to
+ * nthreads threads (the caller and reusable pool workers), tasks taken from
+ * a shared counter.  Returns when all are done.  If the pool is busy with
+ * another caller's run, everything runs on the caller.  Callers make each
+ * task's result independent of the thread that runs it. */
+void tc_parallel_for(int nthreads, int64_t ntasks, void (*fn)(void *ctx, int64_t b, int64_t e),
+                     void *ctx);
 
 /* ---- micro-kernel interface (kernels/ct2d_*_{portable,avx2,avx512}.c) ---- */
 
