@@ -191,33 +191,36 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int64_t sh = g->sh, sw = g->sw, W = g->w_in, Wout = g->w_out;
     const tc_strides ys = c->ys;
     const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
-    for (int m = 0; m < mrb; m++) {
-        float *yb = c->y + n * ys.n + (oc0 + m) * ys.c;
-        for (int v = 0; v < nv; v++) {
-            const int64_t vi = v0 + v;
-            const float *src = out + (int64_t)(m * nv + v) * VL;
-            const int64_t pstride = (int64_t)mrb * nv * VL; /* to the next column phase */
-            const int R = f->flat ? f->R : 1;
-            const int64_t qy0 = f->flat ? vi * R : vi / nb, qx0 = f->flat ? 0 : (vi % nb) * VL;
-            const int64_t lanes = f->flat ? W : VL;
-            for (int r = 0; r < R; r++) {
-                const int64_t qy = qy0 + r;
-                if (qy >= pg->hq) break;
-                float *row = yb + (qy * sh + pg->ry) * ys.h;
-                if (SWF == 2 && ys.w == 1) {
-                    /* interleave the two column phases into one contiguous run */
-                    const int64_t ox0 = qx0 * 2, cnt = imin(2 * lanes, Wout - ox0);
-                    const float *a = src + r * lanes, *b = src + pstride + r * lanes;
-                    f->ks->store_il2(row + ox0, a, b, cnt);
-                } else {
-                    for (int p = 0; p < SWF; p++) {
-                        const int64_t rx = SWF == 2 ? p : pg->rx;
-                        const float *s = src + p * pstride + r * lanes;
-                        for (int64_t j = 0; j < lanes; j++) {
-                            const int64_t ox = (qx0 + j) * sw + rx;
-                            if (ox >= Wout) break;
-                            row[ox * ys.w] = s[j];
-                        }
+    const int R = f->flat ? f->R : 1;
+    const int64_t lanes = f->flat ? W : VL;
+    const int64_t pstride = (int64_t)mrb * nv * VL; /* to the next column phase */
+    for (int v = 0; v < nv; v++) {
+        const int64_t vi = v0 + v;
+        const int64_t qy0 = f->flat ? vi * R : vi / nb, qx0 = f->flat ? 0 : (vi % nb) * VL;
+        for (int r = 0; r < R; r++) {
+            const int64_t qy = qy0 + r;
+            if (qy >= pg->hq) break;
+            float *row = c->y + n * ys.n + oc0 * ys.c + (qy * sh + pg->ry) * ys.h;
+            if (ys.w == 1 && SWF == 2) { /* NCHW, stride 2: interleave the column phases */
+                const int64_t ox0 = qx0 * 2, cnt = imin(2 * lanes, Wout - ox0);
+                for (int m = 0; m < mrb; m++) {
+                    const float *a = out + (int64_t)(m * nv + v) * VL + r * lanes;
+                    f->ks->store_il2(row + m * ys.c + ox0, a, a + pstride, cnt);
+                }
+            } else if (ys.w == 1 && sw == 1) { /* NCHW, stride 1: a plain copy */
+                const int64_t cnt = imin(lanes, Wout - qx0);
+                for (int m = 0; m < mrb; m++)
+                    memcpy(row + m * ys.c + qx0, out + (int64_t)(m * nv + v) * VL + r * lanes,
+                           (size_t)cnt * sizeof(float));
+            } else { /* pixel by pixel, channels innermost (contiguous in NHWC) */
+                for (int p = 0; p < SWF; p++) {
+                    const int64_t rx = SWF == 2 ? p : pg->rx;
+                    const float *s = out + p * pstride + (int64_t)v * VL + r * lanes;
+                    for (int64_t j = 0; j < lanes; j++) {
+                        const int64_t ox = (qx0 + j) * sw + rx;
+                        if (ox >= Wout) break;
+                        float *d = row + ox * ys.w;
+                        for (int m = 0; m < mrb; m++) d[m * ys.c] = s[(int64_t)m * nv * VL + j];
                     }
                 }
             }
@@ -294,7 +297,9 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                     tp->mask[v] = mk;
                     tp->xoff[v] = mk ? off : 0;
                     any |= mk;
-                    if (mk && (xbase + off < 0 || xbase + off + xspan > xlen)) readable = 0;
+                    /* every vector is loaded, an empty one at offset 0: check them all */
+                    if (xbase + tp->xoff[v] < 0 || xbase + tp->xoff[v] + xspan > xlen)
+                        readable = 0;
                 }
                 if (!any) continue;
                 tp->woff = (ky * g->kw + kx) * cig * mrb;
