@@ -442,6 +442,52 @@ static void test_huge_stride(tconv_impl impl) {
     tconv_op_destroy(op);
 }
 
+/* A 1x1 input whose output is much larger than the kernel (dilation,
+ * output_padding): most outputs are bias only; a dense 1x1 GEMM packing
+ * would be output-sized.  Also the kernel-sized 1x1 case (the GEMM). */
+static void test_1x1_inputs(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 41);
+    for (int t = 0; t < 4; t++) {
+        tconv_conv_transpose2d_params p;
+        tconv_conv_transpose2d_params_init(&p, 6, 8, 3, 2);
+        p.groups = t % 2 ? 2 : 1;
+        if (t >= 2) {
+            p.dilation[0] = 40;
+            p.dilation[1] = 7;
+            p.stride[1] = 9;
+            p.output_padding[1] = 8;
+            p.padding[0] = 3;
+        }
+        int64_t wn = tu_ct_weight_numel(&p);
+        float *w = tu_alloc(wn), b[8], x[12];
+        tu_fill(&r, w, wn);
+        tu_fill(&r, b, 8);
+        tu_fill(&r, x, 12);
+        const int64_t in[4] = {2, 6, 1, 1};
+        tconv_op *op = ct_create(&p, w, b, impl, TCONV_LAYOUT_NCHW, 2);
+        if (op) {
+            int64_t out[4];
+            tconv_status st;
+            float *y = op_run(op, 4, in, x, NULL, 0, out, &st);
+            CHECK_MSG(st == TCONV_OK, "impl %s 1x1 case %d: %s", tconv_impl_name(impl), t,
+                      tconv_last_error());
+            if (y && st == TCONV_OK) {
+                int64_t yn = tu_numel(out, 4);
+                float *ref = tu_alloc(yn);
+                CHECK(tconv_reference_conv_transpose2d(&p, in, x, w, b, ref, yn) == TCONV_OK);
+                double e = tu_max_rel_err(y, ref, yn);
+                CHECK_MSG(e < TOL, "impl %s 1x1 case %d (path %s) err %g", tconv_impl_name(impl),
+                          t, tconv_op_path(op), e);
+                free(ref);
+            }
+            free(y);
+            tconv_op_destroy(op);
+        }
+        free(w);
+    }
+}
+
 /* Thread counts 1..4 give bit-identical results. */
 static void test_threads(tconv_impl impl) {
     tu_rng r;
@@ -487,6 +533,7 @@ int main(void) {
         test_nhwc(impls[i]);
         test_threads(impls[i]);
         test_huge_stride(impls[i]);
+        test_1x1_inputs(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");
