@@ -171,13 +171,13 @@ int main(void) {
     tu_rng r;
     tu_rng_seed(&r, 20261124);
     seed_like(&r, impls, nimpl);
-    for (int c = 0; c < 160; c++) {
+    for (int c = 0; c < 400; c++) {
         tconv_conv_transpose2d_params p;
         int64_t in[4];
         random_case(&r, 0, &p, in);
         run_case(&p, in, &r, impls, nimpl);
     }
-    for (int c = 0; c < 30; c++) {
+    for (int c = 0; c < 60; c++) {
         tconv_conv_transpose2d_params p;
         int64_t in[4];
         random_case(&r, 1, &p, in);

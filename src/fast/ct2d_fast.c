@@ -6,15 +6,21 @@
  * reading input row iy = qy + cy(ky), qy = oy / sh, cy = (ry + ph - ky*dh)/sh
  * (likewise columns).  Each phase is a dense stride-1 correlation with a
  * sub-kernel of about kh/sh x kw/sw taps: no products with inserted zeros,
- * nothing computed for cropped padding rows, each output written once with
- * the bias already in its accumulator; no col2im, no zero fill, no scratch.
+ * no tap whose input lies wholly outside (cropped padding) is visited, each
+ * output is written once, the bias already in its accumulator; no col2im,
+ * no zero fill, no scratch beyond a workspace the size of the input.
  *
- * Tiles (NCHW, pixels in lanes).  A pixel vector is VL phase pixels of one
- * output row (qx0..qx0+VL-1), or, for narrow inputs (W divides VL), R = VL/W
- * whole phase rows laid flat, so that a tap's input is one contiguous
- * masked load from the channel plane.  A tile is MR output channels x NV
- * vectors; with sw == 2 both column phases are computed at once (SWF = 2)
- * and interleaved on store.  Lanes outside the input are masked to zero.
+ * Tiles (pixels in lanes).  A pixel vector is VL phase pixels of one output
+ * row (qx0..qx0+VL-1), or, for narrow inputs (W divides VL), R = VL/W whole
+ * phase rows laid flat (a tap's input is then one contiguous load from the
+ * NCHW channel plane).  Row vectors read the input repacked to NHCW in the
+ * workspace, so consecutive channels are W floats apart.  Lanes outside the
+ * input are zeroed after a whole-vector load (a masked load only where the
+ * vector would leave the buffer).  A tile is MR output channels x NV
+ * vectors x SWF column phases (SWF = 2 for sw == 2, else 1); the kernel
+ * runs once per column phase into a small tile buffer and the store
+ * interleaves the phases into contiguous NCHW rows (or writes NHWC pixels,
+ * channels innermost).
  *
  * 1x1 inputs (H = W = 1) are one GEMM per group:
  *   y[n, (oc,oy,ox)] = b[oc] + x[n, :] * Weff[:, (oc,oy,ox)]
@@ -32,7 +38,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2 };
 
 
 typedef struct phase_grp { /* one (ry, column phase set) */
-    int ry, rx;            /* rx: the column phase when SWF == 1 */
+    int ry, rx;            /* rx: the column phase when SWF == 1 (sw != 2) */
     int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
     int64_t nvec, nvt, vt_chunk, nchunk;
     int64_t units, first;  /* tiles of this group per (n, g); prefix */
