@@ -427,8 +427,8 @@ static int threads_for(const tconv_op *op) {
     const tc_fast *f = op->fast;
     int nt = op->opt.num_threads > 0 ? op->opt.num_threads : tconv_default_num_threads();
     if ((int64_t)nt > f->units) nt = (int)f->units;
-    /* Waking a worker costs microseconds: give each at least ~4 MFLOP. */
-    const double by_work = f->flops / 4e6;
+    /* Waking a worker costs microseconds: give each at least ~2 MFLOP. */
+    const double by_work = f->flops / 2e6;
     if (nt > 1 && by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
     return nt < 1 ? 1 : nt;
 }
