@@ -1,15 +1,38 @@
-/* ct2d_portable.c -- conv_transpose2d micro-kernels in plain C11 (8-lane
- * arrays the compiler may vectorise for whatever the target has).  The
+/* ct2d_portable.c -- conv_transpose2d micro-kernels in portable C: 4-lane
+ * (128-bit: SSE2, NEON) GCC/Clang generic vectors (plain C11 arrays with other compilers).  The
  * fallback on every CPU, and the only fast path on non-x86 builds. */
 #include "../fast/fast.h"
 
 #define TC_IMPL TCONV_IMPL_PORTABLE
-#define TC_VL 8
-#define TC_ACC_CAP 8
-#define TC_GEMM_NV 2
+#define TC_VL 4
+#define TC_ACC_CAP 12
+#define TC_GEMM_NV 3
 #define TC_GEMM_MR 4
 #define TC_KSET tc_kernels_portable
 
+#include <string.h>
+
+#if defined(__GNUC__)
+/* GCC/Clang generic vectors: lowered to whatever SIMD the target has
+ * (SSE2 on baseline x86-64, NEON on AArch64), or to scalars. */
+typedef float tc_v __attribute__((vector_size(TC_VL * sizeof(float))));
+typedef int32_t tc_vi __attribute__((vector_size(TC_VL * sizeof(int32_t))));
+typedef uint32_t tc_mk;
+
+static inline tc_v v_load(const float *p) {
+    tc_v r;
+    memcpy(&r, p, sizeof r);
+    return r;
+}
+static inline void v_store(float *p, tc_v v) { memcpy(p, &v, sizeof v); }
+static inline tc_v v_bcast(const float *p) { return (tc_v){0} + *p; }
+static inline tc_v v_fma(tc_v acc, tc_v a, tc_v b) { return acc + a * b; }
+static inline tc_v v_zmask(tc_v v, tc_mk mk) {
+    const tc_vi bit = {1, 2, 4, 8};
+    const tc_vi on = (((tc_vi){0} + (int32_t)mk) & bit) != 0; /* -1 where enabled */
+    return (tc_v)((tc_vi)v & on);
+}
+#else
 typedef struct {
     float f[TC_VL];
 } tc_v;
@@ -20,17 +43,8 @@ static inline tc_v v_load(const float *p) {
     for (int j = 0; j < TC_VL; j++) r.f[j] = p[j];
     return r;
 }
-/* Masked-off lanes are neither read nor addressed (they may lie outside x). */
-static inline tc_v v_loadm(const float *p, tc_mk mk) {
-    tc_v r;
-    for (int j = 0; j < TC_VL; j++) r.f[j] = (mk >> j) & 1 ? p[j] : 0.0f;
-    return r;
-}
-#define v_mkmask(bits) ((tc_mk)(bits))
-static inline tc_v v_zmask(tc_v v, tc_mk mk) {
-    for (int j = 0; j < TC_VL; j++)
-        if (!((mk >> j) & 1)) v.f[j] = 0.0f;
-    return v;
+static inline void v_store(float *p, tc_v v) {
+    for (int j = 0; j < TC_VL; j++) p[j] = v.f[j];
 }
 static inline tc_v v_bcast(const float *p) {
     tc_v r;
@@ -41,8 +55,19 @@ static inline tc_v v_fma(tc_v acc, tc_v a, tc_v b) {
     for (int j = 0; j < TC_VL; j++) acc.f[j] += a.f[j] * b.f[j];
     return acc;
 }
-static inline void v_store(float *p, tc_v v) {
-    for (int j = 0; j < TC_VL; j++) p[j] = v.f[j];
+static inline tc_v v_zmask(tc_v v, tc_mk mk) {
+    for (int j = 0; j < TC_VL; j++)
+        if (!((mk >> j) & 1)) v.f[j] = 0.0f;
+    return v;
 }
+#endif
+
+/* Masked-off lanes are neither read nor addressed (they may lie outside x). */
+static inline tc_v v_loadm(const float *p, tc_mk mk) {
+    float t[TC_VL];
+    for (int j = 0; j < TC_VL; j++) t[j] = (mk >> j) & 1 ? p[j] : 0.0f;
+    return v_load(t);
+}
+#define v_mkmask(bits) ((tc_mk)(bits))
 
 #include "ct2d_template.inc"
