@@ -61,6 +61,7 @@ typedef struct tc_fast {
     phase_grp *grp;
     int64_t nocb, units_ng, units, nmb;
     double flops; /* of the reshaped call */
+    int default_nt; /* available cores, read once at create (a syscall) */
     int64_t *kyc, *kxc; /* per ry: list of (ky, cy); per rx: (kx, cx); see plan */
     int *nky, *nkx;
 } tc_fast;
@@ -151,6 +152,7 @@ tconv_status tc_fast_ct2d_create(tconv_op *op) {
     f->cog = p->out_channels / p->groups;
     f->kk = p->kernel_size[0] * p->kernel_size[1];
     f->g_h = f->g_w = -1;
+    f->default_nt = tconv_default_num_threads();
     f->bias = calloc((size_t)p->out_channels + TC_MR_MAX, sizeof(float));
     if (!f->bias) {
         fast_free(f);
@@ -425,7 +427,7 @@ static void repack_worker(void *ctx, int64_t b, int64_t e) {
 
 static int threads_for(const tconv_op *op) {
     const tc_fast *f = op->fast;
-    int nt = op->opt.num_threads > 0 ? op->opt.num_threads : tconv_default_num_threads();
+    int nt = op->opt.num_threads > 0 ? op->opt.num_threads : f->default_nt;
     if ((int64_t)nt > f->units) nt = (int)f->units;
     /* Waking a worker costs microseconds: give each at least ~2 MFLOP. */
     const double by_work = f->flops / 2e6;
