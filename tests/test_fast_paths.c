@@ -142,6 +142,9 @@ static void seed_like(tu_rng *r, const tconv_impl *impls, int nimpl) {
         {3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1},  {1, 3, 32, 32, 6, 3, 3, 2, 2, 2, 2, 0, 0, 1},
         {1, 4, 12, 12, 5, 7, 7, 1, 1, 3, 3, 0, 0, 1},  /* 49 taps: more than one tap chunk */
         {1, 5, 9, 9, 4, 3, 3, 3, 3, 0, 0, 2, 2, 1},    /* stride 3 */
+        /* small phases, many output channels: the channels-in-lanes tiles */
+        {1, 32, 4, 4, 56, 4, 4, 2, 2, 1, 1, 0, 0, 1},  {2, 24, 8, 6, 100, 3, 3, 2, 2, 1, 1, 1, 0, 1},
+        {1, 16, 5, 5, 192, 3, 3, 2, 2, 0, 0, 0, 0, 2}, {3, 8, 3, 7, 64, 2, 3, 1, 1, 0, 1, 0, 0, 1},
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         tconv_conv_transpose2d_params p;

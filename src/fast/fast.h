@@ -69,6 +69,20 @@ typedef struct tc_gemm_tile {
 } tc_gemm_tile;
 typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
+/* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
+ * taps i, ic < cin of xp[i*MR+m][ic*xs[i*MR+m]] * w[woff[i] + ic*NR + j],
+ * m < cil_mr pixels, j < cil_nr output channels.  out: [MR][NR]. */
+typedef struct tc_cil_tile {
+    const float *const *xp;
+    const int64_t *xs;
+    const int64_t *woff;
+    int ntap;
+    int64_t cin;
+    const float *w, *bias;
+    float *out;
+} tc_cil_tile;
+typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
+
 typedef struct tc_kernel_set {
     tconv_impl impl;
     int vl;      /* lanes */
@@ -78,6 +92,8 @@ typedef struct tc_kernel_set {
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
     /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
+    tc_cil_kernel cil;
+    int cil_mr, cil_nr;
 } tc_kernel_set;
 
 extern const tc_kernel_set tc_kernels_portable;

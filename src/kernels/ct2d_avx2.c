@@ -11,6 +11,8 @@
 #define TC_ACC_CAP 12
 #define TC_GEMM_NV 2
 #define TC_GEMM_MR 6
+#define TC_CIL_MR 4
+#define TC_CIL_NRV 3
 #define TC_KSET tc_kernels_avx2
 typedef __m256 tc_v;
 typedef __m256i tc_mk;

@@ -11,6 +11,8 @@
 #define TC_ACC_CAP 24
 #define TC_GEMM_NV 4
 #define TC_GEMM_MR 6
+#define TC_CIL_MR 8
+#define TC_CIL_NRV 3
 #define TC_KSET tc_kernels_avx512
 typedef __m512 tc_v;
 typedef __mmask16 tc_mk;

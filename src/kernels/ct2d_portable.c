@@ -8,6 +8,8 @@
 #define TC_ACC_CAP 12
 #define TC_GEMM_NV 3
 #define TC_GEMM_MR 4
+#define TC_CIL_MR 4
+#define TC_CIL_NRV 2
 #define TC_KSET tc_kernels_portable
 
 #include <string.h>
