@@ -386,12 +386,14 @@ static void gemm_worker(void *ctx, int64_t b, int64_t e) {
         for (int m = 0; m < mr; m++) {
             float *yb = c->y + (n0 + m) * ys.n + gi * cog * ys.c;
             const float *s = out + m * GN;
-            if (ys.w == 1 && ys.h == g->w_out && ys.c == hw) {
+            if (ys.w == 1) { /* NCHW: the group's output is the columns, in order */
                 memcpy(yb + col0, s, (size_t)cnt * sizeof(float));
-            } else {
+            } else if (g->groups == 1) { /* NHWC, one group: likewise */
+                memcpy(yb + col0, s, (size_t)cnt * sizeof(float));
+            } else { /* NHWC: runs of cog channels per pixel */
                 for (int64_t j = 0; j < cnt; j++) {
-                    const int64_t col = col0 + j, oc = col / hw, pix = col % hw;
-                    yb[oc * ys.c + (pix / g->w_out) * ys.h + (pix % g->w_out) * ys.w] = s[j];
+                    const int64_t col = col0 + j;
+                    yb[(col / cog) * ys.w + col % cog] = s[j];
                 }
             }
         }
@@ -543,6 +545,7 @@ static tconv_status plan_gemm(tconv_op *op, tc_fast *f) {
     const int GN = f->ks->gemm_nv * f->ks->vl;
     const int64_t cig = f->cig, cog = f->cog, hw = g->h_out * g->w_out, nc = cog * hw;
     const int64_t ncb = (nc + GN - 1) / GN;
+    const int nhwc = op->opt.layout == TCONV_LAYOUT_NHWC;
     if (f->g_h != g->h_out || f->g_w != g->w_out) {
         int64_t numel;
         if (tc_mul_overflow(g->groups * ncb, cig * GN, &numel) || numel > (int64_t)1 << 40)
@@ -556,7 +559,10 @@ static tconv_status plan_gemm(tconv_op *op, tc_fast *f) {
         }
         for (int64_t gi = 0; gi < g->groups; gi++)
             for (int64_t col = 0; col < nc; col++) {
-                const int64_t ocg = col / hw, oy = (col % hw) / g->w_out, ox = col % g->w_out;
+                /* columns in output memory order: (oc, pixel) for NCHW,
+                 * (pixel, oc) for NHWC */
+                const int64_t ocg = nhwc ? col % cog : col / hw, pix = nhwc ? col / cog : col % hw;
+                const int64_t oy = pix / g->w_out, ox = pix % g->w_out;
                 const int64_t cb = col / GN, j = col % GN;
                 bi[(gi * ncb + cb) * GN + j] = f->bias[gi * cog + ocg];
                 /* with a 1x1 input, oy = ky*dh - ph */
