@@ -83,6 +83,26 @@ static void batched(int ndim, const int64_t *shape, int64_t out[4]) {
     }
 }
 
+/* The fields both operators share, from the batched input shape s. */
+static void geom_init(tc_geom *g, int ndim, const int64_t s[4], int64_t c_out, int64_t groups,
+                      const int64_t kernel[2], const int64_t stride[2],
+                      const int64_t dilation[2]) {
+    memset(g, 0, sizeof *g);
+    g->ndim = ndim;
+    g->n = s[0];
+    g->c_in = s[1];
+    g->h_in = s[2];
+    g->w_in = s[3];
+    g->c_out = c_out;
+    g->groups = groups;
+    g->kh = kernel[0];
+    g->kw = kernel[1];
+    g->sh = stride[0];
+    g->sw = stride[1];
+    g->dh = dilation[0];
+    g->dw = dilation[1];
+}
+
 tconv_status tconv_conv_transpose2d_output_padding_for_size(
     const tconv_conv_transpose2d_params *p, int input_ndim, const int64_t *input_shape,
     const int64_t *output_size, int output_size_len, int64_t output_padding[2]) {
@@ -183,20 +203,7 @@ tconv_status tc_ct2d_geometry(const tconv_conv_transpose2d_params *p, int ndim,
                        "shape: %s",
                        tc_fmt_dims(b, sizeof b, s, 4));
     }
-    memset(g, 0, sizeof *g);
-    g->ndim = ndim;
-    g->n = s[0];
-    g->c_in = s[1];
-    g->h_in = s[2];
-    g->w_in = s[3];
-    g->c_out = p->out_channels;
-    g->groups = p->groups;
-    g->kh = p->kernel_size[0];
-    g->kw = p->kernel_size[1];
-    g->sh = p->stride[0];
-    g->sw = p->stride[1];
-    g->dh = p->dilation[0];
-    g->dw = p->dilation[1];
+    geom_init(g, ndim, s, p->out_channels, p->groups, p->kernel_size, p->stride, p->dilation);
     g->ph = p->padding[0];
     g->pw = p->padding[1];
     g->oph = op[0];
@@ -271,20 +278,7 @@ tconv_status tc_conv2d_geometry(const tconv_conv2d_params *p, int ndim, const in
     if (st) return st;
     int64_t s[4];
     batched(ndim, input_shape, s);
-    memset(g, 0, sizeof *g);
-    g->ndim = ndim;
-    g->n = s[0];
-    g->c_in = s[1];
-    g->h_in = s[2];
-    g->w_in = s[3];
-    g->c_out = p->out_channels;
-    g->groups = p->groups;
-    g->kh = p->kernel_size[0];
-    g->kw = p->kernel_size[1];
-    g->sh = p->stride[0];
-    g->sw = p->stride[1];
-    g->dh = p->dilation[0];
-    g->dw = p->dilation[1];
+    geom_init(g, ndim, s, p->out_channels, p->groups, p->kernel_size, p->stride, p->dilation);
     g->padding_mode = p->padding_mode;
     if (p->padding_kind == TCONV_PADDING_EXPLICIT) {
         g->pad_t = g->pad_b = p->padding[0];

@@ -63,6 +63,16 @@ static tconv_status check_groups_dim0(int64_t groups, int64_t lead, int64_t seco
     return TCONV_OK;
 }
 
+/* PyTorch cannot even build a weight with a negative size; say which. */
+static tconv_status check_channels(int64_t in_channels, int64_t out_channels) {
+    if (in_channels < 0 || out_channels < 0)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "in_channels and out_channels must be non-negative, but got "
+                       "in_channels=%lld out_channels=%lld",
+                       (long long)in_channels, (long long)out_channels);
+    return TCONV_OK;
+}
+
 static tconv_status check_weight_numel(int64_t d0, int64_t d1, const int64_t k[2]) {
     int64_t dims[4] = {d0, d1, k[0], k[1]}, n;
     char buf[160];
@@ -77,6 +87,7 @@ static tconv_status check_weight_numel(int64_t d0, int64_t d1, const int64_t k[2
 }
 
 tconv_status tc_check_ct2d_params(const tconv_conv_transpose2d_params *p) {
+    tconv_status st;
     if (!p) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "params is NULL");
     if (p->groups <= 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "non-positive groups is not supported");
@@ -86,18 +97,15 @@ tconv_status tc_check_ct2d_params(const tconv_conv_transpose2d_params *p) {
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "negative output_padding is not supported");
     if (p->stride[0] <= 0 || p->stride[1] <= 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "non-positive stride is not supported");
-    if (p->in_channels < 0 || p->out_channels < 0)
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "in_channels and out_channels must be non-negative, but got "
-                       "in_channels=%lld out_channels=%lld",
-                       (long long)p->in_channels, (long long)p->out_channels);
+    st = check_channels(p->in_channels, p->out_channels);
+    if (st) return st;
     if (p->out_channels % p->groups != 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "out_channels must be divisible by groups, but got out_channels=%lld "
                        "groups=%lld",
                        (long long)p->out_channels, (long long)p->groups);
     int64_t cog = p->out_channels / p->groups;
-    tconv_status st = check_groups_dim0(p->groups, p->in_channels, cog, p->kernel_size);
+    st = check_groups_dim0(p->groups, p->in_channels, cog, p->kernel_size);
     if (st) return st;
     if (p->kernel_size[0] <= 0 || p->kernel_size[1] <= 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
@@ -130,6 +138,7 @@ tconv_status tc_check_ct2d_params(const tconv_conv_transpose2d_params *p) {
 }
 
 tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
+    tconv_status st;
     if (!p) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "params is NULL");
     if (p->padding_mode < TCONV_PADDING_MODE_ZEROS || p->padding_mode > TCONV_PADDING_MODE_CIRCULAR)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
@@ -163,18 +172,15 @@ tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "dilation should be greater than zero, but got [%lld, %lld]",
                        (long long)p->dilation[0], (long long)p->dilation[1]);
-    if (p->in_channels < 0 || p->out_channels < 0)
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "in_channels and out_channels must be non-negative, but got "
-                       "in_channels=%lld out_channels=%lld",
-                       (long long)p->in_channels, (long long)p->out_channels);
+    st = check_channels(p->in_channels, p->out_channels);
+    if (st) return st;
     if (p->in_channels % p->groups != 0)
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "in_channels must be divisible by groups, but got in_channels=%lld "
                        "groups=%lld",
                        (long long)p->in_channels, (long long)p->groups);
     int64_t cig = p->in_channels / p->groups;
-    tconv_status st = check_groups_dim0(p->groups, p->out_channels, cig, p->kernel_size);
+    st = check_groups_dim0(p->groups, p->out_channels, cig, p->kernel_size);
     if (st) return st;
     /* PyTorch's dilated kernel (any dilation != 1) prints the sizes as a list. */
     if ((p->kernel_size[0] <= 0 || p->kernel_size[1] <= 0) &&
