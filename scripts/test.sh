@@ -11,7 +11,8 @@
 #
 # Environment knobs:
 #   TCONV_FUZZ_SECONDS  total libFuzzer time, shared by the fuzz targets (default 60)
-#   TCONV_TEST_BUILD    build directory prefix (default build-test)
+#   TCONV_TEST_BUILD    build directory prefix of the asan/fuzz builds (default build-test)
+#   TCONV_TEST_RELEASE_BUILD  release build directory (default build, as the README)
 #   TCONV_TEST_JOBS     parallel jobs (default: nproc)
 #   TCONV_SKIP          space-separated sections to skip: release asan fuzz python
 set -uo pipefail
@@ -28,6 +29,9 @@ TCONV_TEST_PACKAGES="
 "
 
 PREFIX="${TCONV_TEST_BUILD:-build-test}"
+# The release build goes where the README's build goes, so the Python
+# package's default library search (build/libtconv.so) is tested too.
+RELEASE_DIR="${TCONV_TEST_RELEASE_BUILD:-build}"
 JOBS="${TCONV_TEST_JOBS:-$(nproc 2>/dev/null || echo 2)}"
 FUZZ_SECONDS="${TCONV_FUZZ_SECONDS:-60}"
 SKIP=" ${TCONV_SKIP:-} "
@@ -96,7 +100,7 @@ build_and_ctest() { # name builddir extra-cmake-args...
 }
 
 if skipped release; then record release SKIP 0; else
-    build_and_ctest release "$PREFIX" -DCMAKE_BUILD_TYPE=Release
+    build_and_ctest release "$RELEASE_DIR" -DCMAKE_BUILD_TYPE=Release
 fi
 
 if skipped asan; then record asan+ubsan SKIP 0; else
@@ -150,7 +154,7 @@ fi
 if skipped python; then record python SKIP 0; else
     s=$(date +%s)
     section "python: $PY -m pytest -q tests/python"
-    export TCONV_LIBRARY="$ROOT/$PREFIX/libtconv.so"
+    export TCONV_LIBRARY="$ROOT/$RELEASE_DIR/libtconv.so"
     # The real safetensors package (PyPI only, not in Debian) writes the
     # files the examples' tests read back; without it those cases skip.
     if ! $PY -c "import safetensors.torch" 2>/dev/null; then
