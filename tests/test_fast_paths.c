@@ -145,6 +145,10 @@ static void seed_like(tu_rng *r, const tconv_impl *impls, int nimpl) {
         /* small phases, many output channels: the channels-in-lanes tiles */
         {1, 32, 4, 4, 56, 4, 4, 2, 2, 1, 1, 0, 0, 1},  {2, 24, 8, 6, 100, 3, 3, 2, 2, 1, 1, 1, 0, 1},
         {1, 16, 5, 5, 192, 3, 3, 2, 2, 0, 0, 0, 0, 2}, {3, 8, 3, 7, 64, 2, 3, 1, 1, 0, 1, 0, 0, 1},
+        /* thin outputs: tiles of more than 4 pixel vectors (MR 2..4 x NV 5..8 on
+         * AVX-512), with a short last tile and partial vectors */
+        {1, 8, 13, 20, 2, 4, 4, 2, 2, 1, 1, 0, 0, 1},  {1, 8, 17, 20, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1},
+        {2, 6, 11, 36, 3, 4, 4, 2, 2, 1, 1, 1, 0, 1},
     };
     for (size_t i = 0; i < sizeof s / sizeof s[0]; i++) {
         tconv_conv_transpose2d_params p;

@@ -27,7 +27,7 @@ void tc_parallel_for(int nthreads, int64_t ntasks, void (*fn)(void *ctx, int64_t
 
 /* ---- micro-kernel interface (kernels/ct2d_*_{portable,avx2,avx512}.c) ---- */
 
-#define TC_NV_MAX 4      /* pixel vectors per tile */
+#define TC_NV_MAX 8      /* pixel vectors per tile (more than 4 only with MR <= 4) */
 #define TC_MR_MAX 24     /* output channels per tile */
 #define TC_VL_MAX 16     /* lanes of the widest vector */
 #define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
@@ -87,7 +87,7 @@ typedef struct tc_kernel_set {
     tconv_impl impl;
     int vl;      /* lanes */
     int acc_cap; /* accumulator vectors a tile may hold without spilling */
-    tc_phase_kernel phase[TC_NV_MAX][TC_MR_MAX]; /* [NV-1][MR-1]; NULL beyond NV*MR = 24 */
+    tc_phase_kernel phase[TC_NV_MAX][TC_MR_MAX]; /* [NV-1][MR-1]; NULL beyond NV*MR = 24 or NV > 4, MR > 4 */
     int gemm_nv, gemm_mr;
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
     /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */

@@ -43,4 +43,6 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
     }
 }
 
+#define v_pin(v) __asm__("" : "+v"(v))
+
 #include "ct2d_template.inc"
