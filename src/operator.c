@@ -134,6 +134,7 @@ tconv_status tconv_conv2d_create(const tconv_conv2d_params *p, const float *weig
     st = op_new(TC_OP_CONV2D, numel, weight, bias, p->out_channels, opt, &o);
     if (st) return st;
     o->cv = *p;
+    o->impl = TCONV_IMPL_REFERENCE; /* conv2d has only the reference kernel so far */
     *op = o;
     return TCONV_OK;
 }
