@@ -116,6 +116,8 @@ static void choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int 
     for (int nv = 1; nv <= TC_NV_MAX && nv <= (nvec > 0 ? nvec : 1); nv++)
         for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= ks->acc_cap; mr++) {
             if (!ks->phase[nv - 1][mr - 1] || (nv == 1 && mr > 16)) continue;
+            /* more than 4 vectors only with registers for them (AVX-512) */
+            if (nv > 4 && ks->acc_cap < 24) continue;
             const int64_t full = cog / mr, rem = cog % mr;
             double t = (double)full * mr / tile_eff(nv, mr);
             if (rem) t += (double)rem / tile_eff(nv, (int)rem);
