@@ -461,8 +461,8 @@ static void cil_worker(void *ctx, int64_t b, int64_t e) {
         tc_cil_tile t = {xp, xs, woff, ntap, cig,
                          f->cpack + (gi * f->c_nocb + ocb) * f->kk * cig * NR,
                          f->cbias + (gi * f->c_nocb + ocb) * NR, out};
-        f->ks->cil(&t);
         const int64_t oc0 = ocb * NR, nr = imin(NR, cog - oc0);
+        f->ks->cil[(nr + f->ks->vl - 1) / f->ks->vl - 1](&t);
         float *yb = c->y + n * ys.n + (gi * cog + oc0) * ys.c;
         for (int m = 0; m < npx; m++) {
             const int64_t qy = (px0 + m) / wq, qx = (px0 + m) % wq;
@@ -685,7 +685,7 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
         for (int64_t ry = 0; ry < sh; ry++)
             for (int64_t rx = 0; rx < sw; rx++)
                 if (f->nky[ry] * f->nkx[rx] > maxtaps) maxtaps = f->nky[ry] * f->nkx[rx];
-        if (f->ks->cil && hq0 * wq0 <= TC_CIL_MAX_PX && f->cog >= f->ks->cil_nr &&
+        if (f->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && f->cog >= f->ks->cil_nr &&
             maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && f->ks->cil_mr <= 8 && f->ks->cil_nr <= 64)
             return plan_cil(op, f);
     }

@@ -92,7 +92,7 @@ typedef struct tc_kernel_set {
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
     /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
-    tc_cil_kernel cil;
+    tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
     int cil_mr, cil_nr;
 } tc_kernel_set;
 
