@@ -73,6 +73,15 @@ static tconv_status check_channels(int64_t in_channels, int64_t out_channels) {
     return TCONV_OK;
 }
 
+/* The module's own check (PyTorch words it in nn.Conv*'s constructor). */
+static tconv_status check_divisible(const char *name, int64_t channels, int64_t groups) {
+    if (channels % groups != 0)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "%s must be divisible by groups, but got %s=%lld groups=%lld", name, name,
+                       (long long)channels, (long long)groups);
+    return TCONV_OK;
+}
+
 static tconv_status check_weight_numel(int64_t d0, int64_t d1, const int64_t k[2]) {
     int64_t dims[4] = {d0, d1, k[0], k[1]}, n;
     char buf[160];
@@ -99,11 +108,8 @@ tconv_status tc_check_ct2d_params(const tconv_conv_transpose2d_params *p) {
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "non-positive stride is not supported");
     st = check_channels(p->in_channels, p->out_channels);
     if (st) return st;
-    if (p->out_channels % p->groups != 0)
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "out_channels must be divisible by groups, but got out_channels=%lld "
-                       "groups=%lld",
-                       (long long)p->out_channels, (long long)p->groups);
+    st = check_divisible("out_channels", p->out_channels, p->groups);
+    if (st) return st;
     int64_t cog = p->out_channels / p->groups;
     st = check_groups_dim0(p->groups, p->in_channels, cog, p->kernel_size);
     if (st) return st;
@@ -174,11 +180,8 @@ tconv_status tc_check_conv2d_params(const tconv_conv2d_params *p) {
                        (long long)p->dilation[0], (long long)p->dilation[1]);
     st = check_channels(p->in_channels, p->out_channels);
     if (st) return st;
-    if (p->in_channels % p->groups != 0)
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "in_channels must be divisible by groups, but got in_channels=%lld "
-                       "groups=%lld",
-                       (long long)p->in_channels, (long long)p->groups);
+    st = check_divisible("in_channels", p->in_channels, p->groups);
+    if (st) return st;
     int64_t cig = p->in_channels / p->groups;
     st = check_groups_dim0(p->groups, p->out_channels, cig, p->kernel_size);
     if (st) return st;
