@@ -155,11 +155,16 @@ static tconv_status run_reference(tconv_op *op, const float *x, float *y, void *
 static tconv_status choose_path(tconv_op *op) {
     /* conv_transpose2d: the fast path for every impl but REFERENCE.
      * conv2d: the reference kernel (no fast conv2d yet) whatever the impl. */
-    /* A stride beyond the output size leaves phases empty; the phase plan
-     * sizes its tables by the stride, so such (legal, e.g. stride 2^50 on a
-     * 1-row input) geometries take the reference kernel instead. */
-    if (op->kind == TC_OP_CONV_TRANSPOSE2D && op->fast && op->geom.sh <= op->geom.h_out &&
-        op->geom.sw <= op->geom.w_out)
+    /* The phase plan's tables and loops grow with the stride and the kernel
+     * size.  The kernel is bounded by the (never empty) weights; the stride
+     * only where the output is non-empty and the stride does not exceed it
+     * (legal: stride 2^50 on a 1-row input, or on a zero batch).  Those
+     * geometries, and strides beyond any real layer's, take the reference
+     * kernel, which does no work for an empty output. */
+    const tc_geom *g = &op->geom;
+    if (op->kind == TC_OP_CONV_TRANSPOSE2D && op->fast && g->n > 0 && g->c_out > 0 &&
+        g->sh <= g->h_out && g->sw <= g->w_out &&
+        g->sh <= 256 && g->sw <= 256 && g->sh * g->sw <= 4096)
         return tc_fast_ct2d_plan(op);
     op->run = run_reference;
     op->path = "reference";

@@ -41,7 +41,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 
 
 typedef struct phase_grp { /* one (ry, column phase set) */
-    int ry, rx;            /* rx: the column phase when SWF == 1 (sw != 2) */
+    int64_t ry, rx;        /* rx: the column phase when SWF == 1 (sw != 2) */
     int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
     int64_t nvec, nvt, vt_chunk, nchunk;
     int64_t units, first;  /* tiles of this group per (n, g); prefix */
@@ -63,13 +63,16 @@ typedef struct tc_fast {
     /* plan of the last reshape */
     int path, swf, nv, flat, R;
     int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows (workspace) */
-    int ngrp;
+    int64_t ngrp;
     phase_grp *grp;
     int64_t nocb, units_ng, units, nmb;
     double flops; /* of the reshaped call */
     int default_nt; /* available cores, read once at create (a syscall) */
-    int64_t *kyc, *kxc; /* per ry: list of (ky, cy); per rx: (kx, cx); see plan */
-    int *nky, *nkx;
+    /* Tap lists, one per row phase ry: the (ky, cy) pairs at
+     * kyc[2*kyo[ry] .. 2*kyo[ry+1]) (likewise columns).  Every kernel row
+     * belongs to exactly one phase, so the lists hold kh (kw) pairs in all,
+     * whatever the stride. */
+    int64_t *kyc, *kxc, *kyo, *kxo;
 } tc_fast;
 
 static void fast_free(void *p) {
@@ -84,8 +87,8 @@ static void fast_free(void *p) {
     free(f->grp);
     free(f->kyc);
     free(f->kxc);
-    free(f->nky);
-    free(f->nkx);
+    free(f->kyo);
+    free(f->kxo);
     free(f);
 }
 
@@ -279,20 +282,20 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
         qy0[v] = f->flat ? vi * f->R : vi / nb;
         qx0[v] = f->flat ? 0 : (vi % nb) * VL;
     }
-    const int nky = f->nky[pg->ry];
-    const int64_t *kyc = f->kyc + (int64_t)pg->ry * g->kh * 2;
+    const int64_t nky = f->kyo[pg->ry + 1] - f->kyo[pg->ry];
+    const int64_t *kyc = f->kyc + f->kyo[pg->ry] * 2;
     /* Each column phase of the tile in turn (its own taps), into its own
      * part of out; the store interleaves them. */
     for (int p = 0; p < SWF; p++) {
-        const int rx = SWF == 2 ? p : pg->rx;
-        const int nkx = f->nkx[rx];
-        const int64_t *kxc = f->kxc + (int64_t)rx * g->kw * 2;
+        const int64_t rx = SWF == 2 ? p : pg->rx;
+        const int64_t nkx = f->kxo[rx + 1] - f->kxo[rx];
+        const int64_t *kxc = f->kxc + f->kxo[rx] * 2;
         t.out = out + (int64_t)p * mrb * nv * VL;
         t.init = NULL;
         t.ntap = 0;
-        for (int a = 0; a < nky; a++) {
+        for (int64_t a = 0; a < nky; a++) {
             const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1];
-            for (int b = 0; b < nkx; b++) {
+            for (int64_t b = 0; b < nkx; b++) {
                 const int64_t kx = kxc[2 * b], cx = kxc[2 * b + 1];
                 tc_tap *tp = &taps[t.ntap];
                 uint32_t any = 0;
@@ -342,12 +345,12 @@ static void phase_worker(void *ctx, int64_t b, int64_t e) {
     for (int64_t u = b; u < e; u++) {
         const int64_t ng = u / f->units_ng, n = ng / g->groups, gi = ng % g->groups;
         int64_t r = u % f->units_ng;
-        int lo = 0, hi = f->ngrp - 1; /* last group with first <= r */
+        int64_t lo = 0, hi = f->ngrp - 1; /* last group with first <= r */
         while (lo < hi) {
-            const int mid = (lo + hi + 1) / 2;
+            const int64_t mid = (lo + hi + 1) / 2;
             if (f->grp[mid].first <= r) lo = mid; else hi = mid - 1;
         }
-        const int k = lo;
+        const int64_t k = lo;
         const phase_grp *pg = &f->grp[k];
         r -= pg->first;
         /* r -> (chunk, ocb, vt within chunk) */
@@ -427,17 +430,17 @@ static void cil_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t ph = r % nph;
         r /= nph;
         const int64_t gi = r % g->groups, n = r / g->groups;
-        const int ry = (int)(ph / sw), rx = (int)(ph % sw);
+        const int64_t ry = ph / sw, rx = ph % sw;
         const int64_t hq = ry < g->h_out ? (g->h_out - ry + sh - 1) / sh : 0;
         const int64_t wq = rx < g->w_out ? (g->w_out - rx + sw - 1) / sw : 0;
         const int64_t px0 = pb * MR, npx = imin(MR, hq * wq - px0);
         if (npx <= 0) continue;
         const float *xb = c->x + n * C * H * W + gi * cig * xcs;
         int ntap = 0;
-        const int nky = f->nky[ry], nkx = f->nkx[rx];
-        const int64_t *kyc = f->kyc + (int64_t)ry * g->kh * 2, *kxc = f->kxc + (int64_t)rx * g->kw * 2;
-        for (int a = 0; a < nky; a++)
-            for (int bb = 0; bb < nkx; bb++) {
+        const int64_t nky = f->kyo[ry + 1] - f->kyo[ry], nkx = f->kxo[rx + 1] - f->kxo[rx];
+        const int64_t *kyc = f->kyc + f->kyo[ry] * 2, *kxc = f->kxc + f->kxo[rx] * 2;
+        for (int64_t a = 0; a < nky; a++)
+            for (int64_t bb = 0; bb < nkx; bb++) {
                 const int64_t cy = kyc[2 * a + 1], cx = kxc[2 * bb + 1];
                 int any = 0;
                 for (int m = 0; m < MR; m++) {
@@ -632,6 +635,23 @@ static tconv_status plan_cil(tconv_op *op, tc_fast *f) {
     return TCONV_OK;
 }
 
+/* Kernel taps k < kn by phase: tap k reaches output phase r = (k*d - p) mod s
+ * and reads input offset c = (r + p - k*d) / s from the phase position.
+ * Fills off[0..s] (list r is pairs off[r]..off[r+1]) and pairs (k, c),
+ * each list in increasing k. */
+static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t *off, int64_t *pairs) {
+    for (int64_t k = 0; k < kn; k++) off[((k * d - p) % s + s) % s + 1]++;
+    for (int64_t r = 0; r < s; r++) off[r + 1] += off[r];
+    for (int64_t k = 0; k < kn; k++) { /* off[r] walks to the end of list r ... */
+        const int64_t r = ((k * d - p) % s + s) % s;
+        int64_t *e = pairs + 2 * off[r]++;
+        e[0] = k;
+        e[1] = (r + p - k * d) / s;
+    }
+    for (int64_t r = s; r > 0; r--) off[r] = off[r - 1]; /* ... then back to its start */
+    off[0] = 0;
+}
+
 tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     tc_fast *f = op->fast;
     const tc_geom *g = &op->geom;
@@ -649,42 +669,28 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     /* tap lists per row phase and per column phase */
     free(f->kyc);
     free(f->kxc);
-    free(f->nky);
-    free(f->nkx);
+    free(f->kyo);
+    free(f->kxo);
     free(f->grp);
-    f->kyc = malloc((size_t)(sh * g->kh * 2) * sizeof(int64_t));
-    f->kxc = malloc((size_t)(sw * g->kw * 2) * sizeof(int64_t));
-    f->nky = calloc((size_t)sh, sizeof(int));
-    f->nkx = calloc((size_t)sw, sizeof(int));
-    const int ngrp = (int)(sh * (f->swf == 2 ? 1 : sw));
+    f->kyc = malloc((size_t)(g->kh * 2) * sizeof(int64_t));
+    f->kxc = malloc((size_t)(g->kw * 2) * sizeof(int64_t));
+    f->kyo = calloc((size_t)sh + 1, sizeof(int64_t));
+    f->kxo = calloc((size_t)sw + 1, sizeof(int64_t));
+    const int64_t ngrp = sh * (f->swf == 2 ? 1 : sw);
     f->grp = calloc((size_t)ngrp, sizeof(phase_grp));
-    if (!f->kyc || !f->kxc || !f->nky || !f->nkx || !f->grp) return oom();
-    for (int64_t r = 0; r < sh; r++)
-        for (int64_t k = 0; k < g->kh; k++) {
-            const int64_t t = r + g->ph - k * g->dh;
-            if (((t % sh) + sh) % sh) continue;
-            int64_t *e = f->kyc + (r * g->kh + f->nky[r]++) * 2;
-            e[0] = k;
-            e[1] = t / sh;
-        }
-    for (int64_t r = 0; r < sw; r++)
-        for (int64_t k = 0; k < g->kw; k++) {
-            const int64_t t = r + g->pw - k * g->dw;
-            if (((t % sw) + sw) % sw) continue;
-            int64_t *e = f->kxc + (r * g->kw + f->nkx[r]++) * 2;
-            e[0] = k;
-            e[1] = t / sw;
-        }
+    if (!f->kyc || !f->kxc || !f->kyo || !f->kxo || !f->grp) return oom();
+    tap_lists(g->kh, g->dh, g->ph, sh, f->kyo, f->kyc);
+    tap_lists(g->kw, g->dw, g->pw, sw, f->kxo, f->kxc);
     /* Small phases, several taps, many channels: channels in lanes (pixels
      * in lanes would leave most lanes, or most of each weight's reuse, idle;
      * a1 0.63 -> 0.30 ms).  With one tap per phase (k == s) or few output
      * channels the pixel vectors measured faster. */
     {
         const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
-        int maxtaps = 0;
-        for (int64_t ry = 0; ry < sh; ry++)
-            for (int64_t rx = 0; rx < sw; rx++)
-                if (f->nky[ry] * f->nkx[rx] > maxtaps) maxtaps = f->nky[ry] * f->nkx[rx];
+        int64_t maxty = 0, maxtx = 0;
+        for (int64_t r = 0; r < sh; r++) maxty = imax(maxty, f->kyo[r + 1] - f->kyo[r]);
+        for (int64_t r = 0; r < sw; r++) maxtx = imax(maxtx, f->kxo[r + 1] - f->kxo[r]);
+        const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
         if (f->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && f->cog >= f->ks->cil_nr &&
             maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && f->ks->cil_mr <= 8 && f->ks->cil_nr <= 64)
             return plan_cil(op, f);
@@ -695,10 +701,10 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     f->R = f->flat ? (int)(VL / W) : 1;
     int64_t maxvec = 0;
     f->ngrp = ngrp;
-    for (int i = 0; i < ngrp; i++) {
+    for (int64_t i = 0; i < ngrp; i++) {
         phase_grp *pg = &f->grp[i];
-        pg->ry = (int)(f->swf == 2 ? i : i / sw);
-        pg->rx = (int)(f->swf == 2 ? 0 : i % sw);
+        pg->ry = f->swf == 2 ? i : i / sw;
+        pg->rx = f->swf == 2 ? 0 : i % sw;
         pg->hq = pg->ry < g->h_out ? (g->h_out - pg->ry + sh - 1) / sh : 0;
         pg->wq = pg->rx < g->w_out ? (g->w_out - pg->rx + sw - 1) / sw : 0;
         if (pg->wq == 0) pg->hq = 0;
@@ -716,7 +722,7 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     const int64_t xbytes_vt = imax(1, f->cig * nv * VL * 4 * ((g->kh + sh - 1) / sh));
     const int64_t vt_chunk = imax(1, ((int64_t)512 << 10) / xbytes_vt);
     int64_t first = 0;
-    for (int i = 0; i < ngrp; i++) {
+    for (int64_t i = 0; i < ngrp; i++) {
         phase_grp *pg = &f->grp[i];
         pg->nvt = (pg->nvec + nv - 1) / nv;
         pg->vt_chunk = imax(1, imin(vt_chunk, pg->nvt));
