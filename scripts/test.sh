@@ -132,6 +132,11 @@ if skipped fuzz; then record fuzz SKIP 0; else
             mkdir -p "$corpus"
             seeds=()
             [ -d "fuzz/corpus/$t" ] && seeds=("fuzz/corpus/$t")
+            # a large seed corpus is kept as one archive (fuzz/corpus/<target>.tar.gz)
+            if [ -f "fuzz/corpus/$t.tar.gz" ]; then
+                rm -rf "$dir/seeds-$t" && mkdir -p "$dir/seeds-$t" &&
+                    tar -xzf "fuzz/corpus/$t.tar.gz" -C "$dir/seeds-$t" && seeds+=("$dir/seeds-$t")
+            fi
             # -timeout: one input may take at most 10 s; artifacts land in the build dir.
             if "$dir/$t" -max_total_time=$per -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
                 -artifact_prefix="$dir/$t-" "$corpus" "${seeds[@]}" >"$dir/$t.log" 2>&1; then
