@@ -45,6 +45,7 @@ typedef struct phase_grp { /* one (ry, column phase set) */
     int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
     int64_t nvec, nvt, vt_chunk, nchunk;
     int64_t units, first;  /* tiles of this group per (n, g); prefix */
+    int64_t vt0;           /* its first vector tile in the tap table */
 } phase_grp;
 
 typedef struct tc_fast {
@@ -73,6 +74,12 @@ typedef struct tc_fast {
      * belongs to exactly one phase, so the lists hold kh (kw) pairs in all,
      * whatever the stride. */
     int64_t *kyc, *kxc, *kyo, *kxo;
+    /* Tap table of the phase path: the taps of vector tile vt (numbered
+     * across groups), column phase p, are taps[tap_off[vt*SWF + p] ..
+     * tap_off[vt*SWF + p + 1]).  NULL where it would be large: the tiles
+     * then build their lists as they run. */
+    tc_tap *taps;
+    int64_t *tap_off;
 } tc_fast;
 
 static void fast_free(void *p) {
@@ -89,6 +96,8 @@ static void fast_free(void *p) {
     free(f->kxc);
     free(f->kyo);
     free(f->kxo);
+    free(f->taps);
+    free(f->tap_off);
     free(f);
 }
 
@@ -249,90 +258,112 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     }
 }
 
-/* One tile: group pg of image n, group gi, channel block ocb, vectors
- * [v0, v0+nv). */
-static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t gi,
-                       int64_t ocb, int64_t v0, int nv, float *out) {
-    const tc_geom *g = &c->op->geom;
-    const tc_fast *f = c->f;
-    const int VL = f->ks->vl, SWF = f->swf;
-    const int64_t H = g->h_in, W = g->w_in, cig = f->cig, cog = f->cog, kk = f->kk;
-    const int64_t o0 = ocb * f->mr;
-    const int mrb = (int)imin(f->mr, cog - o0);
+/* The non-empty taps of the tile of vectors [v0, v0+nv) of group pg in
+ * column phase p, taken in (row tap, column tap) order from pair *pos on:
+ * at most max into out.  Returns how many, and advances *pos past them
+ * (to nky*nkx at the end).  Depends on the geometry and plan only. */
+static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, int64_t v0, int nv,
+                     int p, int64_t *pos, tc_tap *out, int max) {
+    const int VL = f->ks->vl;
+    const int64_t H = g->h_in, W = g->w_in;
     const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
-    tc_tap taps[TC_TAP_CHUNK];
-    tc_phase_tile t;
     /* input planes (NCHW) or rows of channels (NHCW, see repack_input) */
-    const int64_t xrs = f->xlay ? g->c_in * W : W;
-    t.xcs = f->xlay ? W : H * W;
-    t.x = c->x + n * g->c_in * H * W + gi * cig * t.xcs;
-    /* where t.x lies in the input buffer, to know which whole-vector loads
-     * stay inside it */
-    const int64_t xbase = n * g->c_in * H * W + gi * cig * t.xcs, xlen = g->n * g->c_in * H * W;
-    const int64_t xspan = (cig - 1) * t.xcs + VL;
-    t.cin = cig;
-    t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
-    t.taps = taps;
-    t.bias = f->bias + gi * cog + o0;
-    const tc_phase_kernel kern = f->ks->phase[nv - 1][mrb - 1];
-    /* vector geometry */
+    const int64_t xrs = f->xlay ? g->c_in * W : W, xcs = f->xlay ? W : H * W;
+    const int64_t xspan = (f->cig - 1) * xcs + VL; /* what one vector reads over all ic */
     int64_t qy0[TC_NV_MAX], qx0[TC_NV_MAX];
     for (int v = 0; v < nv; v++) {
         const int64_t vi = v0 + v;
         qy0[v] = f->flat ? vi * f->R : vi / nb;
         qx0[v] = f->flat ? 0 : (vi % nb) * VL;
     }
-    const int64_t nky = f->kyo[pg->ry + 1] - f->kyo[pg->ry];
-    const int64_t *kyc = f->kyc + f->kyo[pg->ry] * 2;
+    const int64_t rx = f->swf == 2 ? p : pg->rx;
+    const int64_t nky = f->kyo[pg->ry + 1] - f->kyo[pg->ry], nkx = f->kxo[rx + 1] - f->kxo[rx];
+    const int64_t *kyc = f->kyc + f->kyo[pg->ry] * 2, *kxc = f->kxc + f->kxo[rx] * 2;
+    int n = 0;
+    for (; *pos < nky * nkx && n < max; ++*pos) {
+        const int64_t a = *pos / nkx, b = *pos % nkx;
+        const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1], kx = kxc[2 * b], cx = kxc[2 * b + 1];
+        tc_tap *tp = &out[n];
+        uint32_t any = 0;
+        for (int v = 0; v < nv; v++) {
+            uint32_t mk = 0;
+            int64_t off = 0;
+            if (f->flat) {
+                const uint32_t col = bits_range(imax(0, -cx), imin(W, W - cx));
+                for (int r = 0; r < f->R; r++) {
+                    const int64_t iy = qy0[v] + r + cy;
+                    if (iy >= 0 && iy < H) mk |= col << (r * W);
+                }
+                off = (qy0[v] + cy) * W + cx;
+            } else {
+                const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
+                if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
+                off = iy * xrs + ix0;
+            }
+            tp->mask[v] = mk;
+            tp->xoff[v] = mk ? off : 0;
+            any |= mk;
+            /* every vector is loaded, an empty one at offset 0 */
+            tp->lo = v ? imin(tp->lo, tp->xoff[v]) : tp->xoff[v];
+            tp->hi = v ? imax(tp->hi, tp->xoff[v] + xspan) : tp->xoff[v] + xspan;
+        }
+        if (!any) continue;
+        tp->woff = (ky * g->kw + kx) * f->cig;
+        n++;
+    }
+    return n;
+}
+
+/* One tile: group pg of image n, group gi, channel block ocb, vector tile
+ * vt (vectors [vt*NV, vt*NV + nv)). */
+static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t gi,
+                       int64_t ocb, int64_t vt, float *out) {
+    const tc_geom *g = &c->op->geom;
+    const tc_fast *f = c->f;
+    const int VL = f->ks->vl, SWF = f->swf;
+    const int64_t H = g->h_in, W = g->w_in, cig = f->cig, cog = f->cog, kk = f->kk;
+    const int64_t o0 = ocb * f->mr, v0 = vt * f->nv;
+    const int mrb = (int)imin(f->mr, cog - o0);
+    const int nv = (int)imin(f->nv, pg->nvec - v0);
+    tc_phase_tile t;
+    t.xcs = f->xlay ? W : H * W;
+    const int64_t xbase = n * g->c_in * H * W + gi * cig * t.xcs, xlen = g->n * g->c_in * H * W;
+    t.x = c->x + xbase;
+    t.xpre = xbase;
+    t.xpost = xlen - xbase;
+    t.cin = cig;
+    t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
+    t.bias = f->bias + gi * cog + o0;
+    const tc_phase_kernel kern = f->ks->phase[nv - 1][mrb - 1];
     /* Each column phase of the tile in turn (its own taps), into its own
-     * part of out; the store interleaves them. */
+     * part of out; the store interleaves them.  Kernel calls take up to
+     * TC_TAP_CHUNK taps, each continuing from the last one's sums. */
     for (int p = 0; p < SWF; p++) {
-        const int64_t rx = SWF == 2 ? p : pg->rx;
-        const int64_t nkx = f->kxo[rx + 1] - f->kxo[rx];
-        const int64_t *kxc = f->kxc + f->kxo[rx] * 2;
         t.out = out + (int64_t)p * mrb * nv * VL;
         t.init = NULL;
-        t.ntap = 0;
-        for (int64_t a = 0; a < nky; a++) {
-            const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1];
-            for (int64_t b = 0; b < nkx; b++) {
-                const int64_t kx = kxc[2 * b], cx = kxc[2 * b + 1];
-                tc_tap *tp = &taps[t.ntap];
-                uint32_t any = 0;
-                int readable = 1;
-                for (int v = 0; v < nv; v++) {
-                    uint32_t mk = 0;
-                    int64_t off = 0;
-                    if (f->flat) {
-                        const uint32_t col = bits_range(imax(0, -cx), imin(W, W - cx));
-                        for (int r = 0; r < f->R; r++) {
-                            const int64_t iy = qy0[v] + r + cy;
-                            if (iy >= 0 && iy < H) mk |= col << (r * W);
-                        }
-                        off = (qy0[v] + cy) * W + cx;
-                    } else {
-                        const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
-                        if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
-                        off = iy * xrs + ix0;
-                    }
-                    tp->mask[v] = mk;
-                    tp->xoff[v] = mk ? off : 0;
-                    any |= mk;
-                    /* every vector is loaded, an empty one at offset 0: check them all */
-                    if (xbase + tp->xoff[v] < 0 || xbase + tp->xoff[v] + xspan > xlen)
-                        readable = 0;
-                }
-                if (!any) continue;
-                tp->woff = (ky * g->kw + kx) * cig * mrb;
-                tp->readable = readable;
-                if (++t.ntap == TC_TAP_CHUNK) { /* flush a full chunk */
-                    kern(&t);
-                    t.init = t.out;
-                    t.ntap = 0;
-                }
+        if (f->taps) {
+            const int64_t ti = (pg->vt0 + vt) * SWF + p;
+            const int64_t cnt = f->tap_off[ti + 1] - f->tap_off[ti];
+            int64_t j = 0;
+            do {
+                t.taps = f->taps + f->tap_off[ti] + j;
+                t.ntap = (int)imin(TC_TAP_CHUNK, cnt - j);
+                kern(&t);
+                t.init = t.out;
+                j += t.ntap;
+            } while (j < cnt);
+        } else {
+            tc_tap taps[TC_TAP_CHUNK];
+            int64_t pos = 0;
+            t.taps = taps;
+            for (;;) {
+                t.ntap = tile_taps(f, g, pg, v0, nv, p, &pos, taps, TC_TAP_CHUNK);
+                if (t.ntap == 0 && t.init) break;
+                kern(&t);
+                t.init = t.out;
+                if (t.ntap < TC_TAP_CHUNK) break; /* the list is exhausted */
             }
         }
-        if (t.ntap || !t.init) kern(&t);
     }
     store_tile(c, pg, n, gi * cog + o0, mrb, v0, nv, out);
 }
@@ -360,9 +391,7 @@ static void phase_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t nvt_c = imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
         if (rc >= f->nocb * nvt_c) continue; /* past the short last chunk */
         const int64_t ocb = rc / nvt_c, vt = ch * pg->vt_chunk + rc % nvt_c;
-        const int64_t v0 = vt * f->nv;
-        const int nv = (int)imin(f->nv, pg->nvec - v0);
-        phase_tile(c, pg, n, gi, ocb, v0, nv, out);
+        phase_tile(c, pg, n, gi, ocb, vt, out);
     }
 }
 
@@ -635,6 +664,49 @@ static tconv_status plan_cil(tconv_op *op, tc_fast *f) {
     return TCONV_OK;
 }
 
+#define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
+
+/* The tap table of the phase plan (see tc_fast), when it fits in
+ * TC_TAP_TABLE_MAX; returns 0 only when out of memory. */
+static int build_tap_table(tc_fast *f, const tc_geom *g) {
+    free(f->taps);
+    free(f->tap_off);
+    f->taps = NULL;
+    f->tap_off = NULL;
+    /* at most nvt x (taps of the phase) per tile and column phase */
+    int64_t ntile = 0, bound = 0;
+    for (int64_t i = 0; i < f->ngrp; i++) {
+        phase_grp *pg = &f->grp[i];
+        pg->vt0 = ntile;
+        ntile += pg->nvt;
+        const int64_t ny = f->kyo[pg->ry + 1] - f->kyo[pg->ry];
+        for (int p = 0; p < f->swf; p++) {
+            const int64_t rx = f->swf == 2 ? p : pg->rx;
+            const int64_t nt = ny * (f->kxo[rx + 1] - f->kxo[rx]);
+            if (nt > TC_TAP_TABLE_MAX || pg->nvt > TC_TAP_TABLE_MAX) return 1;
+            bound += pg->nvt * nt;
+            if (bound * (int64_t)sizeof(tc_tap) > TC_TAP_TABLE_MAX) return 1;
+        }
+    }
+    f->taps = malloc((size_t)(bound ? bound : 1) * sizeof(tc_tap));
+    f->tap_off = malloc((size_t)(ntile * f->swf + 1) * sizeof(int64_t));
+    if (!f->taps || !f->tap_off) return 0;
+    int64_t k = 0;
+    f->tap_off[0] = 0;
+    for (int64_t i = 0; i < f->ngrp; i++) {
+        const phase_grp *pg = &f->grp[i];
+        for (int64_t vt = 0; vt < pg->nvt; vt++)
+            for (int p = 0; p < f->swf; p++) {
+                const int64_t v0 = vt * f->nv;
+                int64_t pos = 0;
+                k += tile_taps(f, g, pg, v0, (int)imin(f->nv, pg->nvec - v0), p, &pos, f->taps + k,
+                               INT32_MAX);
+                f->tap_off[(pg->vt0 + vt) * f->swf + p + 1] = k;
+            }
+    }
+    return 1;
+}
+
 /* Kernel taps k < kn by phase: tap k reaches output phase r = (k*d - p) mod s
  * and reads input offset c = (r + p - k*d) / s from the phase position.
  * Fills off[0..s] (list r is pairs off[r]..off[r+1]) and pairs (k, c),
@@ -733,8 +805,9 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     }
     f->units_ng = first;
     f->units = first * g->n * g->groups;
-    op->path = f->swf == 2 ? "phase-sw2" : "phase";
     f->xlay = !f->flat;
+    if (!build_tap_table(f, g)) return oom();
+    op->path = f->swf == 2 ? "phase-sw2" : "phase";
     size_t ws = 0;
     if (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
         int64_t xd[4] = {g->n, g->c_in, H, W}, xn;

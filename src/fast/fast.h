@@ -32,22 +32,27 @@ void tc_parallel_for(int nthreads, int64_t ntasks, void (*fn)(void *ctx, int64_t
 #define TC_VL_MAX 16     /* lanes of the widest vector */
 #define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
 
-/* One kernel tap (ky, kx): where its packed weights start and, per pixel
+/* One kernel tap (ky, kx): where its packed weights start (in rows of MR
+ * floats, so one tap list serves every channel block) and, per pixel
  * vector, where its input row segment starts (element offset from channel
- * 0) and which lanes are inside the input. */
+ * 0) and which lanes are inside the input.  A tap does not depend on the
+ * image, group or channel block, so the plan can build the lists once. */
 typedef struct tc_tap {
     int64_t woff;
     int64_t xoff[TC_NV_MAX];
     uint32_t mask[TC_NV_MAX];
-    int readable; /* every vector's VL floats lie inside the input for every ic */
+    /* every vector's VL floats, for every ic, lie in [x + lo, x + hi) */
+    int64_t lo, hi;
 } tc_tap;
 
 /* A phase tile: MR output channels x NV pixel vectors of one column phase.
  *   acc[m][v] = init + sum over taps, ic < cin of
- *               x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff + ic*MR + m]
- * out: [MR][NV][VL] floats. */
+ *               x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff*MR + ic*MR + m]
+ * out: [MR][NV][VL] floats.  x[-xpre .. xpost) may be read (the input
+ * buffer): a tap whose [lo, hi) lies inside loads whole vectors. */
 typedef struct tc_phase_tile {
     const float *x;
+    int64_t xpre, xpost;
     int64_t xcs, cin;
     const float *w;
     const tc_tap *taps;
