@@ -134,7 +134,21 @@ tconv_status tconv_conv2d_create(const tconv_conv2d_params *p, const float *weig
     st = op_new(TC_OP_CONV2D, numel, weight, bias, p->out_channels, opt, &o);
     if (st) return st;
     o->cv = *p;
-    o->impl = TCONV_IMPL_REFERENCE; /* conv2d has only the reference kernel so far */
+    /* Stride 1 runs on the transposed-convolution kernels (tc_fast_conv2d_create);
+     * other strides have only the reference kernel so far. */
+    const bool zero_pad = p->padding_kind == TCONV_PADDING_VALID ||
+                          (p->padding_kind == TCONV_PADDING_EXPLICIT && !p->padding[0] &&
+                           !p->padding[1]);
+    if (p->stride[0] != 1 || p->stride[1] != 1 ||
+        (p->padding_mode != TCONV_PADDING_MODE_ZEROS && !zero_pad))
+        o->impl = TCONV_IMPL_REFERENCE;
+    if (o->impl != TCONV_IMPL_REFERENCE) {
+        st = tc_fast_conv2d_create(o);
+        if (st) {
+            tconv_op_destroy(o);
+            return st;
+        }
+    }
     *op = o;
     return TCONV_OK;
 }
@@ -153,15 +167,18 @@ static tconv_status run_reference(tconv_op *op, const float *x, float *y, void *
 
 /* Path choice: which routine runs this geometry, and its workspace. */
 static tconv_status choose_path(tconv_op *op) {
-    /* conv_transpose2d: the fast path for every impl but REFERENCE.
-     * conv2d: the reference kernel (no fast conv2d yet) whatever the impl. */
+    /* conv_transpose2d: the fast path for every impl but REFERENCE; conv2d
+     * too where its geometry has a transposed-convolution form (stride 1). */
     /* The phase plan's tables and loops grow with the stride and the kernel
      * size.  The kernel is bounded by the (never empty) weights; the stride
      * only where the output is non-empty and the stride does not exceed it
      * (legal: stride 2^50 on a 1-row input, or on a zero batch).  Those
      * geometries, and strides beyond any real layer's, take the reference
      * kernel, which does no work for an empty output. */
-    const tc_geom *g = &op->geom;
+    tc_geom *g = &op->geom;
+    if (op->kind == TC_OP_CONV2D && op->fast && g->n > 0 && g->c_out > 0 &&
+        tc_fast_conv2d_geom(g))
+        return tc_fast_ct2d_plan(op);
     if (op->kind == TC_OP_CONV_TRANSPOSE2D && op->fast && g->n > 0 && g->c_out > 0 &&
         g->sh <= g->h_out && g->sw <= g->w_out &&
         g->sh <= 256 && g->sw <= 256 && g->sh * g->sw <= 4096)

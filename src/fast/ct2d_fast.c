@@ -50,7 +50,11 @@ typedef struct phase_grp { /* one (ry, column phase set) */
 
 typedef struct tc_fast {
     const tc_kernel_set *ks;
-    int64_t cig, cog, kk;
+    int64_t groups, cig, cog, kk;
+    /* weights as a transposed convolution's, (Cin, Cout/g, kh, kw): the op's
+     * own, or for conv2d wown, its kernel flipped and in/out swapped */
+    const float *wsrc;
+    float *wown;
     float *bias; /* Cout values, zeros when the op has none */
     /* phase path: weights packed [g][ocb][ky][kx][ic][MRb] for MR = mr */
     int mr;
@@ -86,6 +90,7 @@ static void fast_free(void *p) {
     tc_fast *f = p;
     if (!f) return;
     free(f->bias);
+    free(f->wown);
     free(f->wpack);
     free(f->gpack);
     free(f->gbias);
@@ -146,7 +151,7 @@ static void choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int 
 
 /* w: (Cin, Cout/g, kh, kw) -> [g][ocb][ky][kx][ic][MRb]. */
 static int pack_phase(tc_fast *f, const tconv_op *op, int mr) {
-    const int64_t G = op->ct.groups, cig = f->cig, cog = f->cog, kk = f->kk;
+    const int64_t G = f->groups, cig = f->cig, cog = f->cog, kk = f->kk;
     float *pk = malloc((size_t)op->weight_numel * sizeof(float) + 64);
     if (!pk) return 0;
     for (int64_t g = 0; g < G; g++)
@@ -157,7 +162,7 @@ static int pack_phase(tc_fast *f, const tconv_op *op, int mr) {
                 for (int64_t ic = 0; ic < cig; ic++)
                     for (int64_t m = 0; m < mrb; m++)
                         dst[(t * cig + ic) * mrb + m] =
-                            op->weight[((g * cig + ic) * cog + o0 + m) * kk + t];
+                            f->wsrc[((g * cig + ic) * cog + o0 + m) * kk + t];
         }
     free(f->wpack);
     f->wpack = pk;
@@ -165,22 +170,31 @@ static int pack_phase(tc_fast *f, const tconv_op *op, int mr) {
     return 1;
 }
 
-tconv_status tc_fast_ct2d_create(tconv_op *op) {
+/* The fast state of a transposed convolution with these channels, groups
+ * and kernel; wown (owned, may be NULL) holds the weights when they are not
+ * op->weight. */
+static tconv_status fast_new(tconv_op *op, int64_t cin, int64_t cout, int64_t groups, int64_t kh,
+                             int64_t kw, float *wown) {
     tc_fast *f = calloc(1, sizeof *f);
-    if (!f) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
-    const tconv_conv_transpose2d_params *p = &op->ct;
+    if (!f) {
+        free(wown);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    }
+    f->wown = wown;
+    f->wsrc = wown ? wown : op->weight;
     f->ks = kernels_for(op->impl);
-    f->cig = p->in_channels / p->groups;
-    f->cog = p->out_channels / p->groups;
-    f->kk = p->kernel_size[0] * p->kernel_size[1];
+    f->groups = groups;
+    f->cig = cin / groups;
+    f->cog = cout / groups;
+    f->kk = kh * kw;
     f->g_h = f->g_w = -1;
     f->default_nt = tconv_default_num_threads();
-    f->bias = calloc((size_t)p->out_channels + TC_MR_MAX, sizeof(float));
+    f->bias = calloc((size_t)cout + TC_MR_MAX, sizeof(float));
     if (!f->bias) {
         fast_free(f);
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
     }
-    if (op->bias) memcpy(f->bias, op->bias, (size_t)p->out_channels * sizeof(float));
+    if (op->bias) memcpy(f->bias, op->bias, (size_t)cout * sizeof(float));
     /* Pack for the tile a large input would get; reshape repacks only if a
      * small input prefers another MR. */
     int nv, mr;
@@ -193,6 +207,48 @@ tconv_status tc_fast_ct2d_create(tconv_op *op) {
     op->fast = f;
     op->fast_free = fast_free;
     return TCONV_OK;
+}
+
+tconv_status tc_fast_ct2d_create(tconv_op *op) {
+    const tconv_conv_transpose2d_params *p = &op->ct;
+    return fast_new(op, p->in_channels, p->out_channels, p->groups, p->kernel_size[0],
+                    p->kernel_size[1], NULL);
+}
+
+/* A stride-1 convolution is a stride-1 transposed convolution of the same
+ * input with the kernel flipped and its in/out channels swapped:
+ *   y[co, oy] = sum x[ci, oy - pt + ky*d] w[co, ci, ky]
+ *             = sum x[ci, iy] w'[ci, co, ky'],  oy = iy - p' + ky'*d,
+ * ky' = kh-1-ky, p' = d*(kh-1) - pt (tc_fast_conv2d_geom). */
+tconv_status tc_fast_conv2d_create(tconv_op *op) {
+    const tconv_conv2d_params *p = &op->cv;
+    const int64_t G = p->groups, cig = p->in_channels / G, cog = p->out_channels / G;
+    const int64_t kh = p->kernel_size[0], kw = p->kernel_size[1], kk = kh * kw;
+    float *w = malloc((size_t)op->weight_numel * sizeof(float) + 1);
+    if (!w) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    /* op->weight: (Cout, Cin/g, kh, kw) -> w: (Cin, Cout/g, kh, kw) flipped */
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t co = 0; co < cog; co++)
+            for (int64_t ci = 0; ci < cig; ci++) {
+                const float *src = op->weight + ((gi * cog + co) * cig + ci) * kk;
+                float *dst = w + ((gi * cig + ci) * cog + co) * kk;
+                for (int64_t t = 0; t < kk; t++) dst[kk - 1 - t] = src[t];
+            }
+    return fast_new(op, p->in_channels, p->out_channels, G, kh, kw, w);
+}
+
+int tc_fast_conv2d_geom(tc_geom *g) {
+    if (g->sh != 1 || g->sw != 1) return 0;
+    if (g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
+        (g->pad_t || g->pad_b || g->pad_l || g->pad_r))
+        return 0;
+    const int64_t ph = g->dh * (g->kh - 1) - g->pad_t, pw = g->dw * (g->kw - 1) - g->pad_l;
+    if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
+    g->ph = ph;
+    g->pw = pw;
+    g->oph = g->pad_b - g->pad_t; /* for the record: the planner reads h_out */
+    g->opw = g->pad_r - g->pad_l;
+    return 1;
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -606,7 +662,7 @@ static tconv_status plan_gemm(tconv_op *op, tc_fast *f) {
                 if (ky >= g->kh || kx >= g->kw) continue;
                 for (int64_t ic = 0; ic < cig; ic++)
                     pk[((gi * ncb + cb) * cig + ic) * GN + j] =
-                        op->weight[((gi * cig + ic) * cog + ocg) * f->kk + ky * g->kw + kx];
+                        f->wsrc[((gi * cig + ic) * cog + ocg) * f->kk + ky * g->kw + kx];
             }
         free(f->gpack);
         free(f->gbias);
@@ -643,7 +699,7 @@ static tconv_status plan_cil(tconv_op *op, tc_fast *f) {
                 for (int64_t t = 0; t < kk; t++)
                     for (int64_t ic = 0; ic < cig; ic++)
                         pk[(((gi * nocb + ocb) * kk + t) * cig + ic) * NR + j] =
-                            op->weight[((gi * cig + ic) * cog + oc) * kk + t];
+                            f->wsrc[((gi * cig + ic) * cog + oc) * kk + t];
             }
         f->cpack = pk;
         f->cbias = bi;
