@@ -5,11 +5,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One line of seed-shapes.txt: PyTorch ConvTranspose2d arguments and input. */
+/* One line of seed-shapes.txt (PyTorch ConvTranspose2d arguments and input)
+ * or, with conv2d set, of conv2d-shapes.txt (PyTorch Conv2d, zero padding,
+ * dilation 1; oph/opw are 0).  Weights are PyTorch's: (Cin, Cout/g, kh, kw)
+ * for ConvTranspose2d, (Cout, Cin/g, kh, kw) for Conv2d. */
 typedef struct bench_shape {
     char name[32];
     int64_t n, cin, h, w, cout, kh, kw, sh, sw, ph, pw, oph, opw, groups;
     int64_t hout, wout;
+    int conv2d;
 } bench_shape;
 
 /* Median / min of one measurement, and how many runs it took. */
@@ -57,13 +61,15 @@ double bench_check(const bench_shape *s, const float *y, int nhwc, const float *
  * Returns 0 if the CPU lacks that ISA. */
 double bench_fma_peak(int isa_bits, int threads, double seconds);
 
-/* ---- oneDNN peer (onednn_peer.c, only with TCONV_BENCH_HAVE_DNNL) ---- */
+/* ---- oneDNN peer (onednn_peer.c, only with TCONV_BENCH_HAVE_DNNL) ----
+ * The deconvolution primitive for ConvTranspose2d shapes, the convolution
+ * primitive (direct algorithm) for conv2d shapes. */
 typedef struct bench_dnnl_result {
     bench_timing e2e_any;    /* reorder NCHW->any + primitive(any) + reorder back */
     bench_timing e2e_nhwc;   /* reorder NCHW->NHWC + primitive(nhwc, weights any) + back */
     bench_timing prim_any;   /* primitive alone, src/dst/weights format_any */
     bench_timing prim_nhwc;  /* primitive alone, src/dst NHWC, weights any */
-    bench_timing plain;      /* primitive alone on NCHW src/dst with IOHW weights */
+    bench_timing plain;      /* primitive alone on NCHW src/dst, PyTorch weights (IOHW / OIHW) */
     char impl_any[64], impl_nhwc[64], impl_plain[64];
     double err_any, err_nhwc, err_plain; /* vs reference, over the checked slice */
 } bench_dnnl_result;
@@ -72,7 +78,7 @@ typedef struct bench_dnnl_result {
 const char *bench_dnnl_info(void);
 typedef struct bench_dnnl bench_dnnl;
 /* Sets up every oneDNN mode on shape s with `threads` threads and checks
- * each once.  x: NCHW input, w: PyTorch (Cin, Cout/g, kh, kw) weights,
+ * each once.  x: NCHW input, w: PyTorch weights (see bench_shape),
  * b: bias.  ref: NCHW reference output of the first check_n images (every
  * check_oc_stride-th output channel).  Fills r's names and errors; NULL if
  * oneDNN could not be set up at all. */

@@ -1,9 +1,11 @@
-/* onednn_peer.c -- oneDNN's deconvolution primitive through its C API, timed
- * the ways a PyTorch (NCHW) user could call it:
+/* onednn_peer.c -- oneDNN's deconvolution primitive (ConvTranspose2d shapes)
+ * or convolution primitive (conv2d shapes) through its C API, timed the ways
+ * a PyTorch (NCHW) user could call it:
  *   any   : src/dst/weights format_any (oneDNN picks its blocked layout);
  *           e2e = reorder NCHW->src + primitive + reorder dst->NCHW
  *   nhwc  : src/dst NHWC, weights any; e2e with NCHW<->NHWC reorders
- *   plain : src/dst NCHW, weights IOHW (PyTorch's own layout), no reorders
+ *   plain : src/dst NCHW, weights in PyTorch's own layout (IOHW for
+ *           deconvolution, OIHW for convolution), no reorders
  * Weight reorders (IOHW -> the primitive's layout) happen once, untimed.
  * Threads: this oneDNN uses OpenMP (DNNL_CPU_RUNTIME), so the count is set with
  * omp_set_num_threads before primitives are created and run. */
@@ -110,32 +112,52 @@ static int dmode_init(dmode *m, const bench_shape *s, dnnl_format_tag_t act_tag,
     dnnl_dims_t wd, bd = {s->cout};
     int wnd;
     dnnl_format_tag_t user_wtag;
+    /* oneDNN's weights are logically (OC, IC, KH, KW) for both primitives;
+     * PyTorch stores (Cin, Cout/g, kh, kw) for ConvTranspose2d (iohw in
+     * oneDNN's terms) and (Cout, Cin/g, kh, kw) for Conv2d (oihw). */
     if (g == 1) {
-        wnd = 4; /* oneDNN deconv weights are logically (OC, IC, KH, KW) */
+        wnd = 4;
         wd[0] = s->cout; wd[1] = s->cin; wd[2] = s->kh; wd[3] = s->kw;
-        user_wtag = dnnl_iohw; /* = PyTorch's (Cin, Cout, kh, kw) in memory */
+        user_wtag = s->conv2d ? dnnl_oihw : dnnl_iohw;
     } else {
         wnd = 5;
         wd[0] = g; wd[1] = s->cout / g; wd[2] = s->cin / g; wd[3] = s->kh; wd[4] = s->kw;
-        user_wtag = dnnl_giohw;
+        user_wtag = s->conv2d ? dnnl_goihw : dnnl_giohw;
     }
     dnnl_memory_desc_t src_md, dst_md, wei_md, bias_md, user_src_md, user_dst_md, user_wei_md;
     DNNL_OK(dnnl_memory_desc_init_by_tag(&src_md, 4, sd, dnnl_f32, act_tag));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&dst_md, 4, dd, dnnl_f32, act_tag));
+    /* wei_tag is format_any or "the user's layout" (passed as iohw / oihw). */
     DNNL_OK(dnnl_memory_desc_init_by_tag(&wei_md, wnd, wd, dnnl_f32,
-                                         wei_tag == dnnl_iohw && g != 1 ? dnnl_giohw : wei_tag));
+                                         wei_tag == dnnl_format_tag_any ? wei_tag : user_wtag));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&user_src_md, 4, sd, dnnl_f32, dnnl_nchw));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dd, dnnl_f32, dnnl_nchw));
     DNNL_OK(dnnl_memory_desc_init_by_tag(&user_wei_md, wnd, wd, dnnl_f32, user_wtag));
-    /* PyTorch's output_padding becomes extra right padding taken away. */
-    dnnl_dims_t strides = {s->sh, s->sw}, dil = {0, 0}, pl = {s->ph, s->pw},
-                pr = {s->ph - s->oph, s->pw - s->opw};
-    dnnl_deconvolution_desc_t desc;
-    DNNL_OK(dnnl_dilated_deconvolution_forward_desc_init(
-        &desc, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &wei_md, &bias_md,
-        &dst_md, strides, dil, pl, pr));
-    DNNL_OK(dnnl_primitive_desc_create(&m->pd, &desc, NULL, g_eng, NULL));
+    dnnl_dims_t strides = {s->sh, s->sw}, dil = {0, 0}, pl = {s->ph, s->pw}, pr;
+    if (s->conv2d) {
+        /* oneDNN wants out = (in + pl + pr - k) / s + 1 exactly; PyTorch's
+         * floor division leaves the rows past the last window unused, so the
+         * right padding is what the last window needs (may be < pl). */
+        pr[0] = (s->hout - 1) * s->sh + s->kh - s->h - s->ph;
+        pr[1] = (s->wout - 1) * s->sw + s->kw - s->w - s->pw;
+        /* Direct, as PyTorch's own oneDNN path: auto may pick Winograd,
+         * whose rounding differs from the other peers'. */
+        dnnl_convolution_desc_t desc;
+        DNNL_OK(dnnl_dilated_convolution_forward_desc_init(
+            &desc, dnnl_forward_inference, dnnl_convolution_direct, &src_md, &wei_md,
+            &bias_md, &dst_md, strides, dil, pl, pr));
+        DNNL_OK(dnnl_primitive_desc_create(&m->pd, &desc, NULL, g_eng, NULL));
+    } else {
+        /* PyTorch's output_padding becomes extra right padding taken away. */
+        pr[0] = s->ph - s->oph;
+        pr[1] = s->pw - s->opw;
+        dnnl_deconvolution_desc_t desc;
+        DNNL_OK(dnnl_dilated_deconvolution_forward_desc_init(
+            &desc, dnnl_forward_inference, dnnl_deconvolution_direct, &src_md, &wei_md,
+            &bias_md, &dst_md, strides, dil, pl, pr));
+        DNNL_OK(dnnl_primitive_desc_create(&m->pd, &desc, NULL, g_eng, NULL));
+    }
     DNNL_OK(dnnl_primitive_create(&m->prim, m->pd));
     const dnnl_memory_desc_t *psrc = dnnl_primitive_desc_query_md(m->pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *pdst = dnnl_primitive_desc_query_md(m->pd, dnnl_query_dst_md, 0);
@@ -249,6 +271,7 @@ bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, 
         impl_name(&d->nhwc, r->impl_nhwc, sizeof r->impl_nhwc);
         r->err_nhwc = check_mode(&d->nhwc, s, ref, check_n, check_oc_stride);
     }
+    /* Any tag other than format_any means PyTorch's own weight layout. */
     if (!dmode_init(&d->plain, s, dnnl_nchw, dnnl_iohw, x, w, b)) {
         d->have_plain = 1;
         impl_name(&d->plain, r->impl_plain, sizeof r->impl_plain);

@@ -1,4 +1,5 @@
-"""ONNX Runtime peer: one ConvTranspose node (opset 17), NCHW float32, CPU
+"""ONNX Runtime peer: one ConvTranspose node (opset 17), or with --conv2d one
+Conv node (explicit pads, as F.conv2d), NCHW float32, CPU
 execution provider, intra_op_num_threads = the thread count, timed as
 tconv_bench times tconv.  Run with an interpreter that has onnxruntime, onnx
 and numpy (pip install onnxruntime onnx numpy)."""
@@ -14,10 +15,17 @@ from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
 
 def model_for(s, w, b):
-    node = helper.make_node(
-        "ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[s["kh"], s["kw"]],
-        strides=[s["sh"], s["sw"]], pads=[s["ph"], s["pw"], s["ph"], s["pw"]],
-        output_padding=[s["oph"], s["opw"]], group=s["groups"])
+    if s.get("conv2d"):
+        # Conv's W is (M, C/group, kH, kW): PyTorch's Conv2d layout as is.
+        node = helper.make_node(
+            "Conv", ["x", "w", "b"], ["y"], kernel_shape=[s["kh"], s["kw"]],
+            strides=[s["sh"], s["sw"]], pads=[s["ph"], s["pw"], s["ph"], s["pw"]],
+            group=s["groups"])
+    else:
+        node = helper.make_node(
+            "ConvTranspose", ["x", "w", "b"], ["y"], kernel_shape=[s["kh"], s["kw"]],
+            strides=[s["sh"], s["sw"]], pads=[s["ph"], s["pw"], s["ph"], s["pw"]],
+            output_padding=[s["oph"], s["opw"]], group=s["groups"])
     graph = helper.make_graph(
         [node], "ct2d",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [s["n"], s["cin"], s["h"], s["w"]])],
@@ -34,7 +42,7 @@ def main():
     a = pc.arg_parser(__doc__).parse_args()
     pc.emit(a.out, {"info": {"peer": "ort", "version": ort.__version__, "threads": a.threads}})
     cg = a.check_gflop if a.check_gflop is not None else (0.1 if a.quick else 0.4)
-    for s in pc.selected(pc.read_shapes(a.shapes), a.only):
+    for s in pc.selected(pc.read_shapes(a.shapes, a.conv2d), a.only):
         x, w, b = pc.make_data(s)
         so = ort.SessionOptions()
         so.intra_op_num_threads = a.threads

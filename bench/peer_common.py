@@ -1,6 +1,7 @@
-"""Shared by the Python peers (torch_peer.py, ort_peer.py): the shapes file,
-the timing rule of tconv_bench (warm-up, then median over >= min_time seconds
-and >= min_reps runs), and a float64 numpy oracle for checking outputs.
+"""Shared by the Python peers (torch_peer.py, ort_peer.py): the shapes file
+(ConvTranspose2d, or Conv2d with --conv2d), the timing rule of tconv_bench
+(warm-up, then median over >= min_time seconds and >= min_reps runs), and
+float64 numpy oracles for checking outputs.
 Needs numpy only, so both interpreters (Debian's with torch, pyenv's with
 onnxruntime) can import it."""
 import argparse
@@ -12,34 +13,52 @@ import time
 import numpy as np
 
 
-def read_shapes(path):
-    keys = "n cin h w cout kh kw sh sw ph pw oph opw groups".split()
+def read_shapes(path, conv2d=False):
+    """seed-shapes.txt (ConvTranspose2d, 14 numbers a line) or, with conv2d,
+    conv2d-shapes.txt (`name N Cin H W Cout kh kw sh sw ph pw groups`, zero
+    padding, dilation 1; a trailing `# ...` is a comment)."""
+    keys = ("n cin h w cout kh kw sh sw ph pw groups" if conv2d
+            else "n cin h w cout kh kw sh sw ph pw oph opw groups").split()
     shapes = []
     with open(path) as f:
         for line in f:
-            line = line.strip()
+            line = line.split("#")[0].strip() if conv2d else line.strip()
             if not line or line.startswith("#"):
                 continue
             parts = line.split()
-            s = dict(zip(keys, map(int, parts[1:15])))
+            if conv2d and len(parts) != len(keys) + 1:
+                sys.exit(f"{path}: --conv2d expects {len(keys)} numbers a line: {line}")
+            s = dict(zip(keys, map(int, parts[1:len(keys) + 1])))
             s["name"] = parts[0]
-            s["hout"] = (s["h"] - 1) * s["sh"] - 2 * s["ph"] + s["kh"] - 1 + s["oph"] + 1
-            s["wout"] = (s["w"] - 1) * s["sw"] - 2 * s["pw"] + s["kw"] - 1 + s["opw"] + 1
+            s["conv2d"] = conv2d
+            if conv2d:
+                s["oph"] = s["opw"] = 0
+                s["hout"] = (s["h"] + 2 * s["ph"] - s["kh"]) // s["sh"] + 1
+                s["wout"] = (s["w"] + 2 * s["pw"] - s["kw"]) // s["sw"] + 1
+            else:
+                s["hout"] = (s["h"] - 1) * s["sh"] - 2 * s["ph"] + s["kh"] - 1 + s["oph"] + 1
+                s["wout"] = (s["w"] - 1) * s["sw"] - 2 * s["pw"] + s["kw"] - 1 + s["opw"] + 1
             shapes.append(s)
     return shapes
 
 
 def flops(s):
+    if s.get("conv2d"):  # every product of every output window, padding included
+        return (2.0 * s["n"] * s["cout"] * s["hout"] * s["wout"] * s["cin"] * s["kh"] * s["kw"]
+                / s["groups"])
     return 2.0 * s["n"] * s["cin"] * s["h"] * s["w"] * s["cout"] * s["kh"] * s["kw"] / s["groups"]
 
 
 def make_data(s, seed=1):
-    """Random input (never all zeros), weights scaled by 1/sqrt(fan-in), bias."""
+    """Random input (never all zeros), weights scaled by 1/sqrt(fan-in), bias.
+    Weights in PyTorch's layout: (Cin, Cout/g, kh, kw) for ConvTranspose2d,
+    (Cout, Cin/g, kh, kw) for Conv2d."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1, 1, (s["n"], s["cin"], s["h"], s["w"])).astype(np.float32)
     fan = s["cin"] // s["groups"] * s["kh"] * s["kw"]
-    w = (rng.uniform(-1, 1, (s["cin"], s["cout"] // s["groups"], s["kh"], s["kw"]))
-         / math.sqrt(fan)).astype(np.float32)
+    wshape = ((s["cout"], s["cin"] // s["groups"]) if s.get("conv2d")
+              else (s["cin"], s["cout"] // s["groups"])) + (s["kh"], s["kw"])
+    w = (rng.uniform(-1, 1, wshape) / math.sqrt(fan)).astype(np.float32)
     b = rng.uniform(-1, 1, (s["cout"],)).astype(np.float32)
     return x, w, b
 
@@ -65,11 +84,30 @@ def reference(s, x, w, b):
     return y + b.astype(np.float64)[None, :, None, None]
 
 
+def reference_conv2d(s, x, w, b):
+    """Conv2d in float64, gather form: zero-pad the input, then every tap adds
+    the strided input window it reads times its weight column."""
+    n, g = x.shape[0], s["groups"]
+    cig, cog = s["cin"] // g, s["cout"] // g
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (s["ph"], s["ph"]), (s["pw"], s["pw"])))
+    wd = w.astype(np.float64)
+    y = np.zeros((n, s["cout"], s["hout"], s["wout"]))
+    for gi in range(g):
+        for ky in range(s["kh"]):
+            for kx in range(s["kw"]):
+                win = xp[:, gi * cig:(gi + 1) * cig,
+                         ky:ky + (s["hout"] - 1) * s["sh"] + 1:s["sh"],
+                         kx:kx + (s["wout"] - 1) * s["sw"] + 1:s["sw"]]
+                y[:, gi * cog:(gi + 1) * cog] += np.einsum(
+                    "nchw,oc->nohw", win, wd[gi * cog:(gi + 1) * cog, :, ky, kx])
+    return y + b.astype(np.float64)[None, :, None, None]
+
+
 def check(s, y, x, w, b, max_gflop=0.4):
     """max|y - ref| / max|ref| on the first images within max_gflop of work."""
     per_image = flops(s) / s["n"] * 1e-9
     k = max(1, min(s["n"], int(max_gflop / per_image)))
-    ref = reference(s, x[:k], w, b)
+    ref = (reference_conv2d if s.get("conv2d") else reference)(s, x[:k], w, b)
     got = np.asarray(y[:k], dtype=np.float64)
     if not np.all(np.isfinite(got)):
         return float("inf"), k
@@ -108,6 +146,8 @@ def time_fn(fn, quick=False, min_time=None, min_reps=None):
 def arg_parser(desc):
     p = argparse.ArgumentParser(description=desc)
     p.add_argument("--shapes", required=True)
+    p.add_argument("--conv2d", action="store_true",
+                   help="Conv2d shapes (conv2d-shapes.txt) instead of ConvTranspose2d")
     p.add_argument("--only", default=None, help="comma-separated shape names")
     p.add_argument("--threads", type=int, required=True, help="one thread count per process")
     p.add_argument("--quick", action="store_true")

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Runs tconv_bench (tconv + oneDNN), the PyTorch peer and the ONNX Runtime
 peer one after another on the same shapes and thread counts, and prints ONE
-table plus the issue's targets.  Standard library only.
+table plus the issue's targets (ConvTranspose2d, seed-shapes.txt) or, with
+--conv2d, a summary (Conv2d, conv2d-shapes.txt).  Standard library only.
 
-    bench/run.sh [--quick] [--only a1,b_z] [--threads 1,2] [--markdown FILE]
+    bench/run.sh [--conv2d] [--quick] [--only a1,b_z] [--threads 1,2] [--markdown FILE]
 """
 import argparse
 import datetime
@@ -77,10 +78,104 @@ def run_peer(cmd, env_extra, out):
     return recs
 
 
+def issue3_targets(L, summ, threads):
+    """Issue 3's targets for the ConvTranspose2d table, appended to L."""
+    L.append("Targets (issue 3; NCHW in/out, each thread count):")
+    timed = [x for x in summ if x["tms"] and x["e2e"]]
+    n_all = len(summ)
+    if len(timed) < n_all:
+        L.append(f"- note: tconv not timed on {n_all - len(timed)} of {n_all} rows "
+                 "(skipped or no oneDNN); the targets below cover timed rows only.")
+    met = [x for x in timed if x["tms"] <= x["e2e"]]
+    worst = min(timed, key=lambda x: x["e2e"] / x["tms"], default=None)
+    L.append(f"- tconv <= oneDNN NCHW e2e on every shape: {len(met)}/{len(timed)} rows met"
+             + (f"; worst {worst['shape']} T{worst['t']}: tconv {fms(worst['tms'])} ms vs "
+                f"{fms(worst['e2e'])} ms ({worst['e2e'] / worst['tms']:.3g}x)" if worst else "")
+             + (" -> MET" if timed and len(met) == len(timed)
+                else " -> MISSED" if timed else " not measured"))
+    rich = [x for x in timed if x["shape"] in CHANNEL_RICH]
+    rich_ok = [x for x in rich if x["pct"] >= 85]
+    L.append(f"- >= 85 % of measured peak on channel-rich shapes: {len(rich_ok)}/{len(rich)} rows; "
+             + ", ".join(f"{x['shape']}/T{x['t']} {x['pct']:.1f}%" for x in rich)
+             + (" -> MET" if rich and len(rich_ok) == len(rich)
+                else " -> MISSED" if rich else "not measured"))
+    thin = [x for x in timed if x["shape"] in THIN]
+    thin_ok = [x for x in thin if x["e2e"] / x["tms"] >= 2]
+    L.append(f"- >= 2x oneDNN e2e on thin shapes: {len(thin_ok)}/{len(thin)} rows; "
+             + ", ".join(f"{x['shape']}/T{x['t']} {x['e2e'] / x['tms']:.2f}x" for x in thin)
+             + (" -> MET" if thin and len(thin_ok) == len(thin)
+                else " -> MISSED" if thin else "not measured"))
+    for t in threads + [None]:
+        sel = [x for x in timed if t is None or x["t"] == t]
+        if sel:
+            gm = math.exp(sum(math.log(x["e2e"] / x["tms"]) for x in sel) / len(sel))
+            L.append(f"- geometric-mean speed-up over oneDNN NCHW e2e "
+                     f"({'all rows' if t is None else f'T={t}'}, {len(sel)} rows): {gm:.3g}x"
+                     + (" -> MET" if gm >= 1.5 else " -> MISSED") + " (target 1.5x)")
+    # The same targets from the fastest run of each side: the machine is
+    # shared, and a preempted OpenMP/thread-pool barrier costs a whole
+    # scheduler slice (the 16/24 ms medians), which the min filters out.
+    tm = [x for x in summ if x["tmin"] and x["e2e_min"]]
+    if tm:
+        L.append("- the same from min times (noise-free view; medians above are the contract):")
+        ok = sum(x["tmin"] <= x["e2e_min"] for x in tm)
+        L.append(f"  - tconv <= oneDNN e2e: {ok}/{len(tm)} rows")
+        rich = [x for x in tm if x["shape"] in CHANNEL_RICH]
+        if rich:
+            L.append(f"  - >= 85 % peak, channel-rich: {sum(x['pct_min'] >= 85 for x in rich)}"
+                     f"/{len(rich)} rows; lowest "
+                     + ", ".join(f"{x['shape']}/T{x['t']} {x['pct_min']:.1f}%" for x in
+                                 sorted(rich, key=lambda x: x["pct_min"])[:4]))
+        thin = [x for x in tm if x["shape"] in THIN]
+        if thin:
+            L.append(f"  - >= 2x on thin shapes: {sum(x['e2e_min'] / x['tmin'] >= 2 for x in thin)}"
+                     f"/{len(thin)} rows; " + ", ".join(
+                         f"{x['shape']}/T{x['t']} {x['e2e_min'] / x['tmin']:.2f}x" for x in thin))
+        for t in threads + [None]:
+            sel = [x for x in tm if t is None or x["t"] == t]
+            if sel:
+                gm = math.exp(sum(math.log(x["e2e_min"] / x["tmin"]) for x in sel) / len(sel))
+                L.append(f"  - geometric mean ({'all rows' if t is None else f'T={t}'}): {gm:.3g}x")
+
+
+def conv2d_summary(L, summ, threads):
+    """The Conv2d table's summary, appended to L: where tconv stands against
+    oneDNN's best NCHW-to-NCHW way, per thread count, on the fast path and
+    on the reference kernel separately (stride > 1 still runs there)."""
+    L.append("Summary (Conv2d; NCHW in/out, each thread count):")
+    timed = [x for x in summ if x["tms"] and x["e2e"]]
+    if len(timed) < len(summ):
+        L.append(f"- note: tconv not timed on {len(summ) - len(timed)} of {len(summ)} rows "
+                 "(skipped or no oneDNN); the lines below cover timed rows only.")
+    for label, sel in (("fast path", [x for x in timed if x["path"] != "reference"]),
+                       ("reference kernel", [x for x in timed if x["path"] == "reference"])):
+        if not sel:
+            continue
+        met = [x for x in sel if x["tms"] <= x["e2e"]]
+        worst = min(sel, key=lambda x: x["e2e"] / x["tms"])
+        L.append(f"- {label}: tconv <= oneDNN NCHW e2e on {len(met)}/{len(sel)} rows; worst "
+                 f"{worst['shape']} T{worst['t']}: tconv {fms(worst['tms'])} ms vs "
+                 f"{fms(worst['e2e'])} ms ({worst['e2e'] / worst['tms']:.3g}x)")
+        for t in threads + [None]:
+            st = [x for x in sel if t is None or x["t"] == t]
+            if st:
+                gm = math.exp(sum(math.log(x["e2e"] / x["tms"]) for x in st) / len(st))
+                tm = [x for x in st if x["tmin"] and x["e2e_min"]]
+                gmin = (math.exp(sum(math.log(x["e2e_min"] / x["tmin"]) for x in tm) / len(tm))
+                        if tm else None)
+                L.append(f"  - geometric-mean speed-up over oneDNN e2e "
+                         f"({'all rows' if t is None else f'T={t}'}, {len(st)} rows): {gm:.3g}x"
+                         + (f" (from min times {gmin:.3g}x)" if gmin else ""))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
-    ap.add_argument("--shapes", default=os.path.join(HERE, "seed-shapes.txt"))
+    ap.add_argument("--conv2d", action="store_true",
+                    help="Conv2d (F.conv2d / ONNX Conv / oneDNN convolution) instead of "
+                         "ConvTranspose2d; shapes default to conv2d-shapes.txt")
+    ap.add_argument("--shapes", default=None,
+                    help="default: seed-shapes.txt, or conv2d-shapes.txt with --conv2d")
     ap.add_argument("--only", default=None, help="comma-separated shape names")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--quick", action="store_true", help="shorter timing (0.1 s / 5 runs)")
@@ -101,8 +196,10 @@ def main():
     tmp = a.keep or tempfile.mkdtemp(prefix="tconv-bench-")
     os.makedirs(tmp, exist_ok=True)
     threads = [int(t) for t in a.threads.split(",")]
+    if a.shapes is None:
+        a.shapes = os.path.join(HERE, "conv2d-shapes.txt" if a.conv2d else "seed-shapes.txt")
     common = ["--shapes", a.shapes] + (["--only", a.only] if a.only else []) + \
-             (["--quick"] if a.quick else [])
+             (["--quick"] if a.quick else []) + (["--conv2d"] if a.conv2d else [])
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = open("/proc/loadavg").read().split()[:3]
 
@@ -256,15 +353,18 @@ def main():
                           default=None)
             tmin = num(r["tconv_min_ms"])
             summ.append(dict(shape=s, t=t, tms=tms, e2e=e2e[0], pct=pct, ws=ws, chk=chk,
-                             tmin=tmin, e2e_min=e2e_min,
+                             tmin=tmin, e2e_min=e2e_min, path=r["tconv_path"],
                              pct_min=100 * ugf / (tmin * 1e-3) / pk if tmin else None))
             if t == threads[0]:
                 impl_lines.append(f"{s}: any={r['dnnl_impl_any']}, nhwc={r['dnnl_impl_nhwc']}, "
                                   f"plain={r['dnnl_impl_plain']}")
     L.append("")
-    L.append("GFLOP/s = nominal FLOPs (2*N*Cin*H*W*Cout*kh*kw/groups) / tconv median. "
+    L.append(("GFLOP/s = nominal FLOPs (2*N*Cout*Hout*Wout*Cin*kh*kw/groups) / tconv median. "
+              if a.conv2d else
+              "GFLOP/s = nominal FLOPs (2*N*Cin*H*W*Cout*kh*kw/groups) / tconv median. ") +
              "Ratios > 1: tconv faster. NHWC: dnnl/tc = oneDNN's NHWC primitive vs tconv NHWC. e2e = oneDNN from NCHW to NCHW, best of: format_any with "
-             "reorders, NHWC with reorders, plain NCHW + IOHW weights. best = primitive alone "
+             "reorders, NHWC with reorders, plain NCHW + " + ("OIHW" if a.conv2d else "IOHW") +
+             " weights. best = primitive alone "
              "(no activation reorders). %pk = useful FLOPs / time / measured peak. ws/in = "
              "workspace bytes / input bytes. check: max|y-ref|/max|ref| <= 1e-4 vs the reference "
              f"(tconv, oneDNN: tconv's reference kernel; torch, ORT: float64 numpy), subset shown.")
@@ -272,63 +372,11 @@ def main():
     L.append("oneDNN implementations chosen (T=%d): " % threads[0] + "; ".join(impl_lines))
     L.append("")
 
-    # 5. Targets.
-    L.append("Targets (issue 3; NCHW in/out, each thread count):")
-    timed = [x for x in summ if x["tms"] and x["e2e"]]
-    n_all = len(summ)
-    if len(timed) < n_all:
-        L.append(f"- note: tconv not timed on {n_all - len(timed)} of {n_all} rows "
-                 "(skipped or no oneDNN); the targets below cover timed rows only.")
-    met = [x for x in timed if x["tms"] <= x["e2e"]]
-    worst = min(timed, key=lambda x: x["e2e"] / x["tms"], default=None)
-    L.append(f"- tconv <= oneDNN NCHW e2e on every shape: {len(met)}/{len(timed)} rows met"
-             + (f"; worst {worst['shape']} T{worst['t']}: tconv {fms(worst['tms'])} ms vs "
-                f"{fms(worst['e2e'])} ms ({worst['e2e'] / worst['tms']:.3g}x)" if worst else "")
-             + (" -> MET" if timed and len(met) == len(timed)
-                else " -> MISSED" if timed else " not measured"))
-    rich = [x for x in timed if x["shape"] in CHANNEL_RICH]
-    rich_ok = [x for x in rich if x["pct"] >= 85]
-    L.append(f"- >= 85 % of measured peak on channel-rich shapes: {len(rich_ok)}/{len(rich)} rows; "
-             + ", ".join(f"{x['shape']}/T{x['t']} {x['pct']:.1f}%" for x in rich)
-             + (" -> MET" if rich and len(rich_ok) == len(rich)
-                else " -> MISSED" if rich else "not measured"))
-    thin = [x for x in timed if x["shape"] in THIN]
-    thin_ok = [x for x in thin if x["e2e"] / x["tms"] >= 2]
-    L.append(f"- >= 2x oneDNN e2e on thin shapes: {len(thin_ok)}/{len(thin)} rows; "
-             + ", ".join(f"{x['shape']}/T{x['t']} {x['e2e'] / x['tms']:.2f}x" for x in thin)
-             + (" -> MET" if thin and len(thin_ok) == len(thin)
-                else " -> MISSED" if thin else "not measured"))
-    for t in threads + [None]:
-        sel = [x for x in timed if t is None or x["t"] == t]
-        if sel:
-            gm = math.exp(sum(math.log(x["e2e"] / x["tms"]) for x in sel) / len(sel))
-            L.append(f"- geometric-mean speed-up over oneDNN NCHW e2e "
-                     f"({'all rows' if t is None else f'T={t}'}, {len(sel)} rows): {gm:.3g}x"
-                     + (" -> MET" if gm >= 1.5 else " -> MISSED") + " (target 1.5x)")
-    # The same targets from the fastest run of each side: the machine is
-    # shared, and a preempted OpenMP/thread-pool barrier costs a whole
-    # scheduler slice (the 16/24 ms medians), which the min filters out.
-    tm = [x for x in summ if x["tmin"] and x["e2e_min"]]
-    if tm:
-        L.append("- the same from min times (noise-free view; medians above are the contract):")
-        ok = sum(x["tmin"] <= x["e2e_min"] for x in tm)
-        L.append(f"  - tconv <= oneDNN e2e: {ok}/{len(tm)} rows")
-        rich = [x for x in tm if x["shape"] in CHANNEL_RICH]
-        if rich:
-            L.append(f"  - >= 85 % peak, channel-rich: {sum(x['pct_min'] >= 85 for x in rich)}"
-                     f"/{len(rich)} rows; lowest "
-                     + ", ".join(f"{x['shape']}/T{x['t']} {x['pct_min']:.1f}%" for x in
-                                 sorted(rich, key=lambda x: x["pct_min"])[:4]))
-        thin = [x for x in tm if x["shape"] in THIN]
-        if thin:
-            L.append(f"  - >= 2x on thin shapes: {sum(x['e2e_min'] / x['tmin'] >= 2 for x in thin)}"
-                     f"/{len(thin)} rows; " + ", ".join(
-                         f"{x['shape']}/T{x['t']} {x['e2e_min'] / x['tmin']:.2f}x" for x in thin))
-        for t in threads + [None]:
-            sel = [x for x in tm if t is None or x["t"] == t]
-            if sel:
-                gm = math.exp(sum(math.log(x["e2e_min"] / x["tmin"]) for x in sel) / len(sel))
-                L.append(f"  - geometric mean ({'all rows' if t is None else f'T={t}'}): {gm:.3g}x")
+    # 5. Targets (ConvTranspose2d: issue 3) or the Conv2d summary.
+    if a.conv2d:
+        conv2d_summary(L, summ, threads)
+    else:
+        issue3_targets(L, summ, threads)
     wss = [x["ws"] for x in summ if x["ws"] is not None]
     if wss:
         L.append(f"- extra memory: workspace <= input size on every row: max ws/in = {max(wss):.2f}"

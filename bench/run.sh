@@ -1,6 +1,7 @@
 #!/bin/sh
 # Builds the benchmark in build-bench (Release) if needed, then runs every
 # peer side by side and prints one table: bench/run.sh [--quick] [--only ...]
+# (ConvTranspose2d); bench/run.sh --conv2d [...] does the same for Conv2d.
 set -e
 cd "$(dirname "$0")/.."
 if [ ! -f build-bench/CMakeCache.txt ]; then

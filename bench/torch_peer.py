@@ -1,5 +1,6 @@
-"""PyTorch peer: F.conv_transpose2d (what nn.ConvTranspose2d runs), NCHW
-float32, timed as tconv_bench times tconv.  Run with Debian's python3
+"""PyTorch peer: F.conv_transpose2d (what nn.ConvTranspose2d runs), or with
+--conv2d F.conv2d (nn.Conv2d, zero padding), NCHW float32, timed as
+tconv_bench times tconv.  Run with Debian's python3
 (torch 1.13.1).  One thread count per process: bench/run.py also sets
 OMP_NUM_THREADS / OPENBLAS_NUM_THREADS in the environment, because this
 torch's conv_transpose2d is GEMM (OpenBLAS) + col2im and OpenBLAS does not
@@ -26,14 +27,18 @@ def main():
     pc.emit(a.out, {"info": info})
     cg = a.check_gflop if a.check_gflop is not None else (0.1 if a.quick else 0.4)
     with torch.no_grad():
-        for s in pc.selected(pc.read_shapes(a.shapes), a.only):
+        for s in pc.selected(pc.read_shapes(a.shapes, a.conv2d), a.only):
             x, w, b = pc.make_data(s)
             xt, wt, bt = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
-            kw = dict(stride=(s["sh"], s["sw"]), padding=(s["ph"], s["pw"]),
-                      output_padding=(s["oph"], s["opw"]), groups=s["groups"])
-            y = F.conv_transpose2d(xt, wt, bt, **kw)
+            kw = dict(stride=(s["sh"], s["sw"]), padding=(s["ph"], s["pw"]), groups=s["groups"])
+            if a.conv2d:
+                fn = F.conv2d
+            else:
+                fn = F.conv_transpose2d
+                kw["output_padding"] = (s["oph"], s["opw"])
+            y = fn(xt, wt, bt, **kw)
             err, k = pc.check(s, y.numpy(), x, w, b, cg)
-            med, mn, reps = pc.time_fn(lambda: F.conv_transpose2d(xt, wt, bt, **kw),
+            med, mn, reps = pc.time_fn(lambda: fn(xt, wt, bt, **kw),
                                        a.quick, a.min_time, a.min_reps)
             pc.emit(a.out, {"peer": "torch", "shape": s["name"], "threads": a.threads,
                             "median_ms": med, "min_ms": mn, "reps": reps, "err": err,
