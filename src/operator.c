@@ -134,13 +134,13 @@ tconv_status tconv_conv2d_create(const tconv_conv2d_params *p, const float *weig
     st = op_new(TC_OP_CONV2D, numel, weight, bias, p->out_channels, opt, &o);
     if (st) return st;
     o->cv = *p;
-    /* Stride 1 runs on the transposed-convolution kernels (tc_fast_conv2d_create);
-     * other strides have only the reference kernel so far. */
+    /* conv2d runs on the transposed-convolution kernels (tc_fast_conv2d_create)
+     * except with reflect / replicate / circular padding, which has only the
+     * reference kernel so far. */
     const bool zero_pad = p->padding_kind == TCONV_PADDING_VALID ||
                           (p->padding_kind == TCONV_PADDING_EXPLICIT && !p->padding[0] &&
                            !p->padding[1]);
-    if (p->stride[0] != 1 || p->stride[1] != 1 ||
-        (p->padding_mode != TCONV_PADDING_MODE_ZEROS && !zero_pad))
+    if (p->padding_mode != TCONV_PADDING_MODE_ZEROS && !zero_pad)
         o->impl = TCONV_IMPL_REFERENCE;
     if (o->impl != TCONV_IMPL_REFERENCE) {
         st = tc_fast_conv2d_create(o);
@@ -168,7 +168,7 @@ static tconv_status run_reference(tconv_op *op, const float *x, float *y, void *
 /* Path choice: which routine runs this geometry, and its workspace. */
 static tconv_status choose_path(tconv_op *op) {
     /* conv_transpose2d: the fast path for every impl but REFERENCE; conv2d
-     * too where its geometry has a transposed-convolution form (stride 1). */
+     * too where its geometry has a transposed-convolution form. */
     /* The phase plan's tables and loops grow with the stride and the kernel
      * size.  The kernel is bounded by the (never empty) weights; the stride
      * only where the output is non-empty and the stride does not exceed it

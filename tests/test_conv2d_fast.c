@@ -1,11 +1,11 @@
 /* test_conv2d_fast.c -- conv2d on the transposed-convolution kernels
- * (stride 1) against the reference kernel: random channels, groups, kernel
+ * against the reference kernel: random channels, groups, kernel
  * sizes, dilation, explicit / "same" / "valid" padding (asymmetric "same"
- * included), padding beyond the kernel's reach, padding modes, strides 1 and
- * 2 (2 must fall back to the reference), 1x1 inputs, batches; every ISA this
- * machine has, threads 1..4, NCHW and NHWC, outputs poisoned with NaN,
+ * included), padding beyond the kernel's reach, padding modes, strides 1 to
+ * 4 (asymmetric too: read as phase images), 1x1 inputs, batches; every ISA
+ * this machine has, threads 1..4, NCHW and NHWC, outputs poisoned with NaN,
  * results bit-identical across thread counts.  It also checks which path
- * ran: stride 1 with zero padding within reach must not take the reference. */
+ * ran: zero padding within the kernel's reach must not take the reference. */
 #include "check.h"
 #include "tutil.h"
 
@@ -27,8 +27,10 @@ static void random_case(tu_rng *r, tconv_conv2d_params *p, int64_t in[4]) {
         const int64_t kh = tu_rng_int(r, 1, 5), kw = tu_rng_int(r, 1, 5);
         tconv_conv2d_params_init(p, cig * G, cog * G, kh, kw);
         p->groups = G;
-        const int64_t s = tu_rng_int(r, 0, 5) == 0 ? 2 : 1;
-        p->stride[0] = p->stride[1] = s;
+        /* stride 1 or 2 mostly, up to 4 and asymmetric sometimes */
+        const int64_t s = tu_rng_int(r, 0, 2) == 0 ? 2 : tu_rng_int(r, 0, 3) ? 1 : tu_rng_int(r, 3, 4);
+        p->stride[0] = s;
+        p->stride[1] = tu_rng_int(r, 0, 4) ? s : tu_rng_int(r, 1, 3);
         for (int d = 0; d < 2; d++) {
             p->dilation[d] = tu_rng_int(r, 0, 3) ? 1 : tu_rng_int(r, 2, 3);
             const int64_t reach = p->dilation[d] * (p->kernel_size[d] - 1);
@@ -59,7 +61,6 @@ static void random_case(tu_rng *r, tconv_conv2d_params *p, int64_t in[4]) {
 
 /* Whether tconv should run this case on the fast kernels. */
 static int expect_fast(const tconv_conv2d_params *p) {
-    if (p->stride[0] != 1 || p->stride[1] != 1) return 0;
     int64_t pt[2];
     for (int d = 0; d < 2; d++) {
         const int64_t reach = p->dilation[d] * (p->kernel_size[d] - 1);
@@ -108,7 +109,12 @@ static void run_case(const tconv_conv2d_params *p, const int64_t in[4], tu_rng *
             size_t wsb = 0;
             CHECK(tconv_op_reshape(op, 4, in, NULL, 0, os, &wsb) == TCONV_OK);
             CHECK(!memcmp(os, out, sizeof os));
-            CHECK(wsb <= (size_t)xn * sizeof(float));
+            /* at most the input's size, or with a stride its phase images'
+             * (each ceil(H/sh) x ceil(W/sw), zero-padded) */
+            const int64_t sh = p->stride[0], sw = p->stride[1];
+            const int64_t wsmax = in[0] * in[1] * ((in[2] + sh - 1) / sh) * sh *
+                                  ((in[3] + sw - 1) / sw) * sw;
+            CHECK_MSG(wsb <= (size_t)wsmax * sizeof(float), "workspace %zu bytes", wsb);
             const int fast = strcmp(tconv_op_path(op), "reference") != 0;
             if (impls[i] != TCONV_IMPL_REFERENCE) {
                 CHECK_MSG(fast == expect_fast(p), "%s: path %s", tconv_impl_name(impls[i]),

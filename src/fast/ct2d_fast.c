@@ -73,11 +73,17 @@ typedef struct tc_fast {
     int64_t nocb, units_ng, units, nmb;
     double flops; /* of the reshaped call */
     int default_nt; /* available cores, read once at create (a syscall) */
-    /* Tap lists, one per row phase ry: the (ky, cy) pairs at
-     * kyc[2*kyo[ry] .. 2*kyo[ry+1]) (likewise columns).  Every kernel row
-     * belongs to exactly one phase, so the lists hold kh (kw) pairs in all,
-     * whatever the stride. */
+    /* Tap lists, one per row phase ry: the (ky, cy, plane row) triples at
+     * kyc[3*kyo[ry] .. 3*kyo[ry+1]) (likewise columns).  Every kernel row
+     * belongs to exactly one phase, so the lists hold kh (kw) triples in
+     * all, whatever the stride. */
     int64_t *kyc, *kxc, *kyo, *kxo;
+    /* A strided conv2d reads its input as ish x isw phase images
+     * ("space to depth": image (ry, rx) holds x[ry + ish*i, rx + isw*j]),
+     * each xh x xw, zero-padded, in the workspace; 1 x 1 otherwise, the
+     * input itself (xh x xw = H x W).  ximg: floats per image of the
+     * buffer the kernels read. */
+    int64_t ish, isw, xh, xw, ximg;
     /* Tap table of the phase path: the taps of vector tile vt (numbered
      * across groups), column phase p, are taps[tap_off[vt*SWF + p] ..
      * tap_off[vt*SWF + p + 1]).  NULL where it would be large: the tiles
@@ -188,6 +194,7 @@ static tconv_status fast_new(tconv_op *op, int64_t cin, int64_t cout, int64_t gr
     f->cog = cout / groups;
     f->kk = kh * kw;
     f->g_h = f->g_w = -1;
+    f->ish = f->isw = 1;
     f->default_nt = tconv_default_num_threads();
     f->bias = calloc((size_t)cout + TC_MR_MAX, sizeof(float));
     if (!f->bias) {
@@ -219,7 +226,10 @@ tconv_status tc_fast_ct2d_create(tconv_op *op) {
  * input with the kernel flipped and its in/out channels swapped:
  *   y[co, oy] = sum x[ci, oy - pt + ky*d] w[co, ci, ky]
  *             = sum x[ci, iy] w'[ci, co, ky'],  oy = iy - p' + ky'*d,
- * ky' = kh-1-ky, p' = d*(kh-1) - pt (tc_fast_conv2d_geom). */
+ * ky' = kh-1-ky, p' = d*(kh-1) - pt (tc_fast_conv2d_geom).  With stride s,
+ * tap ky reads x[s*oy + t], t = ky*d - pt = s*a + r: row oy + a of phase
+ * image r (x[r + s*i]); over the s*s phase images (in the workspace) the
+ * convolution is again a stride-1 one, each tap reading its own image. */
 tconv_status tc_fast_conv2d_create(tconv_op *op) {
     const tconv_conv2d_params *p = &op->cv;
     const int64_t G = p->groups, cig = p->in_channels / G, cog = p->out_channels / G;
@@ -234,11 +244,16 @@ tconv_status tc_fast_conv2d_create(tconv_op *op) {
                 float *dst = w + ((gi * cig + ci) * cog + co) * kk;
                 for (int64_t t = 0; t < kk; t++) dst[kk - 1 - t] = src[t];
             }
-    return fast_new(op, p->in_channels, p->out_channels, G, kh, kw, w);
+    const tconv_status st = fast_new(op, p->in_channels, p->out_channels, G, kh, kw, w);
+    if (st == TCONV_OK) {
+        tc_fast *f = op->fast;
+        f->ish = p->stride[0];
+        f->isw = p->stride[1];
+    }
+    return st;
 }
 
 int tc_fast_conv2d_geom(tc_geom *g) {
-    if (g->sh != 1 || g->sw != 1) return 0;
     if (g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
         (g->pad_t || g->pad_b || g->pad_l || g->pad_r))
         return 0;
@@ -246,6 +261,7 @@ int tc_fast_conv2d_geom(tc_geom *g) {
     if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
     g->ph = ph;
     g->pw = pw;
+    g->sh = g->sw = 1; /* one output phase; the input strides live in tc_fast */
     g->oph = g->pad_b - g->pad_t; /* for the record: the planner reads h_out */
     g->opw = g->pad_r - g->pad_l;
     return 1;
@@ -274,7 +290,7 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const tc_geom *g = &c->op->geom;
     const tc_fast *f = c->f;
     const int VL = f->ks->vl, SWF = f->swf;
-    const int64_t sh = g->sh, sw = g->sw, W = g->w_in, Wout = g->w_out;
+    const int64_t sh = g->sh, sw = g->sw, W = f->xw, Wout = g->w_out;
     const tc_strides ys = c->ys;
     const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
     const int R = f->flat ? f->R : 1;
@@ -321,10 +337,12 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
 static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, int64_t v0, int nv,
                      int p, int64_t *pos, tc_tap *out, int max) {
     const int VL = f->ks->vl;
-    const int64_t H = g->h_in, W = g->w_in;
+    const int64_t H = f->xh, W = f->xw;
     const int64_t nb = f->flat ? 1 : (pg->wq + VL - 1) / VL;
-    /* input planes (NCHW) or rows of channels (NHCW, see repack_input) */
+    /* input planes (NCHW) or rows of channels (NHCW, see repack_input);
+     * the phase images of a strided conv2d follow each other */
     const int64_t xrs = f->xlay ? g->c_in * W : W, xcs = f->xlay ? W : H * W;
+    const int64_t xps = g->c_in * H * W;
     const int64_t xspan = (f->cig - 1) * xcs + VL; /* what one vector reads over all ic */
     int64_t qy0[TC_NV_MAX], qx0[TC_NV_MAX];
     for (int v = 0; v < nv; v++) {
@@ -334,11 +352,12 @@ static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, in
     }
     const int64_t rx = f->swf == 2 ? p : pg->rx;
     const int64_t nky = f->kyo[pg->ry + 1] - f->kyo[pg->ry], nkx = f->kxo[rx + 1] - f->kxo[rx];
-    const int64_t *kyc = f->kyc + f->kyo[pg->ry] * 2, *kxc = f->kxc + f->kxo[rx] * 2;
+    const int64_t *kyc = f->kyc + f->kyo[pg->ry] * 3, *kxc = f->kxc + f->kxo[rx] * 3;
     int n = 0;
     for (; *pos < nky * nkx && n < max; ++*pos) {
         const int64_t a = *pos / nkx, b = *pos % nkx;
-        const int64_t ky = kyc[2 * a], cy = kyc[2 * a + 1], kx = kxc[2 * b], cx = kxc[2 * b + 1];
+        const int64_t ky = kyc[3 * a], cy = kyc[3 * a + 1], kx = kxc[3 * b], cx = kxc[3 * b + 1];
+        const int64_t img = (kyc[3 * a + 2] * f->isw + kxc[3 * b + 2]) * xps;
         tc_tap *tp = &out[n];
         uint32_t any = 0;
         for (int v = 0; v < nv; v++) {
@@ -350,11 +369,11 @@ static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, in
                     const int64_t iy = qy0[v] + r + cy;
                     if (iy >= 0 && iy < H) mk |= col << (r * W);
                 }
-                off = (qy0[v] + cy) * W + cx;
+                off = img + (qy0[v] + cy) * W + cx;
             } else {
                 const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
                 if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
-                off = iy * xrs + ix0;
+                off = img + iy * xrs + ix0;
             }
             tp->mask[v] = mk;
             tp->xoff[v] = mk ? off : 0;
@@ -377,13 +396,13 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const tc_geom *g = &c->op->geom;
     const tc_fast *f = c->f;
     const int VL = f->ks->vl, SWF = f->swf;
-    const int64_t H = g->h_in, W = g->w_in, cig = f->cig, cog = f->cog, kk = f->kk;
+    const int64_t H = f->xh, W = f->xw, cig = f->cig, cog = f->cog, kk = f->kk;
     const int64_t o0 = ocb * f->mr, v0 = vt * f->nv;
     const int mrb = (int)imin(f->mr, cog - o0);
     const int nv = (int)imin(f->nv, pg->nvec - v0);
     tc_phase_tile t;
     t.xcs = f->xlay ? W : H * W;
-    const int64_t xbase = n * g->c_in * H * W + gi * cig * t.xcs, xlen = g->n * g->c_in * H * W;
+    const int64_t xbase = n * f->ximg + gi * cig * t.xcs, xlen = g->n * f->ximg;
     t.x = c->x + xbase;
     t.xpre = xbase;
     t.xpost = xlen - xbase;
@@ -541,10 +560,10 @@ static void cil_worker(void *ctx, int64_t b, int64_t e) {
         const float *xb = c->x + n * C * H * W + gi * cig * xcs;
         int ntap = 0;
         const int64_t nky = f->kyo[ry + 1] - f->kyo[ry], nkx = f->kxo[rx + 1] - f->kxo[rx];
-        const int64_t *kyc = f->kyc + f->kyo[ry] * 2, *kxc = f->kxc + f->kxo[rx] * 2;
+        const int64_t *kyc = f->kyc + f->kyo[ry] * 3, *kxc = f->kxc + f->kxo[rx] * 3;
         for (int64_t a = 0; a < nky; a++)
             for (int64_t bb = 0; bb < nkx; bb++) {
-                const int64_t cy = kyc[2 * a + 1], cx = kxc[2 * bb + 1];
+                const int64_t cy = kyc[3 * a + 1], cx = kxc[3 * bb + 1];
                 int any = 0;
                 for (int m = 0; m < MR; m++) {
                     const float *pp = &zero;
@@ -562,7 +581,7 @@ static void cil_worker(void *ctx, int64_t b, int64_t e) {
                     xs[ntap * MR + m] = st;
                 }
                 if (!any) continue;
-                woff[ntap++] = (kyc[2 * a] * g->kw + kxc[2 * bb]) * cig * NR;
+                woff[ntap++] = (kyc[3 * a] * g->kw + kxc[3 * bb]) * cig * NR;
             }
         tc_cil_tile t = {xp, xs, woff, ntap, cig,
                          f->cpack + (gi * f->c_nocb + ocb) * f->kk * cig * NR,
@@ -613,6 +632,44 @@ static void repack_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
+typedef struct s2d_ctx {
+    const tc_fast *f;
+    const float *src;
+    float *dst;
+    int64_t n, c, h, w;
+    int from_nhwc;
+} s2d_ctx;
+
+/* A strided conv2d's input as phase images (see tc_fast): per image n,
+ * phase (ry, rx), row i of xh: x[n, :, ry + ish*i, rx + isw*j] for j < xw,
+ * zeros past the input, as C rows of xw (NHCW) or into C planes (flat
+ * tiles).  Split over (n, phase, row). */
+static void s2d_worker(void *ctx, int64_t b, int64_t e) {
+    const s2d_ctx *t = ctx;
+    const tc_fast *f = t->f;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = f->xh, xw = f->xw;
+    const int64_t cs = t->from_nhwc ? 1 : H * W, rs = t->from_nhwc ? W * C : W,
+                  ps = t->from_nhwc ? C : 1;
+    for (int64_t r = b; r < e; r++) {
+        const int64_t i = r % xh, ph = r / xh % (f->ish * f->isw), n = r / xh / (f->ish * f->isw);
+        const int64_t ry = ph / f->isw, rx = ph % f->isw, iy = ry + f->ish * i;
+        float *img = t->dst + n * f->ximg + ph * C * xh * xw;
+        /* rows: [i][c][j]; flat: [c][i][j] */
+        float *d = f->xlay ? img + i * C * xw : img + i * xw;
+        const int64_t dcs = f->xlay ? xw : xh * xw;
+        const int64_t nj = rx < W ? imin(xw, (W - rx + f->isw - 1) / f->isw) : 0;
+        for (int64_t ch = 0; ch < C; ch++) {
+            float *dc = d + ch * dcs;
+            int64_t j = 0;
+            if (iy < H) {
+                const float *sp = t->src + n * C * H * W + ch * cs + iy * rs + rx * ps;
+                for (; j < nj; j++) dc[j] = sp[j * f->isw * ps];
+            }
+            for (; j < xw; j++) dc[j] = 0.0f;
+        }
+    }
+}
+
 static int threads_for(const tconv_op *op) {
     const tc_fast *f = op->fast;
     int nt = op->opt.num_threads > 0 ? op->opt.num_threads : f->default_nt;
@@ -628,7 +685,12 @@ static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
     const tc_geom *g = &op->geom;
     run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out)};
     const int nt = threads_for(op);
-    if (f->path == PATH_PHASE && (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC)) {
+    if (f->path == PATH_PHASE && (f->ish > 1 || f->isw > 1)) {
+        s2d_ctx t = {f, x, ws, g->n, g->c_in, g->h_in, g->w_in,
+                     op->opt.layout == TCONV_LAYOUT_NHWC};
+        tc_parallel_for(nt, g->n * f->ish * f->isw * f->xh, s2d_worker, &t);
+        c.x = ws;
+    } else if (f->path == PATH_PHASE && (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC)) {
         repack_ctx t = {x, ws, g->n, g->c_in, g->h_in, g->w_in,
                         op->opt.layout == TCONV_LAYOUT_NHWC, f->xlay};
         tc_parallel_for(nt, g->n * g->h_in, repack_worker, &t);
@@ -781,18 +843,26 @@ static int build_tap_table(tc_fast *f, const tc_geom *g) {
     return 1;
 }
 
-/* Kernel taps k < kn by phase: tap k reaches output phase r = (k*d - p) mod s
- * and reads input offset c = (r + p - k*d) / s from the phase position.
- * Fills off[0..s] (list r is pairs off[r]..off[r+1]) and pairs (k, c),
- * each list in increasing k. */
-static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t *off, int64_t *pairs) {
+static inline int64_t floor_div(int64_t a, int64_t b) { /* b > 0 */
+    return a / b - (a % b < 0);
+}
+
+/* Kernel taps k < kn by output phase: tap k reaches output phase
+ * r = (k*d - p) mod s and reads input offset c = (r + p - k*d) / s from the
+ * phase position.  With an input stride si > 1 (strided conv2d, s = 1) that
+ * offset is in phase image c mod si, at floor(c / si).  Fills off[0..s]
+ * (list r is off[r]..off[r+1]) and triples (k, offset, image), each list in
+ * increasing k. */
+static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t si, int64_t *off,
+                      int64_t *trip) {
     for (int64_t k = 0; k < kn; k++) off[((k * d - p) % s + s) % s + 1]++;
     for (int64_t r = 0; r < s; r++) off[r + 1] += off[r];
     for (int64_t k = 0; k < kn; k++) { /* off[r] walks to the end of list r ... */
-        const int64_t r = ((k * d - p) % s + s) % s;
-        int64_t *e = pairs + 2 * off[r]++;
+        const int64_t r = ((k * d - p) % s + s) % s, c = (r + p - k * d) / s;
+        int64_t *e = trip + 3 * off[r]++;
         e[0] = k;
-        e[1] = (r + p - k * d) / s;
+        e[1] = floor_div(c, si);
+        e[2] = c - e[1] * si;
     }
     for (int64_t r = s; r > 0; r--) off[r] = off[r - 1]; /* ... then back to its start */
     off[0] = 0;
@@ -806,10 +876,16 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
      * output is no larger than the kernel (dilation or output_padding can
      * make it far larger, mostly taps-free, and the packing unbounded). */
-    if (g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= f->kk) return plan_gemm(op, f);
+    const int s2d = f->ish > 1 || f->isw > 1;
+    if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= f->kk)
+        return plan_gemm(op, f);
 
     const int VL = f->ks->vl;
-    const int64_t sh = g->sh, sw = g->sw, H = g->h_in, W = g->w_in;
+    /* the images the kernels read: the input, or its phase images */
+    f->xh = (g->h_in + f->ish - 1) / f->ish;
+    f->xw = (g->w_in + f->isw - 1) / f->isw;
+    f->ximg = f->ish * f->isw * g->c_in * f->xh * f->xw;
+    const int64_t sh = g->sh, sw = g->sw, W = f->xw;
     f->path = PATH_PHASE;
     f->swf = sw == 2 ? 2 : 1;
     /* tap lists per row phase and per column phase */
@@ -818,15 +894,15 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     free(f->kyo);
     free(f->kxo);
     free(f->grp);
-    f->kyc = malloc((size_t)(g->kh * 2) * sizeof(int64_t));
-    f->kxc = malloc((size_t)(g->kw * 2) * sizeof(int64_t));
+    f->kyc = malloc((size_t)(g->kh * 3) * sizeof(int64_t));
+    f->kxc = malloc((size_t)(g->kw * 3) * sizeof(int64_t));
     f->kyo = calloc((size_t)sh + 1, sizeof(int64_t));
     f->kxo = calloc((size_t)sw + 1, sizeof(int64_t));
     const int64_t ngrp = sh * (f->swf == 2 ? 1 : sw);
     f->grp = calloc((size_t)ngrp, sizeof(phase_grp));
     if (!f->kyc || !f->kxc || !f->kyo || !f->kxo || !f->grp) return oom();
-    tap_lists(g->kh, g->dh, g->ph, sh, f->kyo, f->kyc);
-    tap_lists(g->kw, g->dw, g->pw, sw, f->kxo, f->kxc);
+    tap_lists(g->kh, g->dh, g->ph, sh, f->ish, f->kyo, f->kyc);
+    tap_lists(g->kw, g->dw, g->pw, sw, f->isw, f->kxo, f->kxc);
     /* Small phases, several taps, many channels: channels in lanes (pixels
      * in lanes would leave most lanes, or most of each weight's reuse, idle;
      * a1 0.63 -> 0.30 ms).  With one tap per phase (k == s) or few output
@@ -837,7 +913,7 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
         for (int64_t r = 0; r < sh; r++) maxty = imax(maxty, f->kyo[r + 1] - f->kyo[r]);
         for (int64_t r = 0; r < sw; r++) maxtx = imax(maxtx, f->kxo[r + 1] - f->kxo[r]);
         const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
-        if (f->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && f->cog >= f->ks->cil_nr &&
+        if (!s2d && f->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && f->cog >= f->ks->cil_nr &&
             maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && f->ks->cil_mr <= 8 && f->ks->cil_nr <= 64)
             return plan_cil(op, f);
     }
@@ -883,10 +959,10 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     if (!build_tap_table(f, g)) return oom();
     op->path = f->swf == 2 ? "phase-sw2" : "phase";
     size_t ws = 0;
-    if (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
-        int64_t xd[4] = {g->n, g->c_in, H, W}, xn;
-        tc_numel(xd, 4, &xn);
-        tc_float_bytes(xn, &ws);
+    if (s2d || f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
+        int64_t xn;
+        if (tc_mul_overflow(g->n, f->ximg, &xn) || !tc_float_bytes(xn, &ws))
+            return tc_fail(TCONV_ERROR_OVERFLOW, "the phase images of the input do not fit");
     }
     op->workspace_bytes = ws;
     return TCONV_OK;

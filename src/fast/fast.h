@@ -115,11 +115,12 @@ tconv_status tc_fast_ct2d_create(tconv_op *op);
 /* At reshape: plans op->geom, sets op->run, op->path, op->workspace_bytes. */
 tconv_status tc_fast_ct2d_plan(tconv_op *op);
 
-/* conv2d through the same kernels (stride 1 only): create packs the
- * equivalent transposed convolution's weights; at reshape, conv2d_geom
- * turns a conv2d geometry into that transposed convolution's and returns 1,
- * or returns 0 (geometry untouched) where it has none (stride > 1, padding
- * beyond the kernel's reach, a non-zeros padding mode with padding). */
+/* conv2d through the same kernels: create packs the equivalent transposed
+ * convolution's weights (and notes the stride: strided inputs are read as
+ * phase images); at reshape, conv2d_geom turns a conv2d geometry into that
+ * stride-1 transposed convolution's and returns 1, or returns 0 (geometry
+ * untouched) where it has none (padding beyond the kernel's reach, a
+ * non-zeros padding mode with padding). */
 tconv_status tc_fast_conv2d_create(tconv_op *op);
 int tc_fast_conv2d_geom(tc_geom *g);
 
