@@ -271,16 +271,14 @@ TCONV_API tconv_status tconv_op_run(tconv_op *op, const float *input, float *out
 TCONV_API tconv_status tconv_op_set_num_threads(tconv_op *op, int num_threads);
 
 /* The implementation op runs (never AUTO): the one asked for, or for AUTO
- * the best available.  conv2d runs on the same fast kernels (as the
- * equivalent stride-1 transposed convolution: kernel flipped, channels
- * swapped, a strided input read as its stride x stride phase images); a
- * conv2d operator with a reflect / replicate / circular padding mode and
- * non-zero padding has only the reference kernel and reports
- * TCONV_IMPL_REFERENCE.  tconv_op_path names the routine the last
+ * the best available.  conv2d runs on the same fast kernels as the
+ * equivalent stride-1 transposed convolution (kernel flipped, channels
+ * swapped; a strided or reflect / replicate / circular-padded input is read
+ * as the phase images of the padded input, made in the workspace).  tconv_op_path names the routine the last
  * reshape chose (e.g. "phase-sw2", "gemm-1x1"; "reference" also where a
  * geometry falls back to it, such as a stride larger than the output or a
- * conv2d padding beyond dilation*(kernel-1)), or "none" before the first
- * reshape. */
+ * conv2d zero padding beyond dilation*(kernel-1)), or "none" before the
+ * first reshape. */
 TCONV_API tconv_impl tconv_op_impl(const tconv_op *op);
 TCONV_API const char *tconv_op_path(const tconv_op *op);
 

@@ -134,14 +134,7 @@ tconv_status tconv_conv2d_create(const tconv_conv2d_params *p, const float *weig
     st = op_new(TC_OP_CONV2D, numel, weight, bias, p->out_channels, opt, &o);
     if (st) return st;
     o->cv = *p;
-    /* conv2d runs on the transposed-convolution kernels (tc_fast_conv2d_create)
-     * except with reflect / replicate / circular padding, which has only the
-     * reference kernel so far. */
-    const bool zero_pad = p->padding_kind == TCONV_PADDING_VALID ||
-                          (p->padding_kind == TCONV_PADDING_EXPLICIT && !p->padding[0] &&
-                           !p->padding[1]);
-    if (p->padding_mode != TCONV_PADDING_MODE_ZEROS && !zero_pad)
-        o->impl = TCONV_IMPL_REFERENCE;
+    /* conv2d runs on the transposed-convolution kernels too (tc_fast_conv2d_create) */
     if (o->impl != TCONV_IMPL_REFERENCE) {
         st = tc_fast_conv2d_create(o);
         if (st) {

@@ -84,6 +84,11 @@ typedef struct tc_fast {
      * input itself (xh x xw = H x W).  ximg: floats per image of the
      * buffer the kernels read. */
     int64_t ish, isw, xh, xw, ximg;
+    /* conv2d with reflect / replicate / circular padding: the phase images
+     * are those of the padded input (F.pad's, pads ppt/ppb/ppl/ppr), which
+     * the convolution then reads without padding.  pmode 0: none. */
+    int pmode;
+    int64_t ppt, ppb, ppl, ppr;
     /* Tap table of the phase path: the taps of vector tile vt (numbered
      * across groups), column phase p, are taps[tap_off[vt*SWF + p] ..
      * tap_off[vt*SWF + p + 1]).  NULL where it would be large: the tiles
@@ -254,10 +259,12 @@ tconv_status tc_fast_conv2d_create(tconv_op *op) {
 }
 
 int tc_fast_conv2d_geom(tc_geom *g) {
-    if (g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
-        (g->pad_t || g->pad_b || g->pad_l || g->pad_r))
-        return 0;
-    const int64_t ph = g->dh * (g->kh - 1) - g->pad_t, pw = g->dw * (g->kw - 1) - g->pad_l;
+    /* with a padding mode the kernels read the padded input (see tc_fast),
+     * unpadded */
+    const int moded = g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
+                      (g->pad_t || g->pad_b || g->pad_l || g->pad_r);
+    const int64_t ph = g->dh * (g->kh - 1) - (moded ? 0 : g->pad_t),
+                  pw = g->dw * (g->kw - 1) - (moded ? 0 : g->pad_l);
     if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
     g->ph = ph;
     g->pw = pw;
@@ -640,30 +647,49 @@ typedef struct s2d_ctx {
     int from_nhwc;
 } s2d_ctx;
 
-/* A strided conv2d's input as phase images (see tc_fast): per image n,
- * phase (ry, rx), row i of xh: x[n, :, ry + ish*i, rx + isw*j] for j < xw,
- * zeros past the input, as C rows of xw (NHCW) or into C planes (flat
- * tiles).  Split over (n, phase, row). */
+/* Index into an input dimension of n for coordinate v of the padded one
+ * (v - pad), as F.pad's modes do; -1 for a zero.  PyTorch's checks keep
+ * reflect pads < n and circular pads <= n: one reflection or wrap. */
+static inline int64_t pad_index(int mode, int64_t v, int64_t n) {
+    if (v >= 0 && v < n) return v;
+    switch (mode) {
+    case TCONV_PADDING_MODE_REFLECT: return v < 0 ? -v : 2 * (n - 1) - v;
+    case TCONV_PADDING_MODE_REPLICATE: return v < 0 ? 0 : n - 1;
+    case TCONV_PADDING_MODE_CIRCULAR: return v < 0 ? v + n : v - n;
+    default: return -1;
+    }
+}
+
+/* A strided (or mode-padded) conv2d's input as phase images (see tc_fast):
+ * per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i, rx + isw*j]
+ * for j < xw (coordinates of the padded input with a padding mode), zeros
+ * past the input, as C rows of xw (NHCW) or into C planes (flat tiles).
+ * Split over (n, phase, row). */
 static void s2d_worker(void *ctx, int64_t b, int64_t e) {
     const s2d_ctx *t = ctx;
     const tc_fast *f = t->f;
     const int64_t C = t->c, H = t->h, W = t->w, xh = f->xh, xw = f->xw;
     const int64_t cs = t->from_nhwc ? 1 : H * W, rs = t->from_nhwc ? W * C : W,
                   ps = t->from_nhwc ? C : 1;
+    const int64_t hs = H + f->ppt + f->ppb, wsz = W + f->ppl + f->ppr; /* source dims */
     for (int64_t r = b; r < e; r++) {
         const int64_t i = r % xh, ph = r / xh % (f->ish * f->isw), n = r / xh / (f->ish * f->isw);
-        const int64_t ry = ph / f->isw, rx = ph % f->isw, iy = ry + f->ish * i;
+        const int64_t ry = ph / f->isw, rx = ph % f->isw, py = ry + f->ish * i;
         float *img = t->dst + n * f->ximg + ph * C * xh * xw;
         /* rows: [i][c][j]; flat: [c][i][j] */
         float *d = f->xlay ? img + i * C * xw : img + i * xw;
         const int64_t dcs = f->xlay ? xw : xh * xw;
-        const int64_t nj = rx < W ? imin(xw, (W - rx + f->isw - 1) / f->isw) : 0;
+        const int64_t iy = py < hs ? pad_index(f->pmode, py - f->ppt, H) : -1;
+        const int64_t nj = rx < wsz ? imin(xw, (wsz - rx + f->isw - 1) / f->isw) : 0;
         for (int64_t ch = 0; ch < C; ch++) {
             float *dc = d + ch * dcs;
             int64_t j = 0;
-            if (iy < H) {
-                const float *sp = t->src + n * C * H * W + ch * cs + iy * rs + rx * ps;
-                for (; j < nj; j++) dc[j] = sp[j * f->isw * ps];
+            if (iy >= 0) {
+                const float *sp = t->src + n * C * H * W + ch * cs + iy * rs;
+                if (f->pmode)
+                    for (; j < nj; j++) dc[j] = sp[pad_index(f->pmode, rx + f->isw * j - f->ppl, W) * ps];
+                else
+                    for (; j < nj; j++) dc[j] = sp[(rx + f->isw * j) * ps];
             }
             for (; j < xw; j++) dc[j] = 0.0f;
         }
@@ -685,7 +711,7 @@ static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
     const tc_geom *g = &op->geom;
     run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out)};
     const int nt = threads_for(op);
-    if (f->path == PATH_PHASE && (f->ish > 1 || f->isw > 1)) {
+    if (f->path == PATH_PHASE && (f->ish > 1 || f->isw > 1 || f->pmode)) {
         s2d_ctx t = {f, x, ws, g->n, g->c_in, g->h_in, g->w_in,
                      op->opt.layout == TCONV_LAYOUT_NHWC};
         tc_parallel_for(nt, g->n * f->ish * f->isw * f->xh, s2d_worker, &t);
@@ -876,14 +902,23 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
      * output is no larger than the kernel (dilation or output_padding can
      * make it far larger, mostly taps-free, and the packing unbounded). */
-    const int s2d = f->ish > 1 || f->isw > 1;
+    /* padding modes (conv2d): see tc_fast_conv2d_geom */
+    f->pmode = op->kind == TC_OP_CONV2D && g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
+                       (g->pad_t || g->pad_b || g->pad_l || g->pad_r)
+                   ? (int)g->padding_mode
+                   : 0;
+    f->ppt = f->pmode ? g->pad_t : 0;
+    f->ppb = f->pmode ? g->pad_b : 0;
+    f->ppl = f->pmode ? g->pad_l : 0;
+    f->ppr = f->pmode ? g->pad_r : 0;
+    const int s2d = f->ish > 1 || f->isw > 1 || f->pmode;
     if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= f->kk)
         return plan_gemm(op, f);
 
     const int VL = f->ks->vl;
     /* the images the kernels read: the input, or its phase images */
-    f->xh = (g->h_in + f->ish - 1) / f->ish;
-    f->xw = (g->w_in + f->isw - 1) / f->isw;
+    f->xh = (g->h_in + f->ppt + f->ppb + f->ish - 1) / f->ish;
+    f->xw = (g->w_in + f->ppl + f->ppr + f->isw - 1) / f->isw;
     f->ximg = f->ish * f->isw * g->c_in * f->xh * f->xw;
     const int64_t sh = g->sh, sw = g->sw, W = f->xw;
     f->path = PATH_PHASE;
