@@ -79,6 +79,53 @@ out:
     free(b);
 }
 
+/* conv2d: strides far beyond the input (the output is then one row or
+ * column; the fuzzer found the phase-image sizes overflowing) and at the
+ * edge of the phase-image limit; every element against the reference. */
+static void conv2d_case(const char *name, int64_t h, int64_t w, int64_t k, int64_t sh, int64_t sw,
+                        int64_t pad, tconv_padding_mode mode, tconv_impl impl) {
+    tconv_conv2d_params p;
+    tconv_conv2d_params_init(&p, 3, 4, k, k);
+    p.stride[0] = sh, p.stride[1] = sw;
+    p.padding[0] = p.padding[1] = pad;
+    p.padding_mode = mode;
+    tu_rng r;
+    tu_rng_seed(&r, 78);
+    const int64_t wn = 4 * 3 * k * k, in[4] = {2, 3, h, w};
+    float *wt = tu_alloc(wn), *b = tu_alloc(4);
+    tu_fill(&r, wt, wn);
+    tu_fill(&r, b, 4);
+    tconv_options opt;
+    tconv_options_init(&opt);
+    opt.impl = impl;
+    tconv_op *op = NULL;
+    int64_t os[4];
+    size_t ws = 0;
+    if (tconv_conv2d_create(&p, wt, b, &opt, &op) != TCONV_OK ||
+        tconv_op_reshape(op, 4, in, NULL, 0, os, &ws) != TCONV_OK) {
+        CHECK_MSG(0, "%s: %s", name, tconv_last_error());
+    } else {
+        const int64_t xn = tu_numel(in, 4), yn = tu_numel(os, 4);
+        float *x = tu_alloc(xn), *y = tu_alloc(yn), *ref = tu_alloc(yn);
+        void *wsp = ws ? tu_alloc((int64_t)(ws / sizeof(float)) + 1) : NULL;
+        tu_fill(&r, x, xn);
+        tu_poison(y, yn);
+        CHECK(ws <= (size_t)xn * 8 * sizeof(float));
+        CHECK(tconv_op_run(op, x, y, wsp) == TCONV_OK);
+        CHECK(tconv_reference_conv2d(&p, in, x, wt, b, ref, yn) == TCONV_OK);
+        const double e = tu_max_rel_err(y, ref, yn);
+        CHECK_MSG(e <= 1e-5, "%s (impl %d, path %s): error %g", name, (int)impl,
+                  tconv_op_path(op), e);
+        free(x);
+        free(y);
+        free(ref);
+        free(wsp);
+    }
+    tconv_op_destroy(op);
+    free(wt);
+    free(b);
+}
+
 int main(void) {
     const int64_t big = (int64_t)1 << 32;
     const xcase cases[] = {
@@ -105,5 +152,17 @@ int main(void) {
     const int ni = tu_impls(impls);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         for (int k = 0; k < ni; k++) run_case(&cases[i], impls[k]);
+    for (int k = 0; k < ni; k++) {
+        conv2d_case("conv2d stride 2^62", 5, 6, 3, INT64_MAX - 1, ((int64_t)1 << 62), 1,
+                    TCONV_PADDING_MODE_ZEROS, impls[k]);
+        conv2d_case("conv2d stride 2^62 reflect", 5, 6, 3, INT64_MAX - 1, 7, 2,
+                    TCONV_PADDING_MODE_REFLECT, impls[k]);
+        conv2d_case("conv2d stride = padded input", 5, 6, 3, 7, 8, 1, TCONV_PADDING_MODE_ZEROS,
+                    impls[k]);
+        conv2d_case("conv2d stride 64 x 64", 130, 129, 3, 64, 64, 1, TCONV_PADDING_MODE_CIRCULAR,
+                    impls[k]);
+        conv2d_case("conv2d stride 65 x 64", 130, 129, 3, 65, 64, 1, TCONV_PADDING_MODE_ZEROS,
+                    impls[k]);
+    }
     return tc_test_summary("test_extreme_geometry");
 }

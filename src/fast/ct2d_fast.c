@@ -265,6 +265,13 @@ int tc_fast_conv2d_geom(tc_geom *g) {
                       (g->pad_t || g->pad_b || g->pad_l || g->pad_r);
     const int64_t ph = g->dh * (g->kh - 1) - (moded ? 0 : g->pad_t),
                   pw = g->dw * (g->kw - 1) - (moded ? 0 : g->pad_l);
+    /* The phase images take about the (padded) input's size while the
+     * stride is at most the input's; a stride beyond (legal: the output is
+     * then a row or a column) or beyond any real layer's takes the reference. */
+    const int64_t hs = g->h_in + (moded ? g->pad_t + g->pad_b : 0),
+                  ws = g->w_in + (moded ? g->pad_l + g->pad_r : 0);
+    if (g->sh > hs || g->sw > ws || g->sh > 4096 || g->sw > 4096 || g->sh * g->sw > 4096)
+        return 0;
     if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
     g->ph = ph;
     g->pw = pw;
@@ -680,7 +687,7 @@ static void s2d_worker(void *ctx, int64_t b, int64_t e) {
         float *d = f->xlay ? img + i * C * xw : img + i * xw;
         const int64_t dcs = f->xlay ? xw : xh * xw;
         const int64_t iy = py < hs ? pad_index(f->pmode, py - f->ppt, H) : -1;
-        const int64_t nj = rx < wsz ? imin(xw, (wsz - rx + f->isw - 1) / f->isw) : 0;
+        const int64_t nj = rx < wsz ? imin(xw, (wsz - rx - 1) / f->isw + 1) : 0;
         for (int64_t ch = 0; ch < C; ch++) {
             float *dc = d + ch * dcs;
             int64_t j = 0;
@@ -917,8 +924,9 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
 
     const int VL = f->ks->vl;
     /* the images the kernels read: the input, or its phase images */
-    f->xh = (g->h_in + f->ppt + f->ppb + f->ish - 1) / f->ish;
-    f->xw = (g->w_in + f->ppl + f->ppr + f->isw - 1) / f->isw;
+    /* ceil(dim / stride); tc_fast_conv2d_geom keeps strides <= the dims */
+    f->xh = (g->h_in + f->ppt + f->ppb - 1) / f->ish + 1;
+    f->xw = (g->w_in + f->ppl + f->ppr - 1) / f->isw + 1;
     f->ximg = f->ish * f->isw * g->c_in * f->xh * f->xw;
     const int64_t sh = g->sh, sw = g->sw, W = f->xw;
     f->path = PATH_PHASE;
