@@ -189,8 +189,10 @@ int main(void) {
                                        {1, 64, 16, 16, 32, 3},
                                        {2, 32, 9, 13, 16, 3},
                                        {1, 48, 8, 8, 48, 1},
-                                       {1, 3, 32, 32, 8, 5}};
-    for (int i = 0; i < 4; i++) {
+                                       {1, 3, 32, 32, 8, 5},
+                                       /* a batch run image at a time */
+                                       {9, 8, 12, 10, 6, 3}};
+    for (int i = 0; i < 5; i++) {
         tconv_conv2d_params p;
         tconv_conv2d_params_init(&p, fixed[i][1], fixed[i][4], fixed[i][5], fixed[i][5]);
         p.padding[0] = p.padding[1] = fixed[i][5] / 2;

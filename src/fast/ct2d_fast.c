@@ -31,6 +31,7 @@
  * result does not depend on the thread count. */
 #include "fast.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 
 #define TC_CIL_TAPS 64 /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64 /* largest phase (pixels) it takes */
+#define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
 
 
 typedef struct phase_grp { /* one (ry, column phase set) */
@@ -286,9 +288,14 @@ int tc_fast_conv2d_geom(tc_geom *g) {
 typedef struct run_ctx {
     const tconv_op *op;
     const tc_fast *f;
-    const float *x; /* NCHW (the input or its transposed copy) */
+    const float *x; /* what the kernels read: the input or its repacked copy */
     float *y;
     tc_strides ys;
+    /* image-at-a-time runs (run_fast): the caller's input, the workspace
+     * slots (one image each, one per running thread) and which are taken */
+    const float *src;
+    float *slots;
+    atomic_uint_fast64_t busy;
 } run_ctx;
 
 static inline int64_t imin(int64_t a, int64_t b) { return a < b ? a : b; }
@@ -404,9 +411,11 @@ static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, in
 }
 
 /* One tile: group pg of image n, group gi, channel block ocb, vector tile
- * vt (vectors [vt*NV, vt*NV + nv)). */
+ * vt (vectors [vt*NV, vt*NV + nv)).  The image's input is at xi, with xpre
+ * floats of its buffer before and xpost from xi on. */
 static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t gi,
-                       int64_t ocb, int64_t vt, float *out) {
+                       int64_t ocb, int64_t vt, const float *xi, int64_t xpre, int64_t xpost,
+                       float *out) {
     const tc_geom *g = &c->op->geom;
     const tc_fast *f = c->f;
     const int VL = f->ks->vl, SWF = f->swf;
@@ -416,10 +425,10 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int nv = (int)imin(f->nv, pg->nvec - v0);
     tc_phase_tile t;
     t.xcs = f->xlay ? W : H * W;
-    const int64_t xbase = n * f->ximg + gi * cig * t.xcs, xlen = g->n * f->ximg;
-    t.x = c->x + xbase;
-    t.xpre = xbase;
-    t.xpost = xlen - xbase;
+    const int64_t xg = gi * cig * t.xcs; /* the group's first channel */
+    t.x = xi + xg;
+    t.xpre = xpre + xg;
+    t.xpost = xpost - xg;
     t.cin = cig;
     t.w = f->wpack + gi * cog * cig * kk + o0 * cig * kk;
     t.bias = f->bias + gi * cog + o0;
@@ -457,13 +466,12 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     store_tile(c, pg, n, gi * cog + o0, mrb, v0, nv, out);
 }
 
-/* Tiles in unit order: per (n, g), per phase group k, per chunk of vector
- * tiles ch, per channel block ocb, the chunk's vector tiles vtl.  The first
- * unit of a range is decoded by division, the rest by stepping (a tile of a
+/* Tiles [b, e) in unit order: per (n, g), per phase group k, per chunk of
+ * vector tiles ch, per channel block ocb, the chunk's vector tiles vtl.
+ * The first unit is decoded by division, the rest by stepping (a tile of a
  * one-tap layer is ~1500 cycles; five 64-bit divisions per tile were ~10 %
- * of c4). */
-static void phase_worker(void *ctx, int64_t b, int64_t e) {
-    const run_ctx *c = ctx;
+ * of c4).  slot: NULL, or the input of the one image [b, e) lies in. */
+static void phase_tiles(const run_ctx *c, int64_t b, int64_t e, const float *slot) {
     const tc_fast *f = c->f;
     const tc_geom *g = &c->op->geom;
     float out[TC_MR_MAX * TC_NV_MAX * 2 * TC_VL_MAX] __attribute__((aligned(64)));
@@ -482,7 +490,13 @@ static void phase_worker(void *ctx, int64_t b, int64_t e) {
     int64_t nvt_c = imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
     int64_t ocb = rc / nvt_c, vtl = rc % nvt_c;
     for (int64_t u = b;;) {
-        phase_tile(c, pg, ng / g->groups, ng % g->groups, ocb, ch * pg->vt_chunk + vtl, out);
+        const int64_t n = ng / g->groups;
+        if (slot)
+            phase_tile(c, pg, n, ng % g->groups, ocb, ch * pg->vt_chunk + vtl, slot, 0, f->ximg,
+                       out);
+        else
+            phase_tile(c, pg, n, ng % g->groups, ocb, ch * pg->vt_chunk + vtl,
+                       c->x + n * f->ximg, n * f->ximg, (g->n - n) * f->ximg, out);
         if (++u == e) break;
         if (++vtl < nvt_c) continue;
         vtl = 0;
@@ -501,6 +515,8 @@ static void phase_worker(void *ctx, int64_t b, int64_t e) {
         nvt_c = imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
     }
 }
+
+static void phase_worker(void *ctx, int64_t b, int64_t e) { phase_tiles(ctx, b, e, NULL); }
 
 static void gemm_worker(void *ctx, int64_t b, int64_t e) {
     const run_ctx *c = ctx;
@@ -613,9 +629,10 @@ static void cil_worker(void *ctx, int64_t b, int64_t e) {
 
 typedef struct repack_ctx {
     const float *src;
-    float *dst;
+    float *dst; /* holds images n0, n0 + 1, ... */
     int64_t n, c, h, w;
     int from_nhwc, to_nhcw;
+    int64_t n0;
 } repack_ctx;
 
 /* The input as the kernels read it, in the workspace (the input's size):
@@ -627,15 +644,15 @@ static void repack_worker(void *ctx, int64_t b, int64_t e) {
     const repack_ctx *t = ctx;
     const int64_t C = t->c, H = t->h, W = t->w;
     for (int64_t r = b; r < e; r++) {
-        const int64_t n = r / H, y = r % H;
+        const int64_t n = r / H, y = r % H, rd = r - t->n0 * H; /* row in dst */
         if (!t->from_nhwc) { /* NCHW -> NHCW: C rows of W */
             const float *s = t->src + n * C * H * W + y * W;
-            float *d = t->dst + r * C * W;
+            float *d = t->dst + rd * C * W;
             for (int64_t ch = 0; ch < C; ch++) memcpy(d + ch * W, s + ch * H * W, (size_t)W * 4);
             continue;
         }
         const float *s = t->src + r * W * C; /* (W, C) block of this row */
-        float *d = t->to_nhcw ? t->dst + r * C * W : t->dst + n * C * H * W + y * W;
+        float *d = t->to_nhcw ? t->dst + rd * C * W : t->dst + (n - t->n0) * C * H * W + y * W;
         const int64_t cs = t->to_nhcw ? W : H * W; /* channel stride in dst */
         for (int64_t c0 = 0; c0 < C; c0 += 16)
             for (int64_t x0 = 0; x0 < W; x0 += 16) {
@@ -649,9 +666,10 @@ static void repack_worker(void *ctx, int64_t b, int64_t e) {
 typedef struct s2d_ctx {
     const tc_fast *f;
     const float *src;
-    float *dst;
+    float *dst; /* holds images n0, n0 + 1, ... */
     int64_t n, c, h, w;
     int from_nhwc;
+    int64_t n0;
 } s2d_ctx;
 
 /* Index into an input dimension of n for coordinate v of the padded one
@@ -682,7 +700,7 @@ static void s2d_worker(void *ctx, int64_t b, int64_t e) {
     for (int64_t r = b; r < e; r++) {
         const int64_t i = r % xh, ph = r / xh % (f->ish * f->isw), n = r / xh / (f->ish * f->isw);
         const int64_t ry = ph / f->isw, rx = ph % f->isw, py = ry + f->ish * i;
-        float *img = t->dst + n * f->ximg + ph * C * xh * xw;
+        float *img = t->dst + (n - t->n0) * f->ximg + ph * C * xh * xw;
         /* rows: [i][c][j]; flat: [c][i][j] */
         float *d = f->xlay ? img + i * C * xw : img + i * xw;
         const int64_t dcs = f->xlay ? xw : xh * xw;
@@ -713,19 +731,61 @@ static int threads_for(const tconv_op *op) {
     return nt < 1 ? 1 : nt;
 }
 
+/* Image-at-a-time runs: each task is one image, repacked into a free
+ * workspace slot (one per running thread, so a slot is free whenever a
+ * task starts) and then its tiles, which find their input in L2 instead
+ * of a whole repacked batch in L3 or memory. */
+static void image_worker(void *ctx, int64_t b, int64_t e) {
+    run_ctx *c = ctx;
+    const tc_fast *f = c->f;
+    const tc_geom *g = &c->op->geom;
+    const int nhwc = c->op->opt.layout == TCONV_LAYOUT_NHWC;
+    for (int64_t n = b; n < e; n++) {
+        int slot;
+        for (;;) {
+            uint_fast64_t busy = atomic_load(&c->busy);
+            slot = __builtin_ctzll(~(unsigned long long)busy);
+            if (atomic_compare_exchange_weak(&c->busy, &busy, busy | (uint_fast64_t)1 << slot))
+                break;
+        }
+        float *dst = c->slots + slot * f->ximg;
+        if (f->ish > 1 || f->isw > 1 || f->pmode) {
+            s2d_ctx t = {f, c->src, dst, g->n, g->c_in, g->h_in, g->w_in, nhwc, n};
+            const int64_t rows = f->ish * f->isw * f->xh;
+            s2d_worker(&t, n * rows, (n + 1) * rows);
+        } else {
+            repack_ctx t = {c->src, dst, g->n, g->c_in, g->h_in, g->w_in, nhwc, f->xlay, n};
+            repack_worker(&t, n * g->h_in, (n + 1) * g->h_in);
+        }
+        const int64_t per_n = g->groups * f->units_ng;
+        phase_tiles(c, n * per_n, (n + 1) * per_n, dst);
+        atomic_fetch_and(&c->busy, ~((uint_fast64_t)1 << slot));
+    }
+}
+
 static tconv_status run_fast(tconv_op *op, const float *x, float *y, void *ws) {
     const tc_fast *f = op->fast;
     const tc_geom *g = &op->geom;
-    run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out)};
+    run_ctx c = {op, f, x, y, tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out), x,
+                 ws, 0};
     const int nt = threads_for(op);
-    if (f->path == PATH_PHASE && (f->ish > 1 || f->isw > 1 || f->pmode)) {
+    const int s2d = f->ish > 1 || f->isw > 1 || f->pmode;
+    const int repack = f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC;
+    /* image at a time: enough images for the threads (the slots then fit
+     * in the workspace, sized for the whole input) and small ones */
+    if (f->path == PATH_PHASE && (s2d || repack) && g->n >= 2 * (int64_t)nt && nt <= 64 &&
+        f->ximg <= TC_IMAGE_MAX) {
+        tc_parallel_for(nt, g->n, image_worker, &c);
+        return TCONV_OK;
+    }
+    if (f->path == PATH_PHASE && s2d) {
         s2d_ctx t = {f, x, ws, g->n, g->c_in, g->h_in, g->w_in,
-                     op->opt.layout == TCONV_LAYOUT_NHWC};
+                     op->opt.layout == TCONV_LAYOUT_NHWC, 0};
         tc_parallel_for(nt, g->n * f->ish * f->isw * f->xh, s2d_worker, &t);
         c.x = ws;
     } else if (f->path == PATH_PHASE && (f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC)) {
         repack_ctx t = {x, ws, g->n, g->c_in, g->h_in, g->w_in,
-                        op->opt.layout == TCONV_LAYOUT_NHWC, f->xlay};
+                        op->opt.layout == TCONV_LAYOUT_NHWC, f->xlay, 0};
         tc_parallel_for(nt, g->n * g->h_in, repack_worker, &t);
         c.x = ws;
     }
