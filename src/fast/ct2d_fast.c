@@ -1,5 +1,6 @@
-/* ct2d_fast.c -- the fast conv_transpose2d forward: stride-phase
- * decomposition, weight packing, tiling, threading, stores.
+/* ct2d_fast.c -- the fast conv_transpose2d forward (and conv2d, as the
+ * equivalent transposed convolution): stride-phase decomposition, weight
+ * packing, tiling, threading, stores.
  *
  * Phase decomposition.  Output row oy has phase ry = oy % sh; the kernel
  * rows that reach it are the ky with (ry + ph - ky*dh) % sh == 0, each
@@ -14,7 +15,9 @@
  * row (qx0..qx0+VL-1), or, for narrow inputs (W divides VL), R = VL/W whole
  * phase rows laid flat (a tap's input is then one contiguous load from the
  * NCHW channel plane).  Row vectors read the input repacked to NHCW in the
- * workspace, so consecutive channels are W floats apart.  Lanes outside the
+ * workspace, so consecutive channels are W floats apart (except with one tap
+ * per phase, where the planes stream).  The taps of each tile are listed
+ * once per reshape (the tap table).  Lanes outside the
  * input are zeroed after a whole-vector load (a masked load only where the
  * vector would leave the buffer).  A tile is MR output channels x NV
  * vectors x SWF column phases (SWF = 2 for sw == 2, else 1); the kernel
@@ -26,9 +29,16 @@
  *   y[n, (oc,oy,ox)] = b[oc] + x[n, :] * Weff[:, (oc,oy,ox)]
  * with Weff the weights laid out as output positions (zero where no tap).
  *
+ * conv2d: with the kernel flipped and its channels swapped it is a stride-1
+ * transposed convolution; a strided (or reflect/replicate/circular padded)
+ * input is first cut into its stride x stride phase images (of the padded
+ * input) in the workspace, and each tap reads its own image.
+ *
  * Threads take tiles of a fixed tile list from a shared counter; a tile is
  * computed the same way by any thread and there is no reduction, so the
- * result does not depend on the thread count. */
+ * result does not depend on the thread count.  Batches of small images
+ * that need a repack run image at a time (repack into a per-thread slot,
+ * then that image's tiles, from L2). */
 #include "fast.h"
 
 #include <stdatomic.h>
