@@ -78,8 +78,10 @@ static int expect_fast(const tconv_conv2d_params *p, const int64_t in[4]) {
         /* zero padding beyond the kernel's reach: reference (a padding
          * mode pads the input instead, any amount) */
         if (pt[d] > reach && p->padding_mode == TCONV_PADDING_MODE_ZEROS) return 0;
-        /* a stride beyond the (mode-padded) input: reference */
+        /* a stride beyond the (mode-padded) input, or a mode's padding
+         * beyond the input (replicate): reference */
         const int64_t pb = p->padding_kind == TCONV_PADDING_SAME ? reach - pt[d] : pt[d];
+        if (p->padding_mode && (pt[d] > in[2 + d] || pb > in[2 + d])) return 0;
         if (p->stride[d] > in[2 + d] + (p->padding_mode ? pt[d] + pb : 0)) return 0;
     }
     (void)pt;

@@ -83,11 +83,14 @@ out:
  * column; the fuzzer found the phase-image sizes overflowing) and at the
  * edge of the phase-image limit; every element against the reference. */
 static void conv2d_case(const char *name, int64_t h, int64_t w, int64_t k, int64_t sh, int64_t sw,
-                        int64_t pad, tconv_padding_mode mode, tconv_impl impl) {
+                        int64_t pad, tconv_padding_mode mode, tconv_impl impl, int64_t dil_w,
+                        int64_t pad_w) {
     tconv_conv2d_params p;
     tconv_conv2d_params_init(&p, 3, 4, k, k);
     p.stride[0] = sh, p.stride[1] = sw;
-    p.padding[0] = p.padding[1] = pad;
+    p.padding[0] = pad;
+    p.padding[1] = pad_w < 0 ? pad : pad_w;
+    p.dilation[1] = dil_w;
     p.padding_mode = mode;
     tu_rng r;
     tu_rng_seed(&r, 78);
@@ -154,15 +157,21 @@ int main(void) {
         for (int k = 0; k < ni; k++) run_case(&cases[i], impls[k]);
     for (int k = 0; k < ni; k++) {
         conv2d_case("conv2d stride 2^62", 5, 6, 3, INT64_MAX - 1, ((int64_t)1 << 62), 1,
-                    TCONV_PADDING_MODE_ZEROS, impls[k]);
+                    TCONV_PADDING_MODE_ZEROS, impls[k], 1, -1);
         conv2d_case("conv2d stride 2^62 reflect", 5, 6, 3, INT64_MAX - 1, 7, 2,
-                    TCONV_PADDING_MODE_REFLECT, impls[k]);
+                    TCONV_PADDING_MODE_REFLECT, impls[k], 1, -1);
         conv2d_case("conv2d stride = padded input", 5, 6, 3, 7, 8, 1, TCONV_PADDING_MODE_ZEROS,
-                    impls[k]);
+                    impls[k], 1, -1);
         conv2d_case("conv2d stride 64 x 64", 130, 129, 3, 64, 64, 1, TCONV_PADDING_MODE_CIRCULAR,
-                    impls[k]);
+                    impls[k], 1, -1);
         conv2d_case("conv2d stride 65 x 64", 130, 129, 3, 65, 64, 1, TCONV_PADDING_MODE_ZEROS,
-                    impls[k]);
+                    impls[k], 1, -1);
+        /* the fuzzer's: replicate padding 2^58 wide, dilation 2^58 -- the
+         * padded copy would be 2^59 columns for an output 8 wide */
+        conv2d_case("conv2d replicate pad 2^58", 7, 8, 3, 1, 1, 1, TCONV_PADDING_MODE_REPLICATE,
+                    impls[k], (int64_t)1 << 58, (int64_t)1 << 58);
+        conv2d_case("conv2d replicate pad = width", 7, 8, 3, 1, 1, 1, TCONV_PADDING_MODE_REPLICATE,
+                    impls[k], 4, 8);
     }
     return tc_test_summary("test_extreme_geometry");
 }

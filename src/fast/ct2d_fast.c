@@ -280,6 +280,11 @@ int tc_fast_conv2d_geom(tc_geom *g) {
     /* The phase images take about the (padded) input's size while the
      * stride is at most the input's; a stride beyond (legal: the output is
      * then a row or a column) or beyond any real layer's takes the reference. */
+    /* A padded copy far larger than the input (replicate padding has no
+     * limit; with a huge dilation the output can still be small) also. */
+    if (moded && (g->pad_t > g->h_in || g->pad_b > g->h_in || g->pad_l > g->w_in ||
+                  g->pad_r > g->w_in))
+        return 0;
     const int64_t hs = g->h_in + (moded ? g->pad_t + g->pad_b : 0),
                   ws = g->w_in + (moded ? g->pad_l + g->pad_r : 0);
     if (g->sh > hs || g->sw > ws || g->sh > 4096 || g->sw > 4096 || g->sh * g->sw > 4096)
@@ -997,7 +1002,11 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     /* ceil(dim / stride); tc_fast_conv2d_geom keeps strides <= the dims */
     f->xh = (g->h_in + f->ppt + f->ppb - 1) / f->ish + 1;
     f->xw = (g->w_in + f->ppl + f->ppr - 1) / f->isw + 1;
-    f->ximg = f->ish * f->isw * g->c_in * f->xh * f->xw;
+    const int64_t xd[5] = {f->ish * f->isw, g->c_in, f->xh, f->xw, g->n};
+    int64_t xall;
+    if (!tc_numel(xd, 5, &xall)) /* <= ~36 x the input: cannot overflow in practice */
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the phase images of the input do not fit");
+    f->ximg = xd[0] * xd[1] * xd[2] * xd[3];
     const int64_t sh = g->sh, sw = g->sw, W = f->xw;
     f->path = PATH_PHASE;
     f->swf = sw == 2 ? 2 : 1;
@@ -1085,11 +1094,8 @@ tconv_status tc_fast_ct2d_plan(tconv_op *op) {
     if (!build_tap_table(f, g)) return oom();
     op->path = f->swf == 2 ? "phase-sw2" : "phase";
     size_t ws = 0;
-    if (s2d || f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) {
-        int64_t xn;
-        if (tc_mul_overflow(g->n, f->ximg, &xn) || !tc_float_bytes(xn, &ws))
-            return tc_fail(TCONV_ERROR_OVERFLOW, "the phase images of the input do not fit");
-    }
+    if ((s2d || f->xlay || op->opt.layout == TCONV_LAYOUT_NHWC) && !tc_float_bytes(xall, &ws))
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the phase images of the input do not fit");
     op->workspace_bytes = ws;
     return TCONV_OK;
 }
