@@ -91,6 +91,12 @@ static void conv2d_case(const char *name, int64_t h, int64_t w, int64_t k, int64
     p.padding[0] = pad;
     p.padding[1] = pad_w < 0 ? pad : pad_w;
     p.dilation[1] = dil_w;
+    if (pad < 0) { /* "same", the dilation given to the rows */
+        p.padding_kind = TCONV_PADDING_SAME;
+        p.padding[0] = p.padding[1] = 0;
+        p.dilation[0] = dil_w;
+        p.dilation[1] = 1;
+    }
     p.padding_mode = mode;
     tu_rng r;
     tu_rng_seed(&r, 78);
@@ -172,6 +178,10 @@ int main(void) {
                     impls[k], (int64_t)1 << 58, (int64_t)1 << 58);
         conv2d_case("conv2d replicate pad = width", 7, 8, 3, 1, 1, 1, TCONV_PADDING_MODE_REPLICATE,
                     impls[k], 4, 8);
+        /* the fuzzer's: "same" with dilation 4.4e17 rows: every tap but the
+         * centre's reads rows ~1e18 away (their offsets overflowed) */
+        conv2d_case("conv2d same, dilation 4.4e17", 1, 9, 4, 1, 1, -1, TCONV_PADDING_MODE_ZEROS,
+                    impls[k], 436729949538653071, -1);
     }
     return tc_test_summary("test_extreme_geometry");
 }

@@ -399,17 +399,21 @@ static int tile_taps(const tc_fast *f, const tc_geom *g, const phase_grp *pg, in
         for (int v = 0; v < nv; v++) {
             uint32_t mk = 0;
             int64_t off = 0;
+            /* offsets only for vectors that touch the input: a tap far
+             * outside (huge dilation or padding) would overflow them */
             if (f->flat) {
-                const uint32_t col = bits_range(imax(0, -cx), imin(W, W - cx));
+                const uint32_t col =
+                    cx >= W || cx <= -W ? 0 : bits_range(imax(0, -cx), imin(W, W - cx));
                 for (int r = 0; r < f->R; r++) {
                     const int64_t iy = qy0[v] + r + cy;
                     if (iy >= 0 && iy < H) mk |= col << (r * W);
                 }
-                off = img + (qy0[v] + cy) * W + cx;
+                if (mk) off = img + (qy0[v] + cy) * W + cx;
             } else {
                 const int64_t iy = qy0[v] + cy, ix0 = qx0[v] + cx;
-                if (iy >= 0 && iy < H) mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
-                off = img + iy * xrs + ix0;
+                if (iy >= 0 && iy < H && ix0 < W && ix0 > -VL)
+                    mk = bits_range(imax(0, -ix0), imin(VL, W - ix0));
+                if (mk) off = img + iy * xrs + ix0;
             }
             tp->mask[v] = mk;
             tp->xoff[v] = mk ? off : 0;
