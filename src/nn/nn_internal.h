@@ -2,7 +2,7 @@
 #ifndef TCONV_NN_INTERNAL_H
 #define TCONV_NN_INTERNAL_H
 
-#include "../internal.h"
+#include "../core/core.h"
 
 /* Allocates n floats (n >= 0; at least one byte so NULL means failure),
  * fills them with value and stores the pointer in *out; on failure records

@@ -1,8 +1,8 @@
-/* ct2d_avx512.c -- conv_transpose2d micro-kernels for AVX-512F (16 lanes,
+/* f32_avx512.c -- the float32 micro-kernels for AVX-512F (16 lanes,
  * 32 vector registers: tiles of up to 24 accumulators; masked loads cover
  * the input borders).  Built with -mavx512f... by CMake, called only after
  * tc_cpu_has_avx512(). */
-#include "../fast/fast.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 
@@ -13,6 +13,10 @@
 #define TC_GEMM_MR 6
 #define TC_CIL_MR 8
 #define TC_CIL_NRV 3
+#define TC_WG_MR1 12
+#define TC_WG_MR2 12
+#define TC_WG_MR3 8
+#define TC_WG_MR4 6
 #define TC_KSET tc_kernels_avx512
 typedef __m512 tc_v;
 typedef __mmask16 tc_mk;
@@ -42,4 +46,9 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
 
 #define v_pin(v) __asm__("" : "+v"(v))
 
-#include "ct2d_template.inc"
+#include "common.inc"
+#include "phase.inc"
+#include "gemm.inc"
+#include "cil.inc"
+#include "wgrad.inc"
+#include "kernel_set.inc"

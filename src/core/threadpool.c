@@ -5,25 +5,31 @@
  * yet (this machine is shared) simply takes fewer tasks, and the caller
  * never waits for a worker that has not started: a run is closed when its
  * tasks are gone, and only workers that joined before that are waited for.
- * Which thread computes a task never changes its result. */
+ * Which thread computes a task never changes its result.
+ *
+ * Life cycle: tconv_shutdown() (and the library's destructor, at exit or
+ * dlclose) stops and joins the workers; fork() in another thread waits for
+ * a run in progress, and the child starts with an empty pool (its copy has
+ * no threads behind it). */
 #define _GNU_SOURCE
-#include "fast/fast.h"
+#include "core.h"
 
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 
-#define TC_POOL_MAX 256
+#define TC_POOL_MAX TC_MAX_THREADS
 #define TC_SPIN 20000
 #define ST_CLOSED ((uint64_t)1 << 31)
 #define ST_COUNT ((uint64_t)0x7fffffff)
 
 static struct {
-    pthread_mutex_t run_lock; /* one run at a time */
-    pthread_mutex_t m;        /* guards the run's parameters below and gen changes */
+    pthread_mutex_t run_lock; /* one run at a time; held by shutdown and across fork */
+    pthread_mutex_t m;        /* guards the run's parameters below, gen changes and stop */
     pthread_cond_t work_cv;
     int nworkers;
-    atomic_ulong gen; /* bumped per run */
+    int stop;
+    atomic_ulong gen; /* bumped per run (and to wake workers for stop) */
     /* (gen & 0xffffffff) << 32 | CLOSED | number of workers inside the run */
     atomic_uint_fast64_t state;
     atomic_llong next; /* next task */
@@ -31,6 +37,7 @@ static struct {
     void *ctx;
     int64_t ntasks, grain;
     int nt;
+    pthread_t threads[TC_POOL_MAX + 1];
 } pool = {.run_lock = PTHREAD_MUTEX_INITIALIZER,
           .m = PTHREAD_MUTEX_INITIALIZER,
           .work_cv = PTHREAD_COND_INITIALIZER};
@@ -73,7 +80,12 @@ static void *worker(void *arg) {
             spins++;
         }
         pthread_mutex_lock(&pool.m);
-        while (atomic_load(&pool.gen) == seen) pthread_cond_wait(&pool.work_cv, &pool.m);
+        while (atomic_load(&pool.gen) == seen && !pool.stop)
+            pthread_cond_wait(&pool.work_cv, &pool.m);
+        if (pool.stop) {
+            pthread_mutex_unlock(&pool.m);
+            return NULL;
+        }
         seen = atomic_load(&pool.gen);
         void (*fn)(void *, int64_t, int64_t) = pool.fn;
         void *ctx = pool.ctx;
@@ -85,24 +97,71 @@ static void *worker(void *arg) {
             atomic_fetch_sub(&pool.state, 1);
         }
     }
-    return NULL;
 }
 
-/* Grows the pool to n workers (ids 1..n); returns how many exist. */
+/* fork(): no run may be in progress while the address space is copied,
+ * and the child's pool has no threads. */
+static void atfork_prepare(void) {
+    pthread_mutex_lock(&pool.run_lock);
+    pthread_mutex_lock(&pool.m);
+}
+static void atfork_parent(void) {
+    pthread_mutex_unlock(&pool.m);
+    pthread_mutex_unlock(&pool.run_lock);
+}
+static void atfork_child(void) {
+    pthread_mutex_init(&pool.run_lock, NULL);
+    pthread_mutex_init(&pool.m, NULL);
+    pthread_cond_init(&pool.work_cv, NULL);
+    pool.nworkers = 0;
+    pool.stop = 0;
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void register_atfork(void) {
+    pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
+
+/* Grows the pool to n workers (ids 1..n); returns how many exist.  Called
+ * with run_lock held. */
 static int grow(int n) {
+    pthread_once(&atfork_once, register_atfork);
     if (n > TC_POOL_MAX) n = TC_POOL_MAX;
     while (pool.nworkers < n) {
-        pthread_t th;
-        pthread_attr_t at;
-        pthread_attr_init(&at);
-        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-        start_gen[pool.nworkers + 1] = atomic_load(&pool.gen);
-        int rc = pthread_create(&th, &at, worker, (void *)(intptr_t)(pool.nworkers + 1));
-        pthread_attr_destroy(&at);
-        if (rc != 0) break;
+        const int id = pool.nworkers + 1;
+        start_gen[id] = atomic_load(&pool.gen);
+        if (pthread_create(&pool.threads[id], NULL, worker, (void *)(intptr_t)id) != 0) break;
         pool.nworkers++;
     }
     return pool.nworkers;
+}
+
+/* Stops and joins every worker; run_lock held by the caller. */
+static void stop_workers(void) {
+    if (pool.nworkers == 0) return;
+    pthread_mutex_lock(&pool.m);
+    pool.stop = 1;
+    atomic_fetch_add(&pool.gen, 1);
+    pthread_cond_broadcast(&pool.work_cv);
+    pthread_mutex_unlock(&pool.m);
+    for (int i = 1; i <= pool.nworkers; i++) pthread_join(pool.threads[i], NULL);
+    pthread_mutex_lock(&pool.m);
+    pool.stop = 0;
+    pool.nworkers = 0;
+    pthread_mutex_unlock(&pool.m);
+}
+
+void tconv_shutdown(void) {
+    pthread_mutex_lock(&pool.run_lock);
+    stop_workers();
+    pthread_mutex_unlock(&pool.run_lock);
+}
+
+/* At exit or dlclose: no worker may outlive the code it runs.  A run still
+ * in progress then (another thread inside the library) is left alone. */
+__attribute__((destructor)) static void pool_fini(void) {
+    if (pthread_mutex_trylock(&pool.run_lock) != 0) return;
+    stop_workers();
+    pthread_mutex_unlock(&pool.run_lock);
 }
 
 void tc_parallel_for(int nthreads, int64_t ntasks, void (*fn)(void *ctx, int64_t b, int64_t e),

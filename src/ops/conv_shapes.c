@@ -1,6 +1,6 @@
-/* shape.c -- output-size rules, output_size -> output_padding, and the
+/* conv_shapes.c -- output-size rules, output_size -> output_padding, and the
  * per-input checks PyTorch's forward makes (tc_*_geometry). */
-#include "internal.h"
+#include "ops.h"
 
 #include <stdio.h>
 #include <string.h>

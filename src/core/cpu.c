@@ -3,7 +3,7 @@
  * that does not save the AVX / AVX-512 register state makes them unusable
  * even when CPUID reports them.  Elsewhere only the portable kernels exist. */
 #define _GNU_SOURCE
-#include "fast/fast.h"
+#include "core.h"
 
 #include <unistd.h>
 #if defined(__linux__)

@@ -1,6 +1,6 @@
-/* validate.c -- parameter defaults and the parameter checks PyTorch makes
+/* conv_params.c -- parameter defaults and the parameter checks PyTorch makes
  * (constructor and forward), in PyTorch's order and words. */
-#include "internal.h"
+#include "ops.h"
 
 void tconv_conv_transpose2d_params_init(tconv_conv_transpose2d_params *p, int64_t in_channels,
                                         int64_t out_channels, int64_t kernel_h,

@@ -1,8 +1,8 @@
-/* ct2d_avx2.c -- conv_transpose2d micro-kernels for AVX2 + FMA (8 lanes,
+/* f32_avx2.c -- the float32 micro-kernels for AVX2 + FMA (8 lanes,
  * 16 vector registers: tiles of up to 12 accumulators; vmaskmovps covers
  * the input borders).  Built with -mavx2 -mfma by CMake, called only after
  * tc_cpu_has_avx2_fma(). */
-#include "../fast/fast.h"
+#include "kernels.h"
 
 #include <immintrin.h>
 
@@ -13,6 +13,10 @@
 #define TC_GEMM_MR 6
 #define TC_CIL_MR 4
 #define TC_CIL_NRV 3
+#define TC_WG_MR1 8
+#define TC_WG_MR2 6
+#define TC_WG_MR3 4
+#define TC_WG_MR4 3
 #define TC_KSET tc_kernels_avx2
 typedef __m256 tc_v;
 typedef __m256i tc_mk;
@@ -45,4 +49,9 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
 
 #define v_pin(v) __asm__("" : "+v"(v))
 
-#include "ct2d_template.inc"
+#include "common.inc"
+#include "phase.inc"
+#include "gemm.inc"
+#include "cil.inc"
+#include "wgrad.inc"
+#include "kernel_set.inc"

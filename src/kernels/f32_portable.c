@@ -1,7 +1,7 @@
-/* ct2d_portable.c -- conv_transpose2d micro-kernels in portable C: 4-lane
+/* f32_portable.c -- the float32 micro-kernels in portable C: 4-lane
  * (128-bit: SSE2, NEON) GCC/Clang generic vectors (plain C11 arrays with other compilers).  The
  * fallback on every CPU, and the only fast path on non-x86 builds. */
-#include "../fast/fast.h"
+#include "kernels.h"
 
 #define TC_IMPL TCONV_IMPL_PORTABLE
 #define TC_VL 4
@@ -10,6 +10,10 @@
 #define TC_GEMM_MR 4
 #define TC_CIL_MR 4
 #define TC_CIL_NRV 2
+#define TC_WG_MR1 8
+#define TC_WG_MR2 6
+#define TC_WG_MR3 4
+#define TC_WG_MR4 3
 #define TC_KSET tc_kernels_portable
 
 #include <string.h>
@@ -72,4 +76,9 @@ static inline tc_v v_loadm(const float *p, tc_mk mk) {
 }
 #define v_mkmask(bits) ((tc_mk)(bits))
 
-#include "ct2d_template.inc"
+#include "common.inc"
+#include "phase.inc"
+#include "gemm.inc"
+#include "cil.inc"
+#include "wgrad.inc"
+#include "kernel_set.inc"

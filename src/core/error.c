@@ -1,5 +1,5 @@
 /* error.c -- per-thread error messages, status names, version. */
-#include "internal.h"
+#include "core.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -51,18 +51,4 @@ const char *tc_fmt_dims(char *buf, size_t cap, const int64_t *dims, int n) {
     }
     if (used < cap) snprintf(buf + used, cap - used, "]");
     return buf;
-}
-
-bool tc_numel(const int64_t *dims, int n, int64_t *out) {
-    int64_t r = 1;
-    for (int i = 0; i < n; i++)
-        if (dims[i] < 0 || tc_mul_overflow(r, dims[i], &r)) return false;
-    *out = r;
-    return true;
-}
-
-bool tc_float_bytes(int64_t numel, size_t *out) {
-    if (numel < 0 || (uint64_t)numel > SIZE_MAX / sizeof(float)) return false;
-    *out = (size_t)numel * sizeof(float);
-    return true;
 }

@@ -1,0 +1,146 @@
+/* kernels.h -- the micro-kernels: one template per kernel family
+ * (phase.inc, gemm.inc, cil.inc, wgrad.inc), compiled once per ISA by the
+ * shims f32_portable.c, f32_avx2.c and f32_avx512.c into a kernel set; and
+ * the reference kernels (reference/), the direct definitions every fast
+ * path is tested against.  Never installed. */
+#ifndef TCONV_KERNELS_H
+#define TCONV_KERNELS_H
+
+#include "../core/core.h"
+
+/* ---- micro-kernel interface ------------------------------------------------ */
+
+#define TC_NV_MAX 8      /* pixel vectors per tile (more than 4 only with MR <= 4) */
+#define TC_MR_MAX 24     /* output channels per tile */
+#define TC_VL_MAX 16     /* lanes of the widest vector */
+#define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
+
+/* One kernel tap (ky, kx): where its packed weights start (in rows of MR
+ * floats, so one tap list serves every channel block) and, per pixel
+ * vector, where its input row segment starts (element offset from channel
+ * 0) and which lanes are inside the input.  A tap does not depend on the
+ * image, group or channel block, so the plan can build the lists once. */
+typedef struct tc_tap {
+    int64_t woff;
+    int64_t xoff[TC_NV_MAX];
+    uint32_t mask[TC_NV_MAX];
+    /* every vector's VL floats, for every ic, lie in [x + lo, x + hi) */
+    int64_t lo, hi;
+} tc_tap;
+
+/* A phase tile: MR output channels x NV pixel vectors of one column phase.
+ *   acc[m][v] = init + sum over taps, ic < cin of
+ *               x[ic*xcs + tap.xoff[v] + lane] * w[tap.woff*MR + ic*MR + m]
+ * out: [MR][NV][VL] floats.  x[-xpre .. xpost) may be read (the input
+ * buffer): a tap whose [lo, hi) lies inside loads whole vectors. */
+typedef struct tc_phase_tile {
+    const float *x;
+    int64_t xpre, xpost;
+    int64_t xcs, cin;
+    const float *w;
+    const tc_tap *taps;
+    int ntap;
+    const float *init; /* previous partial tile (same layout as out), or NULL: */
+    const float *bias; /* MR values to start from */
+    float *out;
+} tc_phase_tile;
+typedef void (*tc_phase_kernel)(const tc_phase_tile *t);
+
+/* A GEMM tile (1x1 inputs): out[m][j] = binit[j] + sum_k a[m*a_rs + k] * b[k*GN + j]
+ * for m < MR, j < GN = gemm_nv*VL.  out: [MR][GN]. */
+typedef struct tc_gemm_tile {
+    const float *a;
+    int64_t a_rs, k;
+    const float *b;
+    const float *binit;
+    float *out;
+} tc_gemm_tile;
+typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
+
+/* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
+ * taps i, ic < cin of xp[i*MR+m][ic*xs[i*MR+m]] * w[woff[i] + ic*NR + j],
+ * m < cil_mr pixels, j < cil_nr output channels.  out: [MR][NR]. */
+typedef struct tc_cil_tile {
+    const float *const *xp;
+    const int64_t *xs;
+    const int64_t *woff;
+    int ntap;
+    int64_t cin;
+    const float *w, *bias;
+    float *out;
+} tc_cil_tile;
+typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
+
+/* A weight-gradient tile: MR channels of the broadcast operand s by
+ * NR = NRV*VL channels of the lane operand l, summed over a block of
+ * pixels (rows x columns):
+ *   out[m][j] = init[m][j] (or 0) + sum over r < nrows, c < ncols of
+ *               s[r*s_rs + c*MR + m] * l[r*l_rs + c*NR + j]
+ * Both operands are packed pixel-major with their channel block innermost
+ * (plan/wgrad.c).  out, init: [MR][NR]. */
+typedef struct tc_wgrad_tile {
+    const float *s, *l;
+    int64_t s_rs, l_rs;
+    int64_t nrows, ncols;
+    const float *init;
+    float *out;
+} tc_wgrad_tile;
+typedef void (*tc_wgrad_kernel)(const tc_wgrad_tile *t);
+#define TC_WG_TILE_MAX 512 /* floats of the largest MR x NR weight-gradient tile */
+
+typedef struct tc_kernel_set {
+    tconv_impl impl;
+    int vl;      /* lanes */
+    int acc_cap; /* accumulator vectors a tile may hold without spilling */
+    tc_phase_kernel phase[TC_NV_MAX][TC_MR_MAX]; /* [NV-1][MR-1]; NULL beyond NV*MR = 24 or NV > 4, MR > 4 */
+    int gemm_nv, gemm_mr;
+    tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
+    /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */
+    void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
+    tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
+    int cil_mr, cil_nr;
+    tc_wgrad_kernel wgrad[4]; /* [NRV-1]: NRV lane vectors x wgrad_mr[NRV-1] rows */
+    int wgrad_mr[4];
+} tc_kernel_set;
+
+extern const tc_kernel_set tc_kernels_portable;
+#if defined(TCONV_X86)
+extern const tc_kernel_set tc_kernels_avx2;
+extern const tc_kernel_set tc_kernels_avx512;
+#endif
+
+/* ---- reference kernels (the files of reference/) ------------------------- */
+/*
+ * Direct definitions, double accumulation, every output element written
+ * once; strides make one kernel serve NCHW and NHWC.  g is the operator's
+ * forward geometry; names follow the passes: x input, y output, w weight,
+ * b bias, dy/dx/dw/db their gradients.  accumulate: add into dx/dw/db
+ * instead of overwriting them.
+ */
+
+/* conv_transpose2d.  x: (N, Cin, Hin, Win), w: (Cin, Cout/g, kH, kW),
+ * y, dy: (N, Cout, Hout, Wout). */
+void tc_ref_conv_transpose2d_forward(const tc_geom *g, const float *x, tc_strides xs,
+                                     const float *w, const float *b, float *y, tc_strides ys);
+void tc_ref_conv_transpose2d_backward_data(const tc_geom *g, const float *dy, tc_strides ys,
+                                           const float *w, float *dx, tc_strides xs,
+                                           int accumulate);
+void tc_ref_conv_transpose2d_backward_weight(const tc_geom *g, const float *x, tc_strides xs,
+                                             const float *dy, tc_strides ys, float *dw,
+                                             float *db, int accumulate);
+
+/* conv2d (padding mode included).  x: (N, Cin, Hin, Win),
+ * w: (Cout, Cin/g, kH, kW), y, dy: (N, Cout, Hout, Wout). */
+void tc_ref_conv2d_forward(const tc_geom *g, const float *x, tc_strides xs, const float *w,
+                           const float *b, float *y, tc_strides ys);
+void tc_ref_conv2d_backward_data(const tc_geom *g, const float *dy, tc_strides ys,
+                                 const float *w, float *dx, tc_strides xs, int accumulate);
+void tc_ref_conv2d_backward_weight(const tc_geom *g, const float *x, tc_strides xs,
+                                   const float *dy, tc_strides ys, float *dw, float *db,
+                                   int accumulate);
+
+/* db[c] (+)= sum over n, h, w of dy[n, c, h, w], in double. */
+void tc_ref_bias_grad(const tc_geom *g, const float *dy, tc_strides ys, float *db,
+                      int accumulate);
+
+#endif /* TCONV_KERNELS_H */

@@ -1,0 +1,72 @@
+/* input_transform.c -- the input as the kernels read it, made in the
+ * workspace: rows of channels (NHCW), channels-last to planes, and the
+ * stride phase images of a (padded) input. */
+#include "plan_internal.h"
+
+#include <string.h>
+
+/* NHCW ("rows of channels") when tiles take pixel vectors from one row, so
+ * that consecutive channels of a row are W floats apart and a tile's loads
+ * stream through a few pages instead of one page per channel; NCHW from
+ * NHWC input for flat tiles.  Split over (image, row). */
+void tc_repack_worker(void *ctx, int64_t b, int64_t e) {
+    const repack_ctx *t = ctx;
+    const int64_t C = t->c, H = t->h, W = t->w;
+    for (int64_t r = b; r < e; r++) {
+        const int64_t n = r / H, y = r % H, rd = r - t->n0 * H; /* row in dst */
+        if (!t->from_nhwc) { /* NCHW -> NHCW: C rows of W */
+            const float *s = t->src + n * C * H * W + y * W;
+            float *d = t->dst + rd * C * W;
+            for (int64_t ch = 0; ch < C; ch++) memcpy(d + ch * W, s + ch * H * W, (size_t)W * 4);
+            continue;
+        }
+        const float *s = t->src + r * W * C; /* (W, C) block of this row */
+        float *d = t->to_nhcw ? t->dst + rd * C * W : t->dst + (n - t->n0) * C * H * W + y * W;
+        const int64_t cs = t->to_nhcw ? W : H * W; /* channel stride in dst */
+        for (int64_t c0 = 0; c0 < C; c0 += 16)
+            for (int64_t x0 = 0; x0 < W; x0 += 16) {
+                const int64_t c1 = tc_imin(c0 + 16, C), x1 = tc_imin(x0 + 16, W);
+                for (int64_t ch = c0; ch < c1; ch++)
+                    for (int64_t x = x0; x < x1; x++) d[ch * cs + x] = s[x * C + ch];
+            }
+    }
+}
+
+/* A strided (or mode-padded) convolution's input as phase images (see
+ * tc_plan): per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i,
+ * rx + isw*j] for j < xw (coordinates of the padded input with a padding
+ * mode), zeros past the input, as C rows of xw (NHCW) or into C planes
+ * (flat tiles).  Split over (n, phase, row). */
+void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
+    const s2d_ctx *t = ctx;
+    const tc_plan *pl = t->pl;
+    const tconv_padding_mode mode = (tconv_padding_mode)pl->pmode;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    const int64_t cs = t->from_nhwc ? 1 : H * W, rs = t->from_nhwc ? W * C : W,
+                  ps = t->from_nhwc ? C : 1;
+    const int64_t hs = H + pl->ppt + pl->ppb, wsz = W + pl->ppl + pl->ppr; /* source dims */
+    for (int64_t r = b; r < e; r++) {
+        const int64_t i = r % xh, ph = r / xh % (pl->ish * pl->isw),
+                      n = r / xh / (pl->ish * pl->isw);
+        const int64_t ry = ph / pl->isw, rx = ph % pl->isw, py = ry + pl->ish * i;
+        float *img = t->dst + (n - t->n0) * pl->ximg + ph * C * xh * xw;
+        /* rows: [i][c][j]; flat: [c][i][j] */
+        float *d = pl->xlay ? img + i * C * xw : img + i * xw;
+        const int64_t dcs = pl->xlay ? xw : xh * xw;
+        const int64_t iy = py < hs ? tc_pad_index(mode, py - pl->ppt, H) : -1;
+        const int64_t nj = rx < wsz ? tc_imin(xw, (wsz - rx - 1) / pl->isw + 1) : 0;
+        for (int64_t ch = 0; ch < C; ch++) {
+            float *dc = d + ch * dcs;
+            int64_t j = 0;
+            if (iy >= 0) {
+                const float *sp = t->src + n * C * H * W + ch * cs + iy * rs;
+                if (pl->pmode)
+                    for (; j < nj; j++)
+                        dc[j] = sp[tc_pad_index(mode, rx + pl->isw * j - pl->ppl, W) * ps];
+                else
+                    for (; j < nj; j++) dc[j] = sp[(rx + pl->isw * j) * ps];
+            }
+            for (; j < xw; j++) dc[j] = 0.0f;
+        }
+    }
+}

@@ -1,0 +1,150 @@
+/* pack.c -- weights in the order each path's micro-kernels read them, and
+ * the tile shape that decides that order.  The source is always a
+ * transposed convolution's weight, (Cin, Cout/g, kh, kw). */
+#include "plan_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Relative speed of a tile shape.  Each input load (from L2 or beyond)
+ * feeds MR FMAs and each weight broadcast (from L1) NV FMAs; fewer than 8
+ * accumulators cannot hide the FMA latency.  Weights fitted to timings on
+ * Zen 5 (a tile with one vector and more than 16 accumulators ran slow). */
+static double tile_eff(int nv, int mr) {
+    const double acc = nv * mr;
+    double e = acc >= 8 ? 1.0 : acc / 8;
+    return e / (1.0 + 4.0 / mr + 1.0 / nv);
+}
+
+void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv_out,
+                    int *mr_out) {
+    double best = -1;
+    int bnv = 1, bmr = 1;
+    for (int nv = 1; nv <= TC_NV_MAX && nv <= (nvec > 0 ? nvec : 1); nv++)
+        for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= ks->acc_cap; mr++) {
+            if (!ks->phase[nv - 1][mr - 1] || (nv == 1 && mr > 16)) continue;
+            /* more than 4 vectors only with registers for them (AVX-512) */
+            if (nv > 4 && ks->acc_cap < 24) continue;
+            const int64_t full = cog / mr, rem = cog % mr;
+            double t = (double)full * mr / tile_eff(nv, mr);
+            if (rem) t += (double)rem / tile_eff(nv, (int)rem);
+            const double sc = (double)cog / t;
+            if (sc > best + 1e-9) {
+                best = sc;
+                bnv = nv;
+                bmr = mr;
+            }
+        }
+    *nv_out = bnv;
+    *mr_out = bmr;
+}
+
+/* phase path: w -> [g][ocb][ky][kx][ic][MRb] (the last block MRb < MR wide). */
+int tc_pack_phase(tc_plan *pl, int mr) {
+    const int64_t G = pl->groups, cig = pl->cig, cog = pl->cog, kk = pl->kk;
+    float *pk = malloc((size_t)(G * cig * cog * kk) * sizeof(float) + 64);
+    if (!pk) return 0;
+    for (int64_t g = 0; g < G; g++)
+        for (int64_t o0 = 0; o0 < cog; o0 += mr) {
+            const int64_t mrb = cog - o0 < mr ? cog - o0 : mr;
+            float *dst = pk + g * cog * cig * kk + o0 * cig * kk;
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t ic = 0; ic < cig; ic++)
+                    for (int64_t m = 0; m < mrb; m++)
+                        dst[(t * cig + ic) * mrb + m] =
+                            pl->wsrc[((g * cig + ic) * cog + o0 + m) * kk + t];
+        }
+    free(pl->wpack);
+    pl->wpack = pk;
+    pl->mr = mr;
+    return 1;
+}
+
+/* 1x1-input GEMM: per group, a (cig x cog*Hout*Wout) matrix whose columns
+ * are the output's elements in memory order ((oc, pixel) for NCHW, (pixel,
+ * oc) for NHWC), in blocks of GN columns: [g][cb][ic][GN], zero where no
+ * tap reaches; the bias likewise per column. */
+tconv_status tc_pack_gemm(tc_plan *pl) {
+    const tc_geom *g = &pl->pb.g;
+    const int nhwc = pl->layout == TCONV_LAYOUT_NHWC;
+    if (pl->gpack && pl->g_h == g->h_out && pl->g_w == g->w_out && pl->g_nhwc == nhwc)
+        return TCONV_OK;
+    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    const int64_t cig = pl->cig, cog = pl->cog, hw = g->h_out * g->w_out, nc = cog * hw;
+    const int64_t ncb = (nc + GN - 1) / GN;
+    int64_t numel;
+    if (tc_mul_overflow(g->groups * ncb, cig * GN, &numel) || numel > (int64_t)1 << 40)
+        return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
+    float *pk = calloc((size_t)numel + 1, sizeof(float));
+    float *bi = calloc((size_t)(g->groups * ncb * GN), sizeof(float));
+    if (!pk || !bi) {
+        free(pk);
+        free(bi);
+        return tc_plan_oom();
+    }
+    for (int64_t gi = 0; gi < g->groups; gi++)
+        for (int64_t col = 0; col < nc; col++) {
+            const int64_t ocg = nhwc ? col % cog : col / hw, pix = nhwc ? col / cog : col % hw;
+            const int64_t oy = pix / g->w_out, ox = pix % g->w_out;
+            const int64_t cb = col / GN, j = col % GN;
+            bi[(gi * ncb + cb) * GN + j] = pl->bias[gi * cog + ocg];
+            /* with a 1x1 input, oy = ky*dh - ph */
+            const int64_t ty = oy + g->ph, tx = ox + g->pw;
+            if (ty % g->dh || tx % g->dw) continue;
+            const int64_t ky = ty / g->dh, kx = tx / g->dw;
+            if (ky >= g->kh || kx >= g->kw) continue;
+            for (int64_t ic = 0; ic < cig; ic++)
+                pk[((gi * ncb + cb) * cig + ic) * GN + j] =
+                    pl->wsrc[((gi * cig + ic) * cog + ocg) * pl->kk + ky * g->kw + kx];
+        }
+    free(pl->gpack);
+    free(pl->gbias);
+    pl->gpack = pk;
+    pl->gbias = bi;
+    pl->g_h = g->h_out;
+    pl->g_w = g->w_out;
+    pl->g_nhwc = nhwc;
+    pl->g_ncb = ncb;
+    return TCONV_OK;
+}
+
+/* channels in lanes: w -> [g][ocb][ky][kx][ic][NR], zero-padded to NR. */
+tconv_status tc_pack_cil(tc_plan *pl) {
+    if (pl->cpack) return TCONV_OK;
+    const int NR = pl->ks->cil_nr;
+    const int64_t G = pl->groups, cig = pl->cig, cog = pl->cog, kk = pl->kk;
+    const int64_t nocb = (cog + NR - 1) / NR;
+    float *pk = calloc((size_t)(G * nocb * kk * cig * NR) + 1, sizeof(float));
+    float *bi = calloc((size_t)(G * nocb * NR), sizeof(float));
+    if (!pk || !bi) {
+        free(pk);
+        free(bi);
+        return tc_plan_oom();
+    }
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t oc = 0; oc < cog; oc++) {
+            const int64_t ocb = oc / NR, j = oc % NR;
+            bi[(gi * nocb + ocb) * NR + j] = pl->bias[gi * cog + oc];
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t ic = 0; ic < cig; ic++)
+                    pk[(((gi * nocb + ocb) * kk + t) * cig + ic) * NR + j] =
+                        pl->wsrc[((gi * cig + ic) * cog + oc) * kk + t];
+        }
+    pl->cpack = pk;
+    pl->cbias = bi;
+    pl->c_nocb = nocb;
+    return TCONV_OK;
+}
+
+void tc_flip_swap_weights(const float *w, int64_t cout, int64_t cin, int64_t groups, int64_t kh,
+                          int64_t kw, float *out) {
+    const int64_t cig = cin / groups, cog = cout / groups, kk = kh * kw;
+    /* w: (Cout, Cin/g, kh, kw) -> out: (Cin, Cout/g, kh, kw), each kernel reversed */
+    for (int64_t gi = 0; gi < groups; gi++)
+        for (int64_t co = 0; co < cog; co++)
+            for (int64_t ci = 0; ci < cig; ci++) {
+                const float *src = w + ((gi * cog + co) * cig + ci) * kk;
+                float *dst = out + ((gi * cig + ci) * cog + co) * kk;
+                for (int64_t t = 0; t < kk; t++) dst[kk - 1 - t] = src[t];
+            }
+}

@@ -1,0 +1,248 @@
+/* plan.c -- plans of transposed-convolution problems: create (pick the
+ * kernel set, pack the weights), reshape (tap lists, then the path:
+ * 1x1-GEMM, channels in lanes or phase tiles), run (threads, workspace),
+ * free; and the lowerings the operators use to state their passes as such
+ * problems. */
+#include "plan_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+tconv_status tc_plan_oom(void) {
+    return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory planning the fast path");
+}
+
+static const tc_kernel_set *kernels_for(tconv_impl impl) {
+#if defined(TCONV_X86)
+    if (impl == TCONV_IMPL_AVX512) return &tc_kernels_avx512;
+    if (impl == TCONV_IMPL_AVX2) return &tc_kernels_avx2;
+#endif
+    (void)impl;
+    return &tc_kernels_portable;
+}
+
+void tc_plan_free(tc_plan *pl) {
+    if (!pl) return;
+    free(pl->bias);
+    free(pl->wown);
+    free(pl->wpack);
+    free(pl->gpack);
+    free(pl->gbias);
+    free(pl->cpack);
+    free(pl->cbias);
+    free(pl->grp);
+    free(pl->kyc);
+    free(pl->kxc);
+    free(pl->kyo);
+    free(pl->kxo);
+    free(pl->taps);
+    free(pl->tap_off);
+    free(pl);
+}
+
+tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t groups,
+                            int64_t kh, int64_t kw, const float *w, float *w_owned,
+                            const float *bias, tc_plan **out) {
+    tc_plan *pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        free(w_owned);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    }
+    pl->wown = w_owned;
+    pl->wsrc = w;
+    pl->ks = kernels_for(impl);
+    pl->groups = groups;
+    pl->cig = cin / groups;
+    pl->cog = cout / groups;
+    pl->kh = kh;
+    pl->kw = kw;
+    pl->kk = kh * kw;
+    pl->bias = calloc((size_t)cout + TC_MR_MAX, sizeof(float));
+    if (!pl->bias) {
+        tc_plan_free(pl);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
+    }
+    if (bias) memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
+    /* Pack for the tile a large input would get; reshape repacks only if a
+     * small input prefers another MR. */
+    int nv, mr;
+    tc_choose_tile(pl->ks, pl->cog, 1 << 20, &nv, &mr);
+    if (!tc_pack_phase(pl, mr)) {
+        tc_plan_free(pl);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory packing %lld weights",
+                       (long long)(cin * (cout / groups) * kh * kw));
+    }
+    *out = pl;
+    return TCONV_OK;
+}
+
+/* Kernel taps k < kn by output phase: tap k reaches output phase
+ * r = (k*d - p) mod s and reads input offset c = (r + p - k*d) / s from the
+ * phase position.  With an input stride si > 1 (strided convolution,
+ * s = 1) that offset is in phase image c mod si, at floor(c / si).  Fills
+ * off[0..s] (list r is off[r]..off[r+1]) and triples (k, offset, image),
+ * each list in increasing k. */
+static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t si, int64_t *off,
+                      int64_t *trip) {
+    for (int64_t k = 0; k < kn; k++) off[((k * d - p) % s + s) % s + 1]++;
+    for (int64_t r = 0; r < s; r++) off[r + 1] += off[r];
+    for (int64_t k = 0; k < kn; k++) { /* off[r] walks to the end of list r ... */
+        const int64_t r = ((k * d - p) % s + s) % s, c = (r + p - k * d) / s;
+        int64_t *e = trip + 3 * off[r]++;
+        e[0] = k;
+        e[1] = tc_floor_div(c, si);
+        e[2] = c - e[1] * si;
+    }
+    for (int64_t r = s; r > 0; r--) off[r] = off[r - 1]; /* ... then back to its start */
+    off[0] = 0;
+}
+
+tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
+                             size_t *ws_bytes, const char **path) {
+    pl->pb = *pb;
+    pl->layout = layout;
+    pl->ish = pb->ish;
+    pl->isw = pb->isw;
+    const tc_geom *g = &pl->pb.g;
+    pl->flops = 2.0 * g->n * g->c_in * g->h_in * g->w_in * pl->cog * g->kh * g->kw;
+    pl->pmode = pb->pmode != TCONV_PADDING_MODE_ZEROS &&
+                        (pb->ppt || pb->ppb || pb->ppl || pb->ppr)
+                    ? (int)pb->pmode
+                    : 0;
+    pl->ppt = pl->pmode ? pb->ppt : 0;
+    pl->ppb = pl->pmode ? pb->ppb : 0;
+    pl->ppl = pl->pmode ? pb->ppl : 0;
+    pl->ppr = pl->pmode ? pb->ppr : 0;
+    *ws_bytes = 0;
+    const int s2d = pl->ish > 1 || pl->isw > 1 || pl->pmode;
+    /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
+     * output is no larger than the kernel (dilation or output_padding can
+     * make it far larger, mostly taps-free, and the packing unbounded). */
+    if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= pl->kk) {
+        *path = "gemm-1x1";
+        return tc_plan_gemm(pl);
+    }
+    /* the images the kernels read: the input, or its phase images;
+     * ceil(dim / stride), tc_lower_convolution keeps strides <= the dims */
+    pl->xh = (g->h_in + pl->ppt + pl->ppb - 1) / pl->ish + 1;
+    pl->xw = (g->w_in + pl->ppl + pl->ppr - 1) / pl->isw + 1;
+    const int64_t xd[5] = {pl->ish * pl->isw, g->c_in, pl->xh, pl->xw, g->n};
+    int64_t xall;
+    if (!tc_numel(xd, 5, &xall)) /* <= ~36 x the input: cannot overflow in practice */
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the phase images of the input do not fit");
+    pl->ximg = xd[0] * xd[1] * xd[2] * xd[3];
+    const int64_t sh = g->sh, sw = g->sw;
+    /* tap lists per row phase and per column phase */
+    free(pl->kyc);
+    free(pl->kxc);
+    free(pl->kyo);
+    free(pl->kxo);
+    pl->kyc = malloc((size_t)(g->kh * 3) * sizeof(int64_t));
+    pl->kxc = malloc((size_t)(g->kw * 3) * sizeof(int64_t));
+    pl->kyo = calloc((size_t)sh + 1, sizeof(int64_t));
+    pl->kxo = calloc((size_t)sw + 1, sizeof(int64_t));
+    if (!pl->kyc || !pl->kxc || !pl->kyo || !pl->kxo) return tc_plan_oom();
+    tap_lists(g->kh, g->dh, g->ph, sh, pl->ish, pl->kyo, pl->kyc);
+    tap_lists(g->kw, g->dw, g->pw, sw, pl->isw, pl->kxo, pl->kxc);
+    /* Small phases, several taps, many channels: channels in lanes.  With
+     * one tap per phase (k == s) or few output channels the pixel vectors
+     * measured faster. */
+    const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
+    int64_t maxty = 0, maxtx = 0;
+    for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
+    for (int64_t r = 0; r < sw; r++) maxtx = tc_imax(maxtx, pl->kxo[r + 1] - pl->kxo[r]);
+    const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
+    if (!s2d && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && pl->cog >= pl->ks->cil_nr &&
+        maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= 8 && pl->ks->cil_nr <= 64) {
+        *path = "phase-cil";
+        return tc_plan_cil(pl);
+    }
+    *path = sw == 2 ? "phase-sw2" : "phase";
+    return tc_plan_phase(pl, s2d, ws_bytes);
+}
+
+static int threads_for(const tc_plan *pl, int nt) {
+    if ((int64_t)nt > pl->units) nt = (int)pl->units;
+    /* Waking a worker costs microseconds: give each at least ~2 MFLOP. */
+    const double by_work = pl->flops / 2e6;
+    if (nt > 1 && by_work < nt) nt = by_work < 1 ? 1 : (int)by_work;
+    return nt < 1 ? 1 : nt;
+}
+
+void tc_plan_run(const tc_plan *pl, const float *x, float *y, void *ws, int nthreads,
+                 const tc_epilogue *ep) {
+    const tc_geom *g = &pl->pb.g;
+    run_ctx c = {pl, x, y, tc_strides_for(pl->layout, g->c_out, g->h_out, g->w_out), ep, x,
+                 ws, 0};
+    const int nt = threads_for(pl, nthreads);
+    if (pl->path == PATH_PHASE)
+        tc_run_phase(&c, nt);
+    else
+        tc_parallel_for(nt, pl->units, pl->path == PATH_GEMM ? tc_gemm_worker : tc_cil_worker,
+                        &c);
+}
+
+/* ---- lowerings ------------------------------------------------------------ */
+
+int tc_lower_transposed(const tc_geom *g, tc_problem *pb) {
+    /* The phase plan's tables and loops grow with the stride and the kernel
+     * size.  The kernel is bounded by the (never empty) weights; the stride
+     * only where the output is non-empty and the stride does not exceed it
+     * (legal: stride 2^50 on a 1-row input, or on a zero batch).  Those
+     * geometries, and strides beyond any real layer's, take the reference
+     * kernel, which does no work for an empty output. */
+    if (g->n <= 0 || g->c_out <= 0 || g->sh > g->h_out || g->sw > g->w_out || g->sh > 256 ||
+        g->sw > 256 || g->sh * g->sw > 4096)
+        return 0;
+    memset(pb, 0, sizeof *pb);
+    pb->g = *g;
+    pb->ish = pb->isw = 1;
+    pb->pmode = TCONV_PADDING_MODE_ZEROS;
+    return 1;
+}
+
+/* A stride-1 convolution is a stride-1 transposed convolution of the same
+ * input with the kernel flipped and its in/out channels swapped:
+ *   y[co, oy] = sum x[ci, oy - pt + ky*d] w[co, ci, ky]
+ *             = sum x[ci, iy] w'[ci, co, ky'],  oy = iy - p' + ky'*d,
+ * ky' = kh-1-ky, p' = d*(kh-1) - pt.  With stride s, tap ky reads
+ * x[s*oy + t], t = ky*d - pt = s*a + r: row oy + a of phase image r
+ * (x[r + s*i]); over the s*s phase images (in the workspace) the
+ * convolution is again a stride-1 one, each tap reading its own image. */
+int tc_lower_convolution(const tc_geom *g, tc_problem *pb) {
+    if (g->n <= 0 || g->c_out <= 0) return 0;
+    /* with a padding mode the kernels read the padded input, unpadded */
+    const int moded = g->padding_mode != TCONV_PADDING_MODE_ZEROS &&
+                      (g->pad_t || g->pad_b || g->pad_l || g->pad_r);
+    const int64_t ph = g->dh * (g->kh - 1) - (moded ? 0 : g->pad_t),
+                  pw = g->dw * (g->kw - 1) - (moded ? 0 : g->pad_l);
+    /* The phase images take about the (padded) input's size while the
+     * stride is at most the input's; a stride beyond (legal: the output is
+     * then a row or a column) or beyond any real layer's takes the
+     * reference.  A padded copy far larger than the input (replicate
+     * padding has no limit; with a huge dilation the output can still be
+     * small) also. */
+    if (moded && (g->pad_t > g->h_in || g->pad_b > g->h_in || g->pad_l > g->w_in ||
+                  g->pad_r > g->w_in))
+        return 0;
+    const int64_t hs = g->h_in + (moded ? g->pad_t + g->pad_b : 0),
+                  ws = g->w_in + (moded ? g->pad_l + g->pad_r : 0);
+    if (g->sh > hs || g->sw > ws || g->sh > 4096 || g->sw > 4096 || g->sh * g->sw > 4096)
+        return 0;
+    if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
+    memset(pb, 0, sizeof *pb);
+    pb->g = *g;
+    pb->g.ph = ph;
+    pb->g.pw = pw;
+    pb->g.sh = pb->g.sw = 1; /* one output phase; the input strides below */
+    pb->ish = g->sh;
+    pb->isw = g->sw;
+    pb->pmode = moded ? g->padding_mode : TCONV_PADDING_MODE_ZEROS;
+    if (moded) {
+        pb->ppt = g->pad_t;
+        pb->ppb = g->pad_b;
+        pb->ppl = g->pad_l;
+        pb->ppr = g->pad_r;
+    }
+    return 1;
+}

@@ -1,0 +1,142 @@
+/* plan_internal.h -- what the files of src/plan share: the plan of a
+ * transposed-convolution problem and the pieces each path contributes.
+ * Never installed; only src/plan includes it. */
+#ifndef TCONV_PLAN_INTERNAL_H
+#define TCONV_PLAN_INTERNAL_H
+
+#include "../kernels/kernels.h"
+#include "plan.h"
+
+#include <stdatomic.h>
+
+enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
+
+#define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
+#define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
+#define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
+#define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
+
+typedef struct phase_grp { /* one (ry, column phase set) */
+    int64_t ry, rx;        /* rx: the column phase when SWF == 1 (sw != 2) */
+    int64_t hq, wq;        /* phase rows, phase columns (of column phase 0 if SWF == 2) */
+    int64_t nvec, nvt, vt_chunk, nchunk;
+    int64_t units, first;  /* tiles of this group per (n, g); prefix */
+    int64_t vt0;           /* its first vector tile in the tap table */
+} phase_grp;
+
+struct tc_plan {
+    const tc_kernel_set *ks;
+    int64_t groups, cig, cog, kh, kw, kk;
+    /* weights as a transposed convolution's, (Cin, Cout/g, kh, kw); wown
+     * is wsrc when the plan owns them */
+    const float *wsrc;
+    float *wown;
+    float *bias; /* Cout values (+ TC_MR_MAX), zeros when there is none */
+    /* phase path: weights packed [g][ocb][ky][kx][ic][MRb] for MR = mr */
+    int mr;
+    float *wpack;
+    /* gemm path: packed for output size (g_h, g_w) and layout g_nhwc */
+    int64_t g_h, g_w, g_ncb;
+    int g_nhwc;
+    float *gpack, *gbias;
+    /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
+    float *cpack, *cbias;
+    int64_t c_nocb, c_npb;
+
+    /* ---- the last reshape ---- */
+    tc_problem pb;
+    tconv_layout layout;
+    int path, swf, nv, flat, R;
+    int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows (workspace) */
+    int64_t ngrp;
+    phase_grp *grp;
+    int64_t nocb, units_ng, units, nmb;
+    double flops;
+    /* Tap lists, one per row phase ry: the (ky, cy, plane row) triples at
+     * kyc[3*kyo[ry] .. 3*kyo[ry+1]) (likewise columns).  Every kernel row
+     * belongs to exactly one phase, so the lists hold kh (kw) triples in
+     * all, whatever the stride. */
+    int64_t *kyc, *kxc, *kyo, *kxo;
+    /* A strided convolution reads its input as ish x isw phase images
+     * ("space to depth": image (ry, rx) holds x[ry + ish*i, rx + isw*j]),
+     * each xh x xw, zero-padded, in the workspace; 1 x 1 otherwise, the
+     * input itself (xh x xw = H x W).  ximg: floats per image of the
+     * buffer the kernels read.  With a padding mode (pmode) the phase
+     * images are those of the padded input (F.pad's, pads ppt/ppb/ppl/ppr),
+     * which the convolution then reads without padding. */
+    int64_t ish, isw, xh, xw, ximg;
+    int pmode;
+    int64_t ppt, ppb, ppl, ppr;
+    /* Tap table of the phase path: the taps of vector tile vt (numbered
+     * across groups), column phase p, are taps[tap_off[vt*SWF + p] ..
+     * tap_off[vt*SWF + p + 1]).  NULL where it would be large: the tiles
+     * then build their lists as they run. */
+    tc_tap *taps;
+    int64_t *tap_off;
+};
+
+/* One run: what the workers share. */
+typedef struct run_ctx {
+    const tc_plan *pl;
+    const float *x; /* what the kernels read: the input or its repacked copy */
+    float *y;
+    tc_strides ys;
+    const tc_epilogue *ep;
+    /* image-at-a-time runs: the caller's input, the workspace slots (one
+     * image each, one per running thread) and which are taken */
+    const float *src;
+    float *slots;
+    atomic_uint_fast64_t busy;
+} run_ctx;
+
+static inline uint32_t tc_bits_range(int64_t lo, int64_t hi) { /* bits [lo, hi) */
+    if (hi <= lo) return 0;
+    return (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
+}
+
+/* ---- pack.c: weights in the order each path's kernels read them ---- */
+/* Picks NV and MR of a phase tile within the kernel set's registers. */
+void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv, int *mr);
+int tc_pack_phase(tc_plan *pl, int mr);              /* 0: out of memory */
+tconv_status tc_pack_gemm(tc_plan *pl);              /* for pl->pb's output size and layout */
+tconv_status tc_pack_cil(tc_plan *pl);
+
+/* ---- store.c: finished tiles into y ---- */
+/* n floats of a tile row (src) into y at d (element stride ds), through
+ * the epilogue (bias already in src). */
+void tc_store_row(float *d, int64_t ds, const float *src, int64_t n, const tc_epilogue *ep);
+/* d[j] = a[j/2] or b[j/2] interleaved (stride-2 column phases), cnt floats */
+void tc_store_row_il2(const tc_kernel_set *ks, float *d, const float *a, const float *b,
+                      int64_t cnt, const tc_epilogue *ep);
+
+/* ---- input_transform.c: the input as the kernels read it ---- */
+typedef struct repack_ctx {
+    const float *src;
+    float *dst; /* holds images n0, n0 + 1, ... */
+    int64_t n, c, h, w;
+    int from_nhwc, to_nhcw;
+    int64_t n0;
+} repack_ctx;
+void tc_repack_worker(void *ctx, int64_t b, int64_t e); /* over (image, row) */
+
+typedef struct s2d_ctx {
+    const tc_plan *pl;
+    const float *src;
+    float *dst; /* holds images n0, n0 + 1, ... */
+    int64_t n, c, h, w;
+    int from_nhwc;
+    int64_t n0;
+} s2d_ctx;
+void tc_s2d_worker(void *ctx, int64_t b, int64_t e); /* over (image, phase, row) */
+
+/* ---- the paths: plan (at reshape) and run ---- */
+tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);
+void tc_run_phase(run_ctx *c, int nt);
+tconv_status tc_plan_cil(tc_plan *pl);
+void tc_cil_worker(void *ctx, int64_t b, int64_t e);
+tconv_status tc_plan_gemm(tc_plan *pl);
+void tc_gemm_worker(void *ctx, int64_t b, int64_t e);
+
+tconv_status tc_plan_oom(void);
+
+#endif /* TCONV_PLAN_INTERNAL_H */

@@ -1,0 +1,41 @@
+/* test_conv_transpose2d_backward_weight.c -- ConvTranspose2d's backward_weight pass on
+ * every path and ISA against the reference kernel (the operator tester):
+ * the seed shapes' forms (shrunk), then random cases of every parameter
+ * (groups, dilation, asymmetric pairs, output_padding and output_size,
+ * unbatched, 1x1 inputs). */
+#include "check.h"
+#include "op_tester.h"
+
+static const int64_t cases[][14] = {
+    /* N Cin H W Cout kh kw sh sw ph pw oph opw g */
+    {2, 32, 4, 4, 24, 4, 4, 2, 2, 1, 1, 0, 0, 1},  {2, 16, 8, 8, 12, 4, 4, 2, 2, 1, 1, 0, 0, 1},
+    {2, 8, 16, 16, 3, 4, 4, 2, 2, 1, 1, 0, 0, 1},  {4, 20, 1, 1, 24, 4, 4, 1, 1, 0, 0, 0, 0, 1},
+    {1, 24, 8, 8, 16, 2, 2, 2, 2, 0, 0, 0, 0, 1},  {3, 8, 10, 20, 9, 3, 5, 2, 1, 4, 2, 0, 0, 1},
+    {3, 16, 8, 8, 17, 3, 3, 2, 2, 1, 1, 1, 1, 1},  {1, 3, 32, 32, 6, 3, 3, 2, 2, 2, 2, 0, 0, 1},
+    {2, 12, 6, 7, 12, 3, 3, 2, 2, 1, 1, 1, 0, 3},  {1, 4, 12, 12, 5, 7, 7, 1, 1, 3, 3, 0, 0, 1},
+    {9, 6, 12, 9, 4, 3, 3, 2, 2, 1, 1, 1, 1, 2},   {1, 64, 4, 4, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1},
+};
+
+int main(void) {
+    ot_stats st = {0};
+    tu_rng r;
+    tu_rng_seed(&r, 7100 + TCONV_PASS_BACKWARD_WEIGHT);
+    uint64_t seed = 1;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        ot_case c = ot_ct_case(cases[i]);
+        ot_run(&c, TCONV_PASS_BACKWARD_WEIGHT, seed++, &st);
+    }
+    for (int i = 0; i < 200; i++) {
+        ot_case c;
+        ot_random_ct(&r, 0, &c);
+        ot_run(&c, TCONV_PASS_BACKWARD_WEIGHT, seed++, &st);
+    }
+    for (int i = 0; i < 20; i++) {
+        ot_case c;
+        ot_random_ct(&r, 1, &c);
+        ot_run(&c, TCONV_PASS_BACKWARD_WEIGHT, seed++, &st);
+    }
+    ot_report("conv_transpose2d backward_weight", &st);
+    CHECK(st.fast_runs > 0);
+    return tc_test_summary("test_conv_transpose2d_backward_weight");
+}

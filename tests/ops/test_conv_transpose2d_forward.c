@@ -1,0 +1,72 @@
+/* test_conv_transpose2d_forward.c -- ConvTranspose2d's forward on every
+ * path and ISA against the reference kernel (the operator tester): the
+ * seed shapes' forms (shrunk), batches run image at a time, the 1x1 GEMM,
+ * channels-in-lanes and thin-output tiles, then random cases of every
+ * parameter. */
+#include "check.h"
+#include "op_tester.h"
+
+#include <stdio.h>
+
+static const int64_t seed_like[][14] = {
+    /* N Cin H W Cout kh kw sh sw ph pw oph opw g */
+    {1, 64, 4, 4, 40, 4, 4, 2, 2, 1, 1, 0, 0, 1},   {1, 32, 8, 8, 24, 4, 4, 2, 2, 1, 1, 0, 0, 1},
+    {1, 16, 16, 16, 20, 4, 4, 2, 2, 1, 1, 0, 0, 1}, {2, 16, 32, 32, 3, 4, 4, 2, 2, 1, 1, 0, 0, 1},
+    {9, 8, 16, 20, 3, 4, 4, 2, 2, 1, 1, 0, 0, 1},
+    /* batches of small images run image at a time (N >= 2 x threads) */
+    {8, 6, 12, 9, 4, 3, 3, 2, 2, 1, 1, 1, 1, 2},    {9, 4, 7, 5, 5, 3, 5, 2, 1, 2, 2, 0, 0, 1},
+    {5, 20, 1, 1, 24, 4, 4, 1, 1, 0, 0, 0, 0, 1},   {1, 24, 8, 8, 16, 2, 2, 2, 2, 0, 0, 0, 0, 1},
+    {1, 8, 40, 48, 12, 2, 2, 2, 2, 0, 0, 0, 0, 1},  {2, 16, 10, 20, 33, 3, 5, 2, 1, 4, 2, 0, 0, 1},
+    {3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1},   {1, 3, 32, 32, 6, 3, 3, 2, 2, 2, 2, 0, 0, 1},
+    {1, 4, 12, 12, 5, 7, 7, 1, 1, 3, 3, 0, 0, 1}, /* 49 taps: more than one tap chunk */
+    {1, 5, 9, 9, 4, 3, 3, 3, 3, 0, 0, 2, 2, 1},   /* stride 3 */
+    /* small phases, many output channels: the channels-in-lanes tiles */
+    {1, 32, 4, 4, 56, 4, 4, 2, 2, 1, 1, 0, 0, 1},   {2, 24, 8, 6, 100, 3, 3, 2, 2, 1, 1, 1, 0, 1},
+    {1, 16, 5, 5, 192, 3, 3, 2, 2, 0, 0, 0, 0, 2},  {3, 8, 3, 7, 64, 2, 3, 1, 1, 0, 1, 0, 0, 1},
+    /* thin outputs: tiles of more than 4 pixel vectors (MR 2..4 x NV 5..8 on
+     * AVX-512), with a short last tile and partial vectors */
+    {1, 8, 13, 20, 2, 4, 4, 2, 2, 1, 1, 0, 0, 1},   {1, 8, 17, 20, 4, 3, 3, 1, 1, 1, 1, 0, 0, 1},
+    {2, 6, 11, 36, 3, 4, 4, 2, 2, 1, 1, 1, 0, 1},
+};
+
+/* the path the best implementation must take (NCHW) */
+static const struct {
+    int64_t s[14];
+    const char *path;
+} paths[] = {
+    {{1, 64, 4, 4, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil"},
+    {{2, 16, 16, 16, 8, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-sw2"},
+    {{2, 20, 1, 1, 24, 4, 4, 1, 1, 0, 0, 0, 0, 1}, "gemm-1x1"},
+    {{1, 8, 9, 9, 8, 3, 3, 3, 3, 0, 0, 0, 0, 1}, "phase"},
+    {{1, 4, 1, 2, 4, 2, 2, 300, 1, 0, 0, 0, 0, 1}, "reference"}, /* stride beyond the output */
+};
+
+int main(void) {
+    ot_stats st = {0};
+    tu_rng r;
+    tu_rng_seed(&r, 20261124);
+    uint64_t seed = 1;
+    for (size_t i = 0; i < sizeof seed_like / sizeof seed_like[0]; i++) {
+        ot_case c = ot_ct_case(seed_like[i]);
+        c.bias = (int)(i % 3 != 2);
+        ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
+    }
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        ot_case c = ot_ct_case(paths[i].s);
+        c.expect_path = paths[i].path;
+        ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
+    }
+    for (int i = 0; i < 300; i++) {
+        ot_case c;
+        ot_random_ct(&r, 0, &c);
+        ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
+    }
+    for (int i = 0; i < 40; i++) {
+        ot_case c;
+        ot_random_ct(&r, 1, &c);
+        ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
+    }
+    ot_report("conv_transpose2d forward", &st);
+    CHECK(st.fast_runs > 0);
+    return tc_test_summary("test_conv_transpose2d_forward");
+}
