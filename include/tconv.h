@@ -380,14 +380,16 @@ TCONV_API tconv_pass tconv_op_pass(const tconv_op *op);
 TCONV_API tconv_status tconv_op_set_num_threads(tconv_op *op, int num_threads);
 
 /* The implementation op runs (never AUTO): the one asked for, or for AUTO
- * the best available.  conv2d runs on the same fast kernels as the
- * equivalent stride-1 transposed convolution (kernel flipped, channels
- * swapped; a strided or reflect / replicate / circular-padded input is read
- * as the phase images of the padded input, made in the workspace).  tconv_op_path names the routine the last
- * reshape chose (e.g. "phase-sw2", "gemm-1x1"; "reference" also where a
- * geometry falls back to it, such as a stride larger than the output or a
- * conv2d zero padding beyond dilation*(kernel-1)), or "none" before the
- * first reshape. */
+ * the best available.  Every pass runs on the same fast kernels: conv2d as
+ * the equivalent stride-1 transposed convolution (kernel flipped, channels
+ * swapped; a strided or reflect / replicate / circular-padded input read as
+ * the phase images of the padded input, made in the workspace), each data
+ * gradient as the other operator's forward, the weight gradients on their
+ * own kernels.  tconv_op_path names the routine the last reshape chose
+ * ("phase", "phase-sw2", "phase-cil", "gemm-1x1", "wgrad"; "reference" where
+ * a geometry falls back to it: an empty output, a stride beyond the output,
+ * a padding mode's pad beyond the input), or "none" before the first
+ * reshape. */
 TCONV_API tconv_impl tconv_op_impl(const tconv_op *op);
 TCONV_API const char *tconv_op_path(const tconv_op *op);
 

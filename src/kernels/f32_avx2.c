@@ -54,4 +54,5 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
 #include "gemm.inc"
 #include "cil.inc"
 #include "wgrad.inc"
+#include "transpose.inc"
 #include "kernel_set.inc"

@@ -81,4 +81,5 @@ static inline tc_v v_loadm(const float *p, tc_mk mk) {
 #include "gemm.inc"
 #include "cil.inc"
 #include "wgrad.inc"
+#include "transpose.inc"
 #include "kernel_set.inc"

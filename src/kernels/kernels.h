@@ -73,20 +73,21 @@ typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
 
 /* A weight-gradient tile: MR channels of the broadcast operand s by
  * NR = NRV*VL channels of the lane operand l, summed over a block of
- * pixels (rows x columns):
- *   out[m][j] = init[m][j] (or 0) + sum over r < nrows, c < ncols of
- *               s[r*s_rs + c*MR + m] * l[r*l_rs + c*NR + j]
+ * pixels (images x rows x columns):
+ *   out[m][j] = init[m][j] (or 0) + sum over i < nimg, r < nrows, c < ncols of
+ *               s[i*s_is + r*s_rs + c*MR + m] * l[i*l_is + r*l_rs + c*NR + j]
  * Both operands are packed pixel-major with their channel block innermost
- * (plan/wgrad.c).  out, init: [MR][NR]. */
+ * (plan/wgrad.c).  out, init: [MR][NR] (init may be out). */
 typedef struct tc_wgrad_tile {
     const float *s, *l;
-    int64_t s_rs, l_rs;
-    int64_t nrows, ncols;
+    int64_t s_is, s_rs, l_is, l_rs;
+    int64_t nimg, nrows, ncols;
     const float *init;
     float *out;
 } tc_wgrad_tile;
 typedef void (*tc_wgrad_kernel)(const tc_wgrad_tile *t);
 #define TC_WG_TILE_MAX 512 /* floats of the largest MR x NR weight-gradient tile */
+#define TC_WG_MR_MAX 12    /* most rows of a weight-gradient tile */
 
 typedef struct tc_kernel_set {
     tconv_impl impl;
@@ -99,7 +100,11 @@ typedef struct tc_kernel_set {
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
     tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
     int cil_mr, cil_nr;
-    tc_wgrad_kernel wgrad[4]; /* [NRV-1]: NRV lane vectors x wgrad_mr[NRV-1] rows */
+    /* dst[j*bw + c] = src[c*cs + j*xs], j < n, c < cn (transpose.inc) */
+    void (*pack_cols)(float *dst, int64_t bw, const float *src, int64_t cs, int64_t xs,
+                      int64_t n, int64_t cn);
+    /* [NRV-1][MR-1]: NRV lane vectors x MR rows, MR <= wgrad_mr[NRV-1] */
+    tc_wgrad_kernel wgrad[4][TC_WG_MR_MAX];
     int wgrad_mr[4];
 } tc_kernel_set;
 

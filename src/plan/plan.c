@@ -118,7 +118,8 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
      * output is no larger than the kernel (dilation or output_padding can
      * make it far larger, mostly taps-free, and the packing unbounded). */
-    if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= pl->kk) {
+    if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= pl->kk && g->ph >= 0 &&
+        g->pw >= 0) {
         *path = "gemm-1x1";
         return tc_plan_gemm(pl);
     }
@@ -229,7 +230,8 @@ int tc_lower_convolution(const tc_geom *g, tc_problem *pb) {
                   ws = g->w_in + (moded ? g->pad_l + g->pad_r : 0);
     if (g->sh > hs || g->sw > ws || g->sh > 4096 || g->sw > 4096 || g->sh * g->sw > 4096)
         return 0;
-    if (ph < 0 || pw < 0) return 0; /* padding beyond the kernel's reach */
+    /* zero padding beyond the kernel's reach makes ph, pw negative: the
+     * outermost outputs then see no tap at all (the bias alone) */
     memset(pb, 0, sizeof *pb);
     pb->g = *g;
     pb->g.ph = ph;

@@ -45,8 +45,8 @@ typedef struct tc_problem {
  * conv2d's fields (sh, sw, pad_t, pad_l, padding_mode; pads of a padding
  * mode in pad_t/b/l/r), as the stride-1 transposed convolution of its input
  * phase images that the planner runs: fills pb and returns 1, or returns 0
- * where the planner cannot take it (zero padding beyond dilation*(k-1),
- * strides beyond the input or 4096, a mode's pad beyond the input).  The
+ * where the planner cannot take it (an empty output, strides beyond the
+ * input or 4096, a mode's pad beyond the input).  The
  * weights it runs with are the convolution's flipped with in/out swapped
  * (tc_flip_swap_weights). */
 int tc_lower_convolution(const tc_geom *g, tc_problem *pb);

@@ -19,10 +19,17 @@
  * of A and B takes the lanes is chosen by their channel counts (a thin
  * layer puts its wide side in the lanes).
  *
- * Determinism: a unit is (group, A block, B block, split); it sums its
- * rows in a fixed order (rows of a split in order, taps in order) and no
- * two units add into the same sums, except the splits of a unit, whose
- * partial sums are added in split order after every unit is done.  The
+ * Blocking: a unit owns one channel block of B (its images' rows of a
+ * chunk stay in L2) and walks the pixels chunk by chunk; per chunk every
+ * channel block of A passes (its rows stay in L1) and every tap reads its
+ * shifted rows.  The unit's sums, [A block][tap][MR][NR], live in the
+ * workspace; a last pass writes them to dw.  Small images are folded: a
+ * chunk holds several whole images, one kernel call runs over all of them.
+ *
+ * Determinism: a unit is (split, group, B block); it sums its pixels in a
+ * fixed order (chunks in order, within a chunk images, rows, columns) and
+ * no two units add into the same sums, except the splits of a unit, whose
+ * partial sums are added in split order when every unit is done.  The
  * split count depends on the problem only, so the result is the same for
  * every thread count. */
 #include "plan_internal.h"
@@ -30,9 +37,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WG_TAPS 16       /* taps whose sums a unit holds at once (stack) */
-#define WG_MIN_UNITS 16  /* units a problem is split into when it has fewer */
-#define WG_ROW_FLOATS 8192 /* floats of A and B rows a row chunk keeps in L1 */
+#define WG_MIN_UNITS 4        /* units a problem is split into when it has fewer */
+#define WG_SPLIT_PIXELS 1024  /* least pixels of a split: each one's partial sums cost a pass */
+#define WG_CHUNK_FLOATS 65536 /* floats of B's rows (all images) a chunk keeps in L2 */
 
 struct tc_wgrad {
     const tc_kernel_set *ks;
@@ -53,9 +60,10 @@ struct tc_wgrad {
     int64_t *img_off;   /* [nry*nrx]: image offsets within a B block's panel (floats / (n*bw)) */
     int64_t img_all;    /* sum of the images' pixels */
     int64_t a_panel, b_panel; /* floats per (group, block) */
-    int64_t nsplit, rows_per_split, row_chunk;
-    int64_t base_units;
-    size_t a_bytes, b_bytes, part_bytes;
+    int64_t nsplit, rows_per_split, chunk_rows;
+    int64_t base_units; /* groups x B blocks */
+    int64_t tile;       /* MR x NR */
+    size_t a_bytes, b_bytes, sum_bytes;
 };
 
 void tc_wgrad_free(tc_wgrad *wg) {
@@ -95,7 +103,9 @@ static double tile_score(int64_t cs, int64_t cl, int mr, int nr, int nrv) {
     const double fma = mr * nrv, loads = mr + nrv;
     double cyc = fma > loads ? fma : loads;
     if (cyc < 8) cyc = 8;
-    return util * fma / cyc;
+    /* equal throughput: fewer loads per FMA leave the load ports to the
+     * operand streams */
+    return util * fma / cyc - 1e-3 * loads / fma;
 }
 
 /* Distinct residues (k*d - p) mod s over k < kn, ascending; per k its
@@ -136,18 +146,19 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
     /* the tile: which operand takes the lanes, and how many vectors */
     double best = -1;
     for (int al = 0; al < 2; al++)
-        for (int nrv = 1; nrv <= 4; nrv++) {
-            const int nr = nrv * VL, mr = ks->wgrad_mr[nrv - 1];
-            const int64_t cl = al ? wg->cag : wg->cbg, cs = al ? wg->cbg : wg->cag;
-            const double sc = tile_score(cs, cl, mr, nr, nrv);
-            if (sc > best + 1e-9) {
-                best = sc;
-                wg->a_lanes = al;
-                wg->nrv = nrv;
-                wg->mr = mr;
-                wg->nr = nr;
+        for (int nrv = 1; nrv <= 4; nrv++)
+            for (int mr = 1; mr <= ks->wgrad_mr[nrv - 1]; mr++) {
+                const int nr = nrv * VL;
+                const int64_t cl = al ? wg->cag : wg->cbg, cs = al ? wg->cbg : wg->cag;
+                const double sc = tile_score(cs, cl, mr, nr, nrv);
+                if (sc > best + 1e-9) {
+                    best = sc;
+                    wg->a_lanes = al;
+                    wg->nrv = nrv;
+                    wg->mr = mr;
+                    wg->nr = nr;
+                }
             }
-        }
     wg->aw = wg->a_lanes ? wg->nr : wg->mr;
     wg->bw = wg->a_lanes ? wg->mr : wg->nr;
     wg->nab = (wg->cag + wg->aw - 1) / wg->aw;
@@ -176,8 +187,8 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
         wg->img_h[i] = wg->res_y[i] < wg->hp ? (wg->hp - wg->res_y[i] - 1) / pb->sh + 1 : 0;
     for (int64_t i = 0; i < wg->nrx; i++)
         wg->img_w[i] = wg->res_x[i] < wg->wp ? (wg->wp - wg->res_x[i] - 1) / pb->sw + 1 : 0;
-    /* residues are distinct rows of B' (< sh apart... one per row class), so
-     * the images together hold about B' once: no overflow beyond B's size */
+    /* each residue is its own class of B' rows, so the images together hold
+     * about B' once: no overflow beyond B's size */
     int64_t off = 0;
     for (int64_t i = 0; i < wg->nry; i++)
         for (int64_t j = 0; j < wg->nrx; j++) {
@@ -196,31 +207,37 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
         tc_mul_overflow(bp, pb->groups * wg->nbb, &bn) || !tc_float_bytes(an, &wg->a_bytes) ||
         !tc_float_bytes(bn, &wg->b_bytes))
         return tc_fail(TCONV_ERROR_OVERFLOW, "the packed operands of the weight pass do not fit");
-    /* row chunks: A's and B's rows of a chunk stay in L1 across the taps */
-    wg->row_chunk = tc_imax(1, WG_ROW_FLOATS / tc_imax(1, pb->wa * (wg->aw + wg->bw)));
+    /* chunks: the rows of all B images a chunk reads (its rows plus the
+     * taps' reach) stay in L2 while every A block passes */
+    int64_t bimg_w = 0, reach = 0;
+    for (int64_t j = 0; j < wg->nrx; j++) bimg_w += wg->img_w[j];
+    for (int64_t k = 0; k < pb->kh; k++) reach = tc_imax(reach, tc_imax(wg->ky_c[k], -wg->ky_c[k]));
+    const int64_t row_floats = tc_imax(1, bimg_w * wg->nry * wg->bw);
+    wg->chunk_rows = tc_imax(1, WG_CHUNK_FLOATS / row_floats - tc_imin(reach, 64));
     /* splits: a problem with few units is cut into row ranges (fixed by the
-     * problem, never by the thread count), each worth ~1 MFLOP or more */
-    wg->base_units = pb->groups * wg->nab * wg->nbb;
+     * problem, never by the thread count), each of WG_SPLIT_PIXELS or more:
+     * every split adds a pass over the weight's sums */
+    wg->base_units = pb->groups * wg->nbb;
     const int64_t rows = pb->n * pb->ha;
     wg->nsplit = 1;
     if (wg->base_units < WG_MIN_UNITS && rows > 1) {
-        const double flop_row = 2.0 * wg->cag * wg->cbg * pb->wa * pb->kh * pb->kw;
-        const int64_t by_work = (int64_t)(flop_row * rows / 1e6);
+        const int64_t by_size = rows * pb->wa / WG_SPLIT_PIXELS;
         wg->nsplit = tc_imin(rows, (WG_MIN_UNITS + wg->base_units - 1) / wg->base_units);
-        wg->nsplit = tc_imax(1, tc_imin(wg->nsplit, by_work));
+        wg->nsplit = tc_imax(1, tc_imin(wg->nsplit, by_size));
     }
-    wg->rows_per_split = (rows + wg->nsplit - 1) / wg->nsplit;
+    /* whole images per split when there are enough of them */
+    if (pb->n >= wg->nsplit)
+        wg->rows_per_split = (pb->n + wg->nsplit - 1) / wg->nsplit * pb->ha;
+    else
+        wg->rows_per_split = (rows + wg->nsplit - 1) / wg->nsplit;
     wg->nsplit = rows ? (rows + wg->rows_per_split - 1) / wg->rows_per_split : 1;
-    int64_t part = 0;
-    if (wg->nsplit > 1) {
-        const int64_t pd[4] = {wg->nsplit, wg->base_units, pb->kh * pb->kw, (int64_t)wg->mr * wg->nr};
-        if (!tc_numel(pd, 4, &part) || !tc_float_bytes(part, &wg->part_bytes))
-            return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's partial sums do not fit");
-    } else {
-        wg->part_bytes = 0;
-    }
+    wg->tile = (int64_t)wg->mr * wg->nr;
+    const int64_t sd[5] = {wg->nsplit, wg->base_units, wg->nab, pb->kh * pb->kw, wg->tile};
+    int64_t sums;
+    if (!tc_numel(sd, 5, &sums) || !tc_float_bytes(sums, &wg->sum_bytes))
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's partial sums do not fit");
     const size_t align = 64;
-    *ws_bytes = wg->a_bytes + align + wg->b_bytes + align + wg->part_bytes;
+    *ws_bytes = wg->a_bytes + align + wg->b_bytes + align + wg->sum_bytes;
     if (*ws_bytes < wg->a_bytes) /* wrapped */
         return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's workspace does not fit");
     *path = "wgrad";
@@ -232,13 +249,50 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
 typedef struct wg_run {
     const tc_wgrad *wg;
     const float *a, *b;
-    float *apack, *bpack, *part;
+    float *apack, *bpack, *sums;
     float *dw, *db;
     int accumulate, db_of_a;
 } wg_run;
 
 static tc_strides strides_of(const tc_wgrad *wg, int64_t c, int64_t h, int64_t w) {
     return tc_strides_for(wg->layout, c, h, w);
+}
+
+/* One row of a packed panel: dst[j*bw + c] = src[c*cs + x_j*ps] for j < w,
+ * c < cn, with x_j = pad_index(x0 + xs*j - pad) (a zero where it is -1)
+ * and zeros for c >= cn.  The run of columns inside the input goes
+ * through the kernel set's transposing pack (planes are far apart in
+ * NCHW); the rest, padding modes and channels-last, element by element. */
+static void pack_row(const tc_kernel_set *ks, float *dst, const float *src, int64_t w, int64_t cn,
+                     int64_t bw, int64_t cs, int64_t ps, int64_t x0, int64_t xs, int64_t pad,
+                     tconv_padding_mode mode, int64_t len) {
+    int64_t j = 0;
+    if (cs != 1 && ps == 1) {
+        /* columns j in [ja, jb) read x0 + xs*j - pad in [0, len) directly */
+        const int64_t o = x0 - pad;
+        const int64_t ja = o >= 0 ? 0 : (-o + xs - 1) / xs;
+        const int64_t jb = o >= len ? 0 : tc_imin(w, (len - o + xs - 1) / xs);
+        if (ja < jb) {
+            for (; j < ja; j++) {
+                const int64_t x = tc_pad_index(mode, o + xs * j, len);
+                for (int64_t c = 0; c < cn; c++) dst[j * bw + c] = x >= 0 ? src[c * cs + x] : 0.0f;
+            }
+            ks->pack_cols(dst + ja * bw, bw, src + o + xs * ja, cs, xs, jb - ja, cn);
+            j = jb;
+        }
+    }
+    for (; j < w; j++) {
+        const int64_t x = tc_pad_index(mode, x0 + xs * j - pad, len);
+        float *d = dst + j * bw;
+        if (x < 0)
+            memset(d, 0, (size_t)cn * sizeof(float));
+        else if (cs == 1)
+            memcpy(d, src + x * ps, (size_t)cn * sizeof(float));
+        else
+            for (int64_t c = 0; c < cn; c++) d[c] = src[c * cs + x * ps];
+    }
+    if (cn < bw)
+        for (j = 0; j < w; j++) memset(dst + j * bw + cn, 0, (size_t)(bw - cn) * sizeof(float));
 }
 
 /* A: task = (group, block, image) -> [n][qy][qx][aw] */
@@ -255,13 +309,8 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
         float *d = r->apack + blk * wg->a_panel + n * px * aw;
         const float *src = r->a + n * s.n + (g * wg->cag + c0) * s.c;
         for (int64_t y = 0; y < pb->ha; y++)
-            for (int64_t x = 0; x < pb->wa; x++) {
-                float *dp = d + (y * pb->wa + x) * aw;
-                const float *sp = src + y * s.h + x * s.w;
-                int64_t c = 0;
-                for (; c < cn; c++) dp[c] = sp[c * s.c];
-                for (; c < aw; c++) dp[c] = 0.0f;
-            }
+            pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0, 1, 0,
+                     TCONV_PADDING_MODE_ZEROS, pb->wa);
     }
 }
 
@@ -285,17 +334,12 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
                 for (int64_t i = 0; i < h; i++) {
                     const int64_t yy = tc_pad_index(pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt,
                                                     pb->hb);
-                    for (int64_t j = 0; j < w; j++) {
-                        const int64_t xx = tc_pad_index(
-                            pb->pmode, wg->res_x[ix] + pb->sw * j - pb->ppl, pb->wb);
-                        float *dp = d + (i * w + j) * bw;
-                        int64_t c = 0;
-                        if (yy >= 0 && xx >= 0) {
-                            const float *sp = src + yy * s.h + xx * s.w;
-                            for (; c < cn; c++) dp[c] = sp[c * s.c];
-                        }
-                        for (; c < bw; c++) dp[c] = 0.0f;
+                    if (yy < 0) {
+                        memset(d + i * w * bw, 0, (size_t)(w * bw) * sizeof(float));
+                        continue;
                     }
+                    pack_row(wg->ks, d + i * w * bw, src + yy * s.h, w, cn, bw, s.c, s.w,
+                             wg->res_x[ix], pb->sw, pb->ppl, pb->pmode, pb->wb);
                 }
             }
     }
@@ -303,8 +347,8 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
 
 /* ---- units ------------------------------------------------------------------ */
 
-/* Writes the sums of tap t ([MR][NR]: S rows by L lanes) of unit (g, ablk,
- * bblk) to dw, through accumulate. */
+/* Writes the sums of tap t ([MR][NR]: S rows by L lanes) of A block ablk,
+ * B block bblk of group g to dw, through accumulate. */
 static void store_sums(const wg_run *r, int64_t g, int64_t ablk, int64_t bblk, int64_t tap,
                        const float *sum) {
     const tc_wgrad *wg = r->wg;
@@ -321,81 +365,90 @@ static void store_sums(const wg_run *r, int64_t g, int64_t ablk, int64_t bblk, i
         }
 }
 
+/* The sums of unit (split, bu): [A block][tap][MR][NR]. */
+static float *unit_sums(const wg_run *r, int64_t split, int64_t bu) {
+    const tc_wgrad *wg = r->wg;
+    const int64_t per = wg->nab * wg->pb.kh * wg->pb.kw * wg->tile;
+    return r->sums + (split * wg->base_units + bu) * per;
+}
+
 static void unit_worker(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
     const tc_wgrad_problem *pb = &wg->pb;
-    const int64_t kk = pb->kh * pb->kw, tile = (int64_t)wg->mr * wg->nr;
-    const int64_t rows = pb->n * pb->ha;
-    const tc_wgrad_kernel kern = wg->ks->wgrad[wg->nrv - 1];
-    float sums[WG_TAPS * TC_WG_TILE_MAX] __attribute__((aligned(64)));
+    const int64_t kk = pb->kh * pb->kw, tile = wg->tile, ha = pb->ha;
+    const int64_t rows = pb->n * ha;
+    const tc_wgrad_kernel kern = wg->ks->wgrad[wg->nrv - 1][wg->mr - 1];
+    const int64_t a_is = ha * pb->wa * wg->aw, a_rs = pb->wa * wg->aw;
     for (int64_t u = b; u < e; u++) {
         const int64_t split = u % wg->nsplit, bu = u / wg->nsplit;
-        const int64_t bblk = bu % wg->nbb, ablk = bu / wg->nbb % wg->nab,
-                      g = bu / wg->nbb / wg->nab;
-        const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
+        const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
+        float *sums = unit_sums(r, split, bu);
+        memset(sums, 0, (size_t)(wg->nab * kk * tile) * sizeof(float));
         const float *bp = r->bpack + (g * wg->nbb + bblk) * wg->b_panel;
         const int64_t r0 = split * wg->rows_per_split, r1 = tc_imin(rows, r0 + wg->rows_per_split);
-        for (int64_t t0 = 0; t0 < kk; t0 += WG_TAPS) {
-            const int64_t nt = tc_imin(WG_TAPS, kk - t0);
-            uint32_t started = 0;
-            /* chunks of rows within one image */
-            for (int64_t q = r0; q < r1;) {
-                const int64_t n = q / pb->ha, qy0 = q % pb->ha;
-                const int64_t qy1 = tc_imin(pb->ha, tc_imin(qy0 + wg->row_chunk, qy0 + (r1 - q)));
-                for (int64_t ti = 0; ti < nt; ti++) {
-                    const int64_t tap = t0 + ti, ky = tap / pb->kw, kx = tap % pb->kw;
+        for (int64_t q = r0; q < r1;) {
+            /* the chunk: nimg whole images, or rows [qy0, qy0 + nrow) of one */
+            const int64_t n = q / ha, qy0 = q % ha;
+            int64_t nimg = 1, nrow;
+            if (qy0 == 0 && r1 - q >= ha && ha <= wg->chunk_rows) {
+                nimg = tc_imax(1, tc_imin((r1 - q) / ha, wg->chunk_rows / ha));
+                nrow = ha;
+            } else {
+                nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), r1 - q);
+            }
+            for (int64_t ablk = 0; ablk < wg->nab; ablk++) {
+                const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
+                for (int64_t tap = 0; tap < kk; tap++) {
+                    const int64_t ky = tap / pb->kw, kx = tap % pb->kw;
                     const int64_t iy = wg->ky_r[ky], cy = wg->ky_c[ky];
                     const int64_t ix = wg->kx_r[kx], cx = wg->kx_c[kx];
                     const int64_t ih = wg->img_h[iy], iw = wg->img_w[ix];
                     /* rows with 0 <= qy + cy < ih, columns likewise */
-                    const int64_t ya = tc_imax(qy0, -cy), yb = tc_imin(qy1, ih - cy);
+                    const int64_t ya = tc_imax(qy0, -cy), yb = tc_imin(qy0 + nrow, ih - cy);
                     const int64_t xa = tc_imax(0, -cx), xb = tc_imin(pb->wa, iw - cx);
                     if (ya >= yb || xa >= xb) continue;
-                    const float *img = bp + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * ih * iw) * wg->bw;
-                    const float *pa = ap + ((n * pb->ha + ya) * pb->wa + xa) * wg->aw;
-                    const float *pbb = img + ((ya + cy) * iw + xa + cx) * wg->bw;
-                    tc_wgrad_tile t;
-                    t.s = wg->a_lanes ? pbb : pa;
-                    t.l = wg->a_lanes ? pa : pbb;
-                    t.s_rs = wg->a_lanes ? iw * wg->bw : pb->wa * wg->aw;
-                    t.l_rs = wg->a_lanes ? pb->wa * wg->aw : iw * wg->bw;
-                    t.nrows = yb - ya;
-                    t.ncols = xb - xa;
-                    t.out = sums + ti * tile;
-                    t.init = (started >> ti) & 1 ? t.out : NULL;
+                    const float *img = bp + wg->img_off[iy * wg->nrx + ix] * pb->n * wg->bw;
+                    const float *pa = ap + n * a_is + (ya * pb->wa + xa) * wg->aw;
+                    const float *pbb = img + ((n * ih + ya + cy) * iw + xa + cx) * wg->bw;
+                    const int64_t b_is = ih * iw * wg->bw, b_rs = iw * wg->bw;
+                    float *out = sums + (ablk * kk + tap) * tile;
+                    const tc_wgrad_tile t = {
+                        .s = wg->a_lanes ? pbb : pa,
+                        .l = wg->a_lanes ? pa : pbb,
+                        .s_is = wg->a_lanes ? b_is : a_is,
+                        .s_rs = wg->a_lanes ? b_rs : a_rs,
+                        .l_is = wg->a_lanes ? a_is : b_is,
+                        .l_rs = wg->a_lanes ? a_rs : b_rs,
+                        .nimg = nimg,
+                        .nrows = yb - ya,
+                        .ncols = xb - xa,
+                        .init = out,
+                        .out = out,
+                    };
                     kern(&t);
-                    started |= (uint32_t)1 << ti;
                 }
-                q += qy1 - qy0;
             }
-            for (int64_t ti = 0; ti < nt; ti++) {
-                float *s = sums + ti * tile;
-                if (!((started >> ti) & 1)) memset(s, 0, (size_t)tile * sizeof(float));
-                if (wg->nsplit > 1)
-                    memcpy(r->part + ((split * wg->base_units + bu) * kk + t0 + ti) * tile, s,
-                           (size_t)tile * sizeof(float));
-                else
-                    store_sums(r, g, ablk, bblk, t0 + ti, s);
-            }
+            q += nimg * nrow;
         }
     }
 }
 
-/* The splits' partial sums, added in split order: task = base unit. */
-static void reduce_worker(void *ctx, int64_t b, int64_t e) {
+/* The units' sums, the splits added in split order, into dw: task =
+ * (group, B block, A block). */
+static void finish_worker(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
-    const tc_wgrad_problem *pb = &wg->pb;
-    const int64_t kk = pb->kh * pb->kw, tile = (int64_t)wg->mr * wg->nr;
+    const int64_t kk = wg->pb.kh * wg->pb.kw, tile = wg->tile;
     float sum[TC_WG_TILE_MAX] __attribute__((aligned(64)));
-    for (int64_t bu = b; bu < e; bu++) {
-        const int64_t bblk = bu % wg->nbb, ablk = bu / wg->nbb % wg->nab,
-                      g = bu / wg->nbb / wg->nab;
+    for (int64_t t = b; t < e; t++) {
+        const int64_t ablk = t % wg->nab, bu = t / wg->nab;
+        const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
         for (int64_t tap = 0; tap < kk; tap++) {
-            memcpy(sum, r->part + (bu * kk + tap) * tile, (size_t)tile * sizeof(float));
+            const int64_t off = (ablk * kk + tap) * tile;
+            memcpy(sum, unit_sums(r, 0, bu) + off, (size_t)tile * sizeof(float));
             for (int64_t sp = 1; sp < wg->nsplit; sp++) {
-                const float *p = r->part + ((sp * wg->base_units + bu) * kk + tap) * tile;
+                const float *p = unit_sums(r, sp, bu) + off;
                 for (int64_t i = 0; i < tile; i++) sum[i] += p[i];
             }
             store_sums(r, g, ablk, bblk, tap, sum);
@@ -434,8 +487,8 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
     float *apack = (float *)p;
     p = ((uintptr_t)apack + wg->a_bytes + 63) & ~(uintptr_t)63;
     float *bpack = (float *)p;
-    float *part = (float *)((uintptr_t)bpack + wg->b_bytes);
-    wg_run r = {wg, a, b, apack, bpack, part, dw, db, accumulate, db_of_a};
+    float *sums = (float *)((uintptr_t)bpack + wg->b_bytes);
+    wg_run r = {wg, a, b, apack, bpack, sums, dw, db, accumulate, db_of_a};
     const double flops = 2.0 * pb->n * pb->ha * pb->wa * wg->cag * wg->cbg * pb->groups *
                          pb->kh * pb->kw;
     int nt = nthreads;
@@ -449,5 +502,5 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
     tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);
     tc_parallel_for(nt, pb->groups * wg->nbb * pb->n, pack_b, &r);
     tc_parallel_for(nt, wg->base_units * wg->nsplit, unit_worker, &r);
-    if (wg->nsplit > 1) tc_parallel_for(nt, wg->base_units, reduce_worker, &r);
+    tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
 }
