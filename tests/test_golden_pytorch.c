@@ -2,7 +2,10 @@
  * tests/golden/gen_golden.py): every case through every implementation this
  * machine has (operator API, 1 and 2 threads, NCHW and NHWC, poisoned outputs) and through
  * the one-call function, within max|diff| / max(1, max|ref|) < 1e-5 of
- * PyTorch's float64 result; PyTorch's refusals refused with its message. */
+ * PyTorch's float64 result; PyTorch's refusals refused with its message.
+ * The gradients autograd computed for a random grad_output (grad_input,
+ * grad_weight, grad_bias) through every implementation's backward passes
+ * and the one-call backward with every output mask. */
 #include "check.h"
 #include "tutil.h"
 
@@ -24,6 +27,9 @@ typedef struct gcase {
     int64_t osz[4];
     int64_t nx, nw, nb, ny;
     float *x, *w, *b, *y;
+    int has_grads; /* autograd's gradients follow */
+    int64_t ndy, ndx, ndw, ndb;
+    float *dy, *dx, *dw, *db;
     int yndim;
     int64_t yshape[4];
     char err[1024]; /* PyTorch's message when it refused */
@@ -86,6 +92,15 @@ static int read_case(FILE *f, gcase *c) {
             c->y = tu_alloc(c->ny);
             for (int64_t i = 0; i < c->ny; i++)
                 if (fscanf(f, "%f", &c->y[i]) != 1) return -1;
+        } else if (!strcmp(tok, "DY")) {
+            if (!read_floats(f, &c->ndy, &c->dy)) return -1;
+            c->has_grads = 1;
+        } else if (!strcmp(tok, "DX")) {
+            if (!read_floats(f, &c->ndx, &c->dx)) return -1;
+        } else if (!strcmp(tok, "DW")) {
+            if (!read_floats(f, &c->ndw, &c->dw)) return -1;
+        } else if (!strcmp(tok, "DB")) {
+            if (!read_floats(f, &c->ndb, &c->db)) return -1;
         } else if (!strcmp(tok, "ERR")) {
             if (fgetc(f) != ' ' || !fgets(c->err, sizeof c->err, f)) return -1;
             c->err[strcspn(c->err, "\n")] = '\0';
@@ -103,6 +118,10 @@ static void free_case(gcase *c) {
     free(c->w);
     free(c->b);
     free(c->y);
+    free(c->dy);
+    free(c->dx);
+    free(c->dw);
+    free(c->db);
 }
 
 static void ct_params(const gcase *c, tconv_conv_transpose2d_params *p) {
@@ -140,6 +159,110 @@ static void compare(const gcase *c, const char *how, tconv_status st, const int6
     CHECK_MSG(e < TOL, "%s [%s]: max rel err %g", c->name, how, e);
     if (!(e <= worst)) worst = e;
     runs++;
+}
+
+static void compare_grad(const gcase *c, const char *how, const char *what, const float *got,
+                         const float *ref, int64_t n) {
+    const double e = tu_max_rel_err(got, ref, n);
+    CHECK_MSG(e < TOL, "%s [%s]: %s max rel err %g", c->name, how, what, e);
+    if (!(e <= worst)) worst = e;
+    runs++;
+}
+
+/* The backward passes: operators of every impl (1 and 2 threads, NCHW),
+ * then the one-call backward with each output mask (masked-out buffers
+ * untouched). */
+static void run_backward(const gcase *c, const tconv_conv_transpose2d_params *p,
+                         const tconv_conv2d_params *q, const tconv_impl *impls, int nimpl) {
+    const int64_t *osz = c->osz_len ? c->osz : NULL;
+    float *dx = tu_alloc(c->ndx), *dw = tu_alloc(c->ndw), *db = tu_alloc(c->yshape[c->yndim - 3]);
+    const int64_t cout = c->yshape[c->yndim - 3];
+    for (int i = 0; i < nimpl; i++)
+        for (int threads = 1; threads <= 2; threads++) {
+            tconv_options o;
+            tconv_options_init(&o);
+            o.impl = impls[i];
+            o.num_threads = threads;
+            char how[64];
+            snprintf(how, sizeof how, "%s, %d thread%s", tconv_impl_name(impls[i]), threads,
+                     threads > 1 ? "s" : "");
+            tconv_op *d = NULL, *w = NULL;
+            tconv_status st =
+                c->is_ct ? tconv_conv_transpose2d_backward_data_create(p, c->w, &o, &d)
+                         : tconv_conv2d_backward_data_create(q, c->w, &o, &d);
+            if (st == TCONV_OK)
+                st = c->is_ct ? tconv_conv_transpose2d_backward_weight_create(p, &o, &w)
+                              : tconv_conv2d_backward_weight_create(q, &o, &w);
+            int64_t shape[4];
+            size_t wsd = 0, wsw = 0;
+            if (st == TCONV_OK) st = tconv_op_reshape(d, c->ndim, c->in, osz, c->osz_len, shape, &wsd);
+            if (st == TCONV_OK) st = tconv_op_reshape(w, c->ndim, c->in, osz, c->osz_len, shape, &wsw);
+            CHECK_MSG(st == TCONV_OK, "%s [%s]: backward operators: %s", c->name, how,
+                      tconv_last_error());
+            if (st == TCONV_OK) {
+                void *a = wsd ? malloc(wsd) : NULL, *b = wsw ? malloc(wsw) : NULL;
+                tu_poison(dx, c->ndx);
+                tu_poison(dw, c->ndw);
+                tu_poison(db, cout);
+                CHECK(tconv_op_run_backward_data(d, c->dy, dx, a) == TCONV_OK);
+                CHECK(tconv_op_run_backward_weight(w, c->x, c->dy, dw, c->nb ? db : NULL, b) ==
+                      TCONV_OK);
+                compare_grad(c, how, "grad_input", dx, c->dx, c->ndx);
+                compare_grad(c, how, "grad_weight", dw, c->dw, c->ndw);
+                if (c->nb) compare_grad(c, how, "grad_bias", db, c->db, c->ndb);
+                free(a);
+                free(b);
+            }
+            tconv_op_destroy(d);
+            tconv_op_destroy(w);
+        }
+    /* one-call, every mask: computed buffers equal autograd, others untouched */
+    for (int m = 1; m < 8; m++) {
+        const int mask[3] = {m & 1, (m >> 1) & 1, (m >> 2) & 1 && c->nb};
+        for (int64_t k = 0; k < c->ndx; k++) dx[k] = 7.0f;
+        for (int64_t k = 0; k < c->ndw; k++) dw[k] = 7.0f;
+        for (int64_t k = 0; k < cout; k++) db[k] = 7.0f;
+        const tconv_status st =
+            c->is_ct ? tconv_conv_transpose2d_backward(p, c->ndim, c->in, c->x, c->w, osz,
+                                                       c->osz_len, c->yshape, c->dy, mask, dx,
+                                                       dw, db)
+                     : tconv_conv2d_backward(q, c->ndim, c->in, c->x, c->w, c->yshape, c->dy,
+                                             mask, dx, dw, db);
+        CHECK_MSG(st == TCONV_OK, "%s: one-call backward mask %d: %s", c->name, m,
+                  tconv_last_error());
+        if (st) continue;
+        char how[64];
+        snprintf(how, sizeof how, "one-call mask %d%d%d", mask[0], mask[1], mask[2]);
+        const float *outs[3] = {dx, dw, db};
+        const float *refs[3] = {c->dx, c->dw, c->db};
+        const int64_t ns[3] = {c->ndx, c->ndw, c->nb ? c->ndb : cout};
+        static const char *names[3] = {"grad_input", "grad_weight", "grad_bias"};
+        for (int g = 0; g < 3; g++) {
+            if (mask[g]) {
+                compare_grad(c, how, names[g], outs[g], refs[g], ns[g]);
+            } else {
+                int untouched = 1;
+                for (int64_t k = 0; k < ns[g]; k++) untouched &= outs[g][k] == 7.0f;
+                CHECK_MSG(untouched, "%s [%s]: %s written though masked out", c->name, how,
+                          names[g]);
+            }
+        }
+    }
+    /* grad_output of another shape: refused, naming both shapes */
+    int64_t bad[4];
+    memcpy(bad, c->yshape, sizeof bad);
+    bad[c->yndim - 1] += 1;
+    const tconv_status st =
+        c->is_ct ? tconv_conv_transpose2d_backward(p, c->ndim, c->in, c->x, c->w, osz, c->osz_len,
+                                                   bad, c->dy, NULL, dx, dw, db)
+                 : tconv_conv2d_backward(q, c->ndim, c->in, c->x, c->w, bad, c->dy, NULL, dx, dw,
+                                         db);
+    CHECK_MSG(st == TCONV_ERROR_INVALID_ARGUMENT && tu_err_has("grad_output has shape") &&
+                  tu_err_has("but the forward's output"),
+              "%s: grad_output shape mismatch: %s", c->name, tconv_last_error());
+    free(dx);
+    free(dw);
+    free(db);
 }
 
 static void run_case(const gcase *c, const tconv_impl *impls, int nimpl) {
@@ -239,6 +362,10 @@ static void run_case(const gcase *c, const tconv_impl *impls, int nimpl) {
                                               shape);
     compare(c, "one-call", st, shape, y);
     free(y);
+    if (c->has_grads) {
+        CHECK_MSG(c->ndy == c->ny && c->ndw == c->nw, "%s: case file (gradients)", c->name);
+        run_backward(c, &p, &q, impls, nimpl);
+    }
 }
 
 int main(int argc, char **argv) {
@@ -248,7 +375,7 @@ int main(int argc, char **argv) {
     if (!f) return tc_test_summary("test_golden_pytorch");
     tconv_impl impls[8];
     int nimpl = tu_impls(impls);
-    int ncases = 0, nerr = 0;
+    int ncases = 0, nerr = 0, nback = 0;
     for (;;) {
         gcase c;
         int r = read_case(f, &c);
@@ -259,12 +386,15 @@ int main(int argc, char **argv) {
         }
         ncases++;
         nerr += c.err[0] != 0;
+        nback += c.has_grads;
         run_case(&c, impls, nimpl);
         free_case(&c);
     }
     fclose(f);
-    printf("golden: %d PyTorch cases (%d refusals), %d runs over %d impls, worst rel err %.3g\n",
-           ncases, nerr, runs, nimpl, worst);
+    printf("golden: %d PyTorch cases (%d refusals, %d with gradients), %d comparisons over %d "
+           "impls, worst rel err %.3g\n",
+           ncases, nerr, nback, runs, nimpl, worst);
     CHECK(ncases >= 40);
+    CHECK(nback >= 30);
     return tc_test_summary("test_golden_pytorch");
 }

@@ -17,6 +17,8 @@ Format, one record per line, whitespace separated:
   X|W|B <count> <values...>      (B 0 = no bias)
   Y <ndim> <dims...> <values...>  (PyTorch's output)   or
   ERR <message>                   (PyTorch refused; its message, first line)
+  DY|DX|DW|DB <count> <values...> (with Y: a random grad_output and autograd's
+                                   gradients of input, weight, bias; DB 0 = no bias)
   END
 """
 import os
@@ -49,7 +51,7 @@ class Writer:
     def rand(self, *shape):
         return torch.randn(*shape, generator=self.gen, dtype=torch.float32)
 
-    def emit(self, name, op, prow, in_shape, osz, x, w, b, y=None, err=None):
+    def emit(self, name, op, prow, in_shape, osz, x, w, b, y=None, err=None, grads=None):
         assert name not in self.names, name
         self.names.add(name)
         L = self.lines
@@ -65,7 +67,23 @@ class Writer:
             L.append("ERR " + err)
         else:
             L.append("Y %d %s %s" % (y.dim(), " ".join(map(str, y.shape)), fmt(y)))
+        if grads is not None:
+            dy, dx, dw, db = grads
+            L.append("DY %d %s" % (dy.numel(), fmt(dy)))
+            L.append("DX %d %s" % (dx.numel(), fmt(dx)))
+            L.append("DW %d %s" % (dw.numel(), fmt(dw)))
+            L.append("DB %d %s" % (db.numel(), fmt(db)) if db is not None else "DB 0")
         L.append("END")
+
+    def backward(self, m, x, y):
+        """autograd's gradients (float64) for a random float32 grad_output."""
+        dy = self.rand(*y.shape)
+        x64 = x.double().requires_grad_(True)
+        with torch.enable_grad():
+            out = m(x64, **self.fwd_kwargs)
+            out.backward(dy.double())
+        db = m.bias.grad if m.bias is not None else None
+        return dy, x64.grad, m.weight.grad, db
 
     def ct(self, name, in_shape, cin, cout, k, stride=1, padding=0, output_padding=0, groups=1,
            dilation=1, bias=True, output_size=None):
@@ -90,8 +108,12 @@ class Writer:
                 y = m(x.double(), output_size=output_size)
         except (RuntimeError, ValueError) as e:
             err = str(e).splitlines()[0]
+        grads = None
+        if y is not None:
+            self.fwd_kwargs = dict(output_size=output_size)
+            grads = self.backward(m, x, y)
         self.emit(name, "conv_transpose2d", prow, in_shape, list(output_size or []), x, w, b,
-                  y, err)
+                  y, err, grads)
 
     def cv(self, name, in_shape, cin, cout, k, stride=1, padding=0, dilation=1, groups=1,
            bias=True, padding_mode="zeros"):
@@ -117,7 +139,11 @@ class Writer:
                 y = m(x.double())
         except (RuntimeError, ValueError) as e:
             err = str(e).splitlines()[0]
-        self.emit(name, "conv2d", prow, in_shape, [], x, w, b, y, err)
+        grads = None
+        if y is not None:
+            self.fwd_kwargs = {}
+            grads = self.backward(m, x, y)
+        self.emit(name, "conv2d", prow, in_shape, [], x, w, b, y, err, grads)
 
 
 def main():
