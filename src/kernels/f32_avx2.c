@@ -26,7 +26,8 @@ typedef __m256i tc_mk;
 #define v_mkmask(bits)                                                                   \
     _mm256_sllv_epi32(_mm256_set1_epi32((int)(bits)),                                   \
                       _mm256_setr_epi32(31, 30, 29, 28, 27, 26, 25, 24))
-#define v_zmask(v, mk) _mm256_and_ps((v), _mm256_castsi256_ps(_mm256_srai_epi32((mk), 31)))
+#define v_fmam(acc, a, b, mk)                                                               \
+    _mm256_blendv_ps((acc), _mm256_fmadd_ps((a), (b), (acc)), _mm256_castsi256_ps(mk))
 #define v_bcast(p) _mm256_broadcast_ss(p)
 #define v_fma(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm256_storeu_ps((p), (v))

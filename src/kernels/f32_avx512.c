@@ -23,7 +23,7 @@ typedef __mmask16 tc_mk;
 #define v_load(p) _mm512_loadu_ps(p)
 #define v_loadm(p, mk) _mm512_maskz_loadu_ps((mk), (p))
 #define v_mkmask(bits) ((__mmask16)(bits))
-#define v_zmask(v, mk) _mm512_maskz_mov_ps((mk), (v))
+#define v_fmam(acc, a, b, mk) _mm512_mask3_fmadd_ps((a), (b), (acc), (mk))
 #define v_bcast(p) _mm512_set1_ps(*(p))
 #define v_fma(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm512_storeu_ps((p), (v))

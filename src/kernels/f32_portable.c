@@ -33,10 +33,11 @@ static inline tc_v v_load(const float *p) {
 static inline void v_store(float *p, tc_v v) { memcpy(p, &v, sizeof v); }
 static inline tc_v v_bcast(const float *p) { return (tc_v){0} + *p; }
 static inline tc_v v_fma(tc_v acc, tc_v a, tc_v b) { return acc + a * b; }
-static inline tc_v v_zmask(tc_v v, tc_mk mk) {
+static inline tc_v v_fmam(tc_v acc, tc_v a, tc_v b, tc_mk mk) {
     const tc_vi bit = {1, 2, 4, 8};
     const tc_vi on = (((tc_vi){0} + (int32_t)mk) & bit) != 0; /* -1 where enabled */
-    return (tc_v)((tc_vi)v & on);
+    const tc_v r = acc + a * b;
+    return (tc_v)(((tc_vi)r & on) | ((tc_vi)acc & ~on));
 }
 #else
 typedef struct {
@@ -61,10 +62,10 @@ static inline tc_v v_fma(tc_v acc, tc_v a, tc_v b) {
     for (int j = 0; j < TC_VL; j++) acc.f[j] += a.f[j] * b.f[j];
     return acc;
 }
-static inline tc_v v_zmask(tc_v v, tc_mk mk) {
+static inline tc_v v_fmam(tc_v acc, tc_v a, tc_v b, tc_mk mk) {
     for (int j = 0; j < TC_VL; j++)
-        if (!((mk >> j) & 1)) v.f[j] = 0.0f;
-    return v;
+        if ((mk >> j) & 1) acc.f[j] += a.f[j] * b.f[j];
+    return acc;
 }
 #endif
 
