@@ -73,8 +73,8 @@ def as_f32(a):
     """C-contiguous float32 view or copy of an array-like (0-d stays 0-d,
     unlike np.ascontiguousarray).  The functional API's conversion: any real
     dtype is converted."""
-    if type(a) is np.ndarray and a.dtype == _F32 and a.flags.c_contiguous:
-        return a
+    if isinstance(a, np.ndarray) and a.dtype == _F32 and a.flags.c_contiguous:
+        return a  # (a Parameter stays itself: the operator cache knows it by identity)
     return np.asarray(to_numpy(a), dtype=np.float32, order="C")
 
 

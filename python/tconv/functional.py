@@ -581,12 +581,44 @@ def _checkin(key, entry):
                 del _cache[old_key]
 
 
-def _run(kind, params, w, b, x, output_size=None):
+# Parsed parameters by their raw arguments, when these are plain ints,
+# strings and tuples of ints (exact types: a bool or float must still be
+# refused), with the shapes the checks depend on.
+_params_cache = {}
+_PARAMS_CACHE_MAX = 512
+
+
+def _params_key(kind, w, b, x, args):
+    for a in args:
+        t = type(a)
+        if t is int or t is str or (t is tuple and all(type(e) is int for e in a)):
+            continue
+        return None
+    return (kind, args, w.shape, None if b is None else b.shape, x.ndim)
+
+
+def _parsed(kind, w, b, x, args, parse):
+    """(params, bytes(params)) for a functional call: parse(...) the first
+    time, then from _params_cache."""
+    key = _params_key(kind, w, b, x, args)
+    hit = None if key is None else _params_cache.get(key)
+    if hit is None:
+        p = parse(w, b, x, *args)
+        hit = (p, bytes(p))
+        if key is not None:
+            if len(_params_cache) >= _PARAMS_CACHE_MAX:
+                _params_cache.clear()
+            _params_cache[key] = hit
+    return hit
+
+
+def _run(kind, parsed, w, b, x, output_size=None):
     """One functional call: a cached operator for (parameters, weight
     values, process defaults) when there is one, else a new one (kept for
     the next call).  A cached operator is checked out while it runs, so
     another thread never shares it."""
-    key = (kind, bytes(params), _array_key(w), _array_key(b), _defaults["impl"])
+    params, pbytes = parsed
+    key = (kind, pbytes, _array_key(w), _array_key(b), _defaults["impl"])
     entry = _checkout(key)
     if entry is not None and not (entry[1].matches(w) and entry[2].matches(b)):
         entry = None  # the same array with other values: make a new operator
@@ -622,8 +654,9 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     """
     x, w = as_f32(input), as_f32(weight)
     b = None if bias is None else as_f32(bias)
-    p = _ct_params(w, b, x, stride, padding, output_padding, groups, dilation)
-    return _run("conv_transpose2d", p, w, b, x)
+    parsed = _parsed("ct", w, b, x, (stride, padding, output_padding, groups, dilation),
+                     _ct_params)
+    return _run("conv_transpose2d", parsed, w, b, x)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -643,8 +676,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode):
     x, w = as_f32(input), as_f32(weight)
     b = None if bias is None else as_f32(bias)
-    p = _conv2d_params(w, b, x, stride, padding, dilation, groups, padding_mode)
-    return _run("conv2d", p, w, b, x)
+    parsed = _parsed("c", w, b, x, (stride, padding, dilation, groups, padding_mode),
+                     _conv2d_params)
+    return _run("conv2d", parsed, w, b, x)
 
 
 def output_padding_for_size(input_shape, output_size, kernel_size, stride, padding, dilation):

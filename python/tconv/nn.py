@@ -651,8 +651,9 @@ class Linear(Module):
         self.out_features = int_arg(out_features, "out_features", "Linear")
         _check_dims((self.out_features, self.in_features))
         self.weight = Parameter(np.zeros((self.out_features, self.in_features), np.float32))
-        self.bias = Parameter(np.zeros(self.out_features, np.float32)) if bias else None
-        if not bias:
+        if bias:
+            self.bias = Parameter(np.zeros(self.out_features, np.float32))
+        else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)
 
