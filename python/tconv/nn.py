@@ -141,8 +141,8 @@ class Parameter(np.ndarray):
 def _as_parameter(value, name):
     if value is None:
         return None
-    if isinstance(value, Parameter) and _F.is_immutable(value):
-        return value
+    if isinstance(value, Parameter) and value.flags.c_contiguous and _F.is_immutable(value):
+        return value  # shared as it is: no one can change it
     try:
         return Parameter(value)
     except TypeError as e:
