@@ -36,16 +36,22 @@ LAYERS = [
 ]
 
 
-def median_ms(fn, seconds):
-    fn()
-    fn()
-    times = []
-    t_end = time.perf_counter() + seconds
-    while len(times) < 20 or time.perf_counter() < t_end:
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return float(np.median(times)) * 1e3
+def medians_ms(fns, seconds, block=12, warm=3):
+    """Medians of fns timed in round-robin blocks of `block` calls, the first
+    `warm` of each block not counted (each variant has its own packed
+    weights: the block lets them into the caches, as a loop of one layer
+    would), so a neighbour's load on this shared machine hits every variant
+    alike."""
+    samples = [[] for _ in fns]
+    t_end = time.perf_counter() + seconds * len(fns)
+    while len(samples[0]) < 30 or time.perf_counter() < t_end:
+        for f, s in zip(fns, samples):
+            for i in range(block):
+                t0 = time.perf_counter()
+                f()
+                if i >= warm:
+                    s.append(time.perf_counter() - t0)
+    return [float(np.median(s)) * 1e3 for s in samples]
 
 
 def main():
@@ -72,17 +78,15 @@ def main():
         out = op.run(x)
         assert np.array_equal(m(x), out) and np.array_equal(f(x, m.weight, m.bias, **kw), out)
         w, b = m.weight.copy(), m.bias.copy()
-        bare = median_ms(lambda: op.run(x, out), a.seconds)
-        alloc = median_ms(lambda: op.run(x), a.seconds)
-        mod = median_ms(lambda: m(x), a.seconds)
-        fp = median_ms(lambda: f(x, m.weight, m.bias, **kw), a.seconds)
-        fa = median_ms(lambda: f(x, w, b, **kw), a.seconds)
+        bare, alloc, mod, fp, fa = medians_ms(
+            [lambda: op.run(x, out), lambda: op.run(x), lambda: m(x),
+             lambda: f(x, m.weight, m.bias, **kw), lambda: f(x, w, b, **kw)], a.seconds)
 
         def fresh():
             with opmake(m.weight, m.bias, **kw) as o:
                 o.reshape(x.shape)
                 o.run(x)
-        cr = median_ms(fresh, a.seconds)
+        cr = medians_ms([fresh], a.seconds)[0]
         print("| %s | %.4f | %.4f | %.4f | %.2fx | %.4f | %.2fx | %.4f | %.2fx | %.3f |"
               % (name, bare, alloc, mod, mod / bare, fp, fp / bare, fa, fa / bare, cr))
 

