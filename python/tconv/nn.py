@@ -778,35 +778,38 @@ class BatchNorm2d(Module):
         w, b = self.weight, self.bias
         with self._lock:
             rm, rv, nbt = self.running_mean, self.running_var, self.num_batches_tracked
-            tracking = rm is not None and rv is not None
-            use_batch = self.training or not tracking
-            if tracking:
+            count = 0
+            if self.training and self.track_running_stats and nbt is not None:
+                # PyTorch counts the batch first, before any other check
+                nbt[...] += 1
+                count = int(nbt) - 1  # the C layer counts it again for momentum=None
+            # PyTorch's choice: batch statistics in training mode or without
+            # running statistics; running statistics updated in training mode
+            # when tracked.
+            have_stats = rm is not None and rv is not None
+            use_batch = self.training or not have_stats
+            update = self.training and self.track_running_stats and have_stats
+            if have_stats:
                 rm = self._vector(rm, "running_mean", c)
                 rv = self._vector(rv, "running_var", c)
-                if use_batch and not (rm.flags.writeable and rv.flags.writeable):
+                if update and not (rm.flags.writeable and rv.flags.writeable):
                     raise Error("running_mean / running_var must be writable in training mode")
-            else:  # batch statistics; the C layer's updates go to scratch arrays
-                rm, rv = np.zeros(c, np.float32), np.ones(c, np.float32)
             if w is not None:
                 self._vector(w, "weight", c)
             if b is not None:
                 self._vector(b, "bias", c)
-            update = self.training and tracking
-            count = int(nbt) if (update and nbt is not None) else 0
+            if use_batch and not update:
+                # the C layer updates the statistics it is given in training
+                # mode: give it scratch copies
+                rm = np.zeros(c, np.float32) if rm is None else rm.copy()
+                rv = np.ones(c, np.float32) if rv is None else rv.copy()
             st = _lib.BatchNorm2d(c, float(self.eps), momentum, 1 if use_batch else 0,
                                   None if w is None else _ptr(w), None if b is None else _ptr(b),
                                   _ptr(rm), _ptr(rv), count)
-            if use_batch and not update:
-                # batch statistics without tracking: keep the module's
-                # running statistics (eval of an untracked module) untouched
-                rm, rv = rm.copy(), rv.copy()
-                st.running_mean, st.running_var = _ptr(rm), _ptr(rv)
             y = np.empty_like(x)
             _lib.check(_lib.lib.tconv_batchnorm2d_forward(
                 _lib.ctypes.byref(st), 4, _lib.i64_array(x.shape), x.ctypes.data,
                 y.ctypes.data))
-            if update and nbt is not None:
-                nbt[...] = st.num_batches_tracked
         return y
 
     def extra_repr(self):

@@ -487,3 +487,22 @@ def test_copy_and_pickle_keep_modules_independent():
         assert not np.array_equal(clone(x), y) and np.array_equal(cm(x), y)
     with pytest.raises(TypeError, match="cannot be copied or pickled"):
         copy.deepcopy(tconv.Operator.conv2d(np.ones((1, 1, 1, 1), np.float32)))
+
+
+def test_batchnorm_counts_batches_as_torch_even_when_refusing():
+    cm, tm = tnn.BatchNorm2d(3, momentum=None), torch.nn.BatchNorm2d(3, momentum=None)
+    for shape in [(2, 3, 2, 2), (1, 3, 1, 1), (2, 3, 1, 1), (3, 2, 2), (0, 3, 2, 2)]:
+        x = np.random.default_rng(shape[0]).standard_normal(shape).astype(np.float32)
+        te = None
+        try:
+            ref = tm(torch.from_numpy(x)).detach().numpy()
+        except (RuntimeError, ValueError) as e:
+            te = e
+        if te is not None:
+            with pytest.raises((tconv.Error, ValueError)):
+                cm(x)
+        else:
+            assert rel_err(cm(x), ref) < 1e-5
+        assert int(cm.num_batches_tracked) == int(tm.num_batches_tracked), shape
+        assert np.allclose(cm.running_mean, tm.running_mean.numpy(), atol=1e-6)
+        assert np.allclose(cm.running_var, tm.running_var.numpy(), atol=1e-6)
