@@ -691,6 +691,7 @@ class Linear(Module):
         return y
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         return "in_features=%s, out_features=%s, bias=%s" % (
             self.in_features, self.out_features, self.bias is not None)
 
@@ -813,6 +814,7 @@ class BatchNorm2d(Module):
         return y
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         return "%s, eps=%s, momentum=%s, affine=%s, track_running_stats=%s" % (
             self.num_features, self.eps, self.momentum, self.affine, self.track_running_stats)
 
@@ -849,6 +851,7 @@ class ReLU(Module):
         return _elementwise(self, input, _lib.lib.tconv_relu)
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         return "inplace=True" if self.inplace else ""
 
 
@@ -865,6 +868,7 @@ class LeakyReLU(Module):
         return _elementwise(self, input, _lib.lib.tconv_leaky_relu, float(self.negative_slope))
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         return "negative_slope=%s%s" % (self.negative_slope, ", inplace=True" if self.inplace else "")
 
 
@@ -943,6 +947,7 @@ class MaxPool2d(Module):
         return y
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         return ("kernel_size={kernel_size}, stride={stride}, padding={padding}, "
                 "dilation={dilation}, ceil_mode={ceil_mode}").format(**self.__dict__)
 
@@ -1083,6 +1088,7 @@ class _ConvNd(Module):
             return op._run(x, None)
 
     def extra_repr(self):
+        """The constructor arguments repr shows, as PyTorch's."""
         s = '{in_channels}, {out_channels}, kernel_size={kernel_size}, stride={stride}'
         if self.padding != (0,) * len(self.padding):
             s += ', padding={padding}'
