@@ -5,7 +5,8 @@
 #                                  machine it first installs what it needs)
 #
 # Sections: packages; Release build + ctest; ASan/UBSan build + ctest;
-# libFuzzer build + run; Python tests (PyTorch oracle) with pytest.
+# libFuzzer build + run; Python tests (PyTorch oracle) with pytest; the Python
+# package installed with pip into a fresh venv (needs PyPI) and smoke-tested.
 # Exits non-zero if any section fails (later sections still run, so one
 # report shows every failure).
 #
@@ -14,7 +15,7 @@
 #   TCONV_TEST_BUILD    build directory prefix of the asan/fuzz builds (default build-test)
 #   TCONV_TEST_RELEASE_BUILD  release build directory (default build, as the README)
 #   TCONV_TEST_JOBS     parallel jobs (default: nproc)
-#   TCONV_SKIP          space-separated sections to skip: release asan fuzz python
+#   TCONV_SKIP          space-separated sections to skip: release asan fuzz python package
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,7 +25,7 @@ cd "$ROOT"
 # Other parts of the project append their packages here (one list, one place).
 TCONV_TEST_PACKAGES="
   cmake make gcc libc6-dev clang libclang-rt-14-dev
-  python3 python3-torch python3-numpy python3-pytest python3-pip
+  python3 python3-torch python3-numpy python3-pytest python3-pip python3-venv
   libpng-dev
 "
 
@@ -178,6 +179,33 @@ if skipped python; then record python SKIP 0; else
         fi
         record python "$([ $rc -eq 0 ] && echo PASS || echo FAIL)" $(($(date +%s) - s))
     fi
+fi
+
+# ---- Python package: pip install . in a fresh venv ----------------------------
+# What a new user does: a fresh venv of the python3 on PATH, `pip install .`
+# (scikit-build-core and numpy from PyPI; CMake builds libtconv into the
+# package), then `import tconv` from a directory outside the repository with
+# neither TCONV_LIBRARY nor PYTHONPATH.  tests/package/smoke.py also runs the
+# README's Python lines as written.
+if skipped package; then record package SKIP 0; else
+    s=$(date +%s)
+    ok=1
+    VENV="$ROOT/$PREFIX-venv"
+    VPY=$(command -v python3)
+    section "package: fresh venv ($VPY), pip install ., smoke test from another directory"
+    rm -rf "$VENV"
+    if env -u TCONV_LIBRARY -u PYTHONPATH "$VPY" -m venv "$VENV" &&
+        env -u TCONV_LIBRARY -u PYTHONPATH "$VENV/bin/python" -m pip install -q --no-cache-dir "$ROOT"
+    then
+        away=$(mktemp -d)
+        (cd "$away" && env -u TCONV_LIBRARY -u PYTHONPATH "$VENV/bin/python" \
+            "$ROOT/tests/package/smoke.py" "$ROOT/README.md") || ok=0
+        rm -rf "$away"
+    else
+        echo "venv creation or pip install failed"
+        ok=0
+    fi
+    record package "$([ $ok = 1 ] && echo PASS || echo FAIL)" $(($(date +%s) - s))
 fi
 
 section "summary"

@@ -1,16 +1,33 @@
-"""ctypes declarations for libtconv (include/tconv.h) and the library search.
+"""ctypes declarations for libtconv (include/tconv.h), the library search and
+the version check.
 
 Search order for the shared library:
   1. the path in the environment variable TCONV_LIBRARY (no fallback if it fails);
-  2. <repository>/build/libtconv.so, the README's build directory;
-  3. the system loader's "libtconv.so" (an installed library, LD_LIBRARY_PATH).
+  2. the library installed beside this package (pip install puts it there);
+  3. in a source checkout (python/tconv of the repository): <repository>/build/libtconv.so,
+     the README's build directory;
+  4. the system loader's "libtconv.so" (an installed library, LD_LIBRARY_PATH).
 Other build-* directories are never searched: point TCONV_LIBRARY at them.
+
+The library found must be the version this package is (tconv_version() ==
+tconv.__version__); another version is refused at import with a message that
+says which file was loaded and how to get a matching one.
 """
 import ctypes
 import os
+import sys
+
+from ._version import __version__
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
-_REPO = os.path.dirname(os.path.dirname(_HERE))  # python/tconv -> repository root
+_REPO = os.path.dirname(os.path.dirname(_HERE))  # python/tconv -> repository root (in a checkout)
+
+if sys.platform == "darwin":
+    _LIBNAME = "libtconv.dylib"
+elif sys.platform == "win32":
+    _LIBNAME = "tconv.dll"
+else:
+    _LIBNAME = "libtconv.so"
 
 
 class Error(ValueError):
@@ -35,10 +52,15 @@ IMPLS = {"auto": 0, "reference": 1, "portable": 2, "avx2": 3, "avx512": 4}
 LAYOUTS = {"nchw": 0, "nhwc": 1}
 PADDING_KINDS = {"explicit": 0, "same": 1, "valid": 2}
 PADDING_MODES = {"zeros": 0, "reflect": 1, "replicate": 2, "circular": 3}
+# tconv_dtype, in the header's order, as the safetensors format names them.
+DTYPES = ["BOOL", "U8", "I8", "I16", "U16", "F16", "BF16", "I32", "U32", "F32", "F64", "I64",
+          "U64", "F8_E4M3", "F8_E5M2"]
+MAX_DIMS = 16
 
 _i64 = ctypes.c_int64
 _I64x2 = _i64 * 2
 _p64 = ctypes.POINTER(_i64)
+_fp = ctypes.POINTER(ctypes.c_float)
 
 
 class ConvTranspose2dParams(ctypes.Structure):
@@ -61,11 +83,46 @@ class Options(ctypes.Structure):
     _fields_ = [("num_threads", ctypes.c_int), ("layout", ctypes.c_int), ("impl", ctypes.c_int)]
 
 
+class Linear(ctypes.Structure):
+    """tconv_linear (the arrays are the Python module's; never freed by C here)."""
+    _fields_ = [("in_features", _i64), ("out_features", _i64), ("weight", _fp), ("bias", _fp)]
+
+
+class BatchNorm2d(ctypes.Structure):
+    """tconv_batchnorm2d (the arrays are the Python module's)."""
+    _fields_ = [("num_features", _i64), ("eps", ctypes.c_double), ("momentum", ctypes.c_double),
+                ("training", ctypes.c_int), ("weight", _fp), ("bias", _fp),
+                ("running_mean", _fp), ("running_var", _fp), ("num_batches_tracked", _i64)]
+
+
+class MaxPool2dParams(ctypes.Structure):
+    """tconv_maxpool2d_params."""
+    _fields_ = [("kernel_size", _I64x2), ("stride", _I64x2), ("padding", _I64x2),
+                ("dilation", _I64x2), ("ceil_mode", ctypes.c_int)]
+
+
+class TensorInfo(ctypes.Structure):
+    """tconv_tensor_info."""
+    _fields_ = [("name", ctypes.c_char_p), ("dtype", ctypes.c_int), ("ndim", ctypes.c_int),
+                ("shape", _p64), ("numel", _i64), ("nbytes", _i64)]
+
+
 def _candidates():
     env = os.environ.get("TCONV_LIBRARY")
     if env:
         return [env], True
-    return [os.path.join(_REPO, "build", "libtconv.so"), "libtconv.so"], False
+    names = [os.path.join(_HERE, _LIBNAME)]
+    if os.path.exists(os.path.join(_REPO, "include", "tconv.h")):
+        names.append(os.path.join(_REPO, "build", _LIBNAME))
+    names.append(_LIBNAME)
+    return names, False
+
+
+def _version_of(handle):
+    f = handle.tconv_version
+    f.restype = ctypes.c_char_p
+    f.argtypes = []
+    return f().decode("ascii", "replace")
 
 
 def _load():
@@ -76,12 +133,25 @@ def _load():
             errors.append("%s: no such file" % name)
             continue
         try:
-            return ctypes.CDLL(name), name
+            handle = ctypes.CDLL(name)
         except OSError as e:
             errors.append("%s: %s" % (name, e))
+            continue
+        try:
+            found = _version_of(handle)
+        except AttributeError:
+            raise ImportError("tconv: %s is not libtconv (it has no tconv_version)" % name) from None
+        if found != __version__:
+            raise ImportError(
+                "tconv: the library %s is version %s, but this tconv package is version %s; "
+                "rebuild the library from the same source (cmake --build build), reinstall the "
+                "package (pip install .), or set TCONV_LIBRARY to a libtconv %s"
+                % (name, found, __version__, __version__))
+        return handle, name
     how = ("TCONV_LIBRARY is set" if from_env else
            "build it with `cmake -S . -B build && cmake --build build` from the repository "
-           "root, or set TCONV_LIBRARY to the path of libtconv.so")
+           "root, install the package with `pip install .`, or set TCONV_LIBRARY to the path "
+           "of %s" % _LIBNAME)
     raise ImportError("tconv: cannot load libtconv (%s); tried: %s" % (how, "; ".join(errors)))
 
 
@@ -95,12 +165,18 @@ def _declare(name, restype, *argtypes):
     return f
 
 
+def has(name):
+    """True if the loaded library exports the function `name`."""
+    return hasattr(lib, name)
+
+
 _vp = ctypes.c_void_p
 _int = ctypes.c_int
-_declare("tconv_last_error", ctypes.c_char_p)
-_declare("tconv_version", ctypes.c_char_p)
+_cp = ctypes.c_char_p
+_declare("tconv_last_error", _cp)
+_declare("tconv_version", _cp)
 _declare("tconv_impl_available", _int, _int)
-_declare("tconv_impl_name", ctypes.c_char_p, _int)
+_declare("tconv_impl_name", _cp, _int)
 _declare("tconv_best_impl", _int)
 _declare("tconv_default_num_threads", _int)
 _declare("tconv_conv_transpose2d_create", _int, ctypes.POINTER(ConvTranspose2dParams), _vp, _vp,
@@ -112,10 +188,38 @@ _declare("tconv_op_reshape", _int, _vp, _int, _p64, _p64, _int, _p64,
 _declare("tconv_op_run", _int, _vp, _vp, _vp, _vp)
 _declare("tconv_op_set_num_threads", _int, _vp, _int)
 _declare("tconv_op_impl", _int, _vp)
-_declare("tconv_op_path", ctypes.c_char_p, _vp)
+_declare("tconv_op_path", _cp, _vp)
 _declare("tconv_op_destroy", None, _vp)
 _declare("tconv_conv_transpose2d_output_padding_for_size", _int,
          ctypes.POINTER(ConvTranspose2dParams), _int, _p64, _p64, _int, _p64)
+# nn layers
+_declare("tconv_relu", _int, _vp, _vp, _i64)
+_declare("tconv_tanh", _int, _vp, _vp, _i64)
+_declare("tconv_sigmoid", _int, _vp, _vp, _i64)
+_declare("tconv_leaky_relu", _int, _vp, _vp, _i64, ctypes.c_float)
+_declare("tconv_linear_forward", _int, ctypes.POINTER(Linear), _int, _p64, _vp, _vp, _i64, _p64)
+_declare("tconv_batchnorm2d_forward", _int, ctypes.POINTER(BatchNorm2d), _int, _p64, _vp, _vp)
+_declare("tconv_maxpool2d_output_shape", _int, ctypes.POINTER(MaxPool2dParams), _int, _p64, _p64)
+_declare("tconv_maxpool2d", _int, ctypes.POINTER(MaxPool2dParams), _int, _p64, _vp, _vp, _i64,
+         _p64)
+_declare("tconv_view_shape", _int, _int, _p64, _int, _p64, _p64)
+_declare("tconv_cat", _int, _int, ctypes.POINTER(_vp), ctypes.POINTER(_p64), _int, _int, _vp,
+         _i64, _p64)
+# safetensors reader
+_declare("tconv_safetensors_open", _int, _cp, ctypes.POINTER(_vp))
+_declare("tconv_safetensors_close", None, _vp)
+_declare("tconv_safetensors_count", _i64, _vp)
+_declare("tconv_safetensors_info", _int, _vp, _i64, ctypes.POINTER(TensorInfo))
+_declare("tconv_safetensors_metadata", _cp, _vp, _cp)
+_declare("tconv_safetensors_read_f32", _int, _vp, _cp, _int, _p64, _vp, _i64)
+# Process-wide thread count: newer libraries have it; older ones leave it to
+# the binding (see tconv.set_num_threads).
+if has("tconv_set_num_threads") and has("tconv_get_num_threads"):
+    _declare("tconv_set_num_threads", _int, _int)
+    _declare("tconv_get_num_threads", _int)
+    HAS_PROCESS_THREADS = True
+else:
+    HAS_PROCESS_THREADS = False
 
 
 def check(status):
@@ -125,6 +229,13 @@ def check(status):
         raise Error(msg or _STATUS_NAMES.get(status, "tconv error %d" % status), status)
 
 
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def i64_array(values):
-    """A ctypes int64 array from Python ints (range-checked by ctypes' caller)."""
+    """A ctypes int64 array from Python ints.  ctypes would wrap values
+    outside int64 silently, so they are refused here."""
+    for v in values:
+        if not _INT64_MIN <= v <= _INT64_MAX:
+            raise Error("value %d does not fit in int64" % v)
     return (_i64 * len(values))(*values)

@@ -1,43 +1,73 @@
 """torch.nn.functional's conv_transpose2d and conv2d over libtconv, and the
 operator object they run on.
 
-Arrays are NumPy; inputs are converted to C-contiguous float32 (a copy only
-when needed).  Argument handling follows PyTorch 1.13: an int-or-list
-argument may be an int or a sequence; a sequence of one element is repeated,
-any other length than two is refused with PyTorch's message.  Checks that
+Arrays are NumPy arrays, CPU torch tensors or anything np.asarray accepts;
+the functional API converts them to C-contiguous float32 (a copy only when
+needed).  Argument handling follows PyTorch 1.13: an int-or-list argument
+may be an int or a sequence; a sequence of one element is repeated, any
+other length than two is refused with PyTorch's message.  Checks that
 PyTorch makes before its kernels see the tensors (weight and bias shapes,
 list lengths) are made here in PyTorch's words; everything else is checked
 by libtconv, whose message the raised Error carries.
+
+The functional calls keep the operators they create in a small cache (see
+clear_cache), so calling conv_transpose2d again with the same weights and
+parameters does not pack the weights again.  A cached operator is used only
+for the same weight values: a read-only weight (a module's Parameter) is
+recognised by identity, any other array by comparing its bytes with a copy
+taken when the operator was made.  Comparing costs a pass over the weight
+(about 1.4 ms for 8 MB); weights wrapped once in tconv.nn.Parameter (or a
+module's own parameters) skip it.
 """
+import collections
+import ctypes
 import numbers
-import operator as _operator
+import os
+import threading
 
 import numpy as np
 
 from . import _lib
+from ._convert import INT64_MAX as _INT64_MAX, as_f32, int_arg, int_seq
 from ._lib import Error
 
-_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
-
 # Process-wide defaults for the functional API and the modules; see
-# tconv.set_options / tconv.options.
+# tconv.set_options / tconv.options / tconv.set_num_threads.
 _defaults = {"impl": "auto", "num_threads": 0}
+# Bumped whenever the default thread count may have changed: operators that
+# follow the default compare it before each run.
+_threads_gen = [0]
 
 
-def _int(value, name, fn):
-    """A Python int from an int-like value (bools are refused as PyTorch does)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Integral,)):
-        try:
-            if isinstance(value, (bool, np.bool_)):
-                raise TypeError
-            value = _operator.index(value)
-        except TypeError:
-            raise TypeError("%s(): argument '%s' must be int, not %s"
-                            % (fn, name, type(value).__name__)) from None
-    value = int(value)
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise Error("%s(): argument '%s' value %d does not fit in int64" % (fn, name, value))
-    return value
+def _env_threads():
+    v = os.environ.get("TCONV_NUM_THREADS", "").strip()
+    try:
+        n = int(v)
+    except ValueError:
+        return 0
+    return n if n > 0 else 0
+
+
+_ENV_THREADS = _env_threads()
+
+
+def library_num_threads():
+    """The library's process-wide default thread count (what num_threads 0
+    means): tconv_get_num_threads() where the library has it, else
+    TCONV_NUM_THREADS if set to a positive integer, else the available cores."""
+    if _lib.HAS_PROCESS_THREADS:
+        return _lib.lib.tconv_get_num_threads()
+    return _ENV_THREADS or _lib.lib.tconv_default_num_threads()
+
+
+def effective_num_threads():
+    """Threads that operators following the process default use now."""
+    return _defaults["num_threads"] or library_num_threads()
+
+
+def bump_threads():
+    """Tells operators that follow the default to re-read it."""
+    _threads_gen[0] += 1
 
 
 def _int_list(value, name, fn):
@@ -47,7 +77,7 @@ def _int_list(value, name, fn):
         raise TypeError("%s(): argument '%s' must be tuple of ints, not %s"
                         % (fn, name, type(value).__name__))
     if isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, (bool, np.bool_)):
-        v = _int(value, name, fn)
+        v = int_arg(value, name, fn)
         return [v, v]
     try:
         items = list(value)
@@ -55,7 +85,7 @@ def _int_list(value, name, fn):
         raise TypeError("%s(): argument '%s' must be tuple of ints, not %s"
                         % (fn, name, type(value).__name__)) from None
     try:
-        return [_int(v, name, fn) for v in items]
+        return [int_arg(v, name, fn) for v in items]
     except TypeError:
         raise TypeError("%s(): argument '%s' must be tuple of ints, but found element of "
                         "type %s" % (fn, name, type(items[0]).__name__)) from None
@@ -69,12 +99,6 @@ def _expand(values, name, dim):
         raise Error("expected %s to be a single integer value or a list of %d values to match "
                     "the convolution dimensions, but got %s=%s" % (name, dim, name, values))
     return values
-
-
-def _as_f32(a):
-    """C-contiguous float32 view or copy of an array-like (0-d stays 0-d,
-    unlike np.ascontiguousarray)."""
-    return np.asarray(a, dtype=np.float32, order="C")
 
 
 def _dims(shape):
@@ -103,7 +127,7 @@ def _check_weight_ndim(w, x, params):
 
 
 def _check_groups(groups, fn):
-    groups = _int(groups, "groups", fn)
+    groups = int_arg(groups, "groups", fn)
     if groups <= 0:
         raise Error("non-positive groups is not supported")
     return groups
@@ -118,14 +142,19 @@ def _channels(a, b, what):
 
 
 def _resolve(impl, num_threads):
+    """(impl, num_threads, follow): the arguments given, or the process
+    defaults; follow is True when the thread count was not given (the
+    operator then follows tconv.set_num_threads)."""
     impl = _defaults["impl"] if impl is None else impl
-    num_threads = _defaults["num_threads"] if num_threads is None else num_threads
+    follow = num_threads is None
     if impl not in _lib.IMPLS:
         raise Error("impl must be one of %s, but got %r" % (sorted(_lib.IMPLS), impl))
+    if follow:
+        return impl, effective_num_threads(), True
     if isinstance(num_threads, bool) or not isinstance(num_threads, numbers.Integral) \
             or not 0 <= num_threads <= 1 << 20:
         raise Error("num_threads must be an int >= 0 (0 = default), but got %r" % (num_threads,))
-    return impl, int(num_threads)
+    return impl, int(num_threads), False
 
 
 class Operator:
@@ -136,40 +165,50 @@ class Operator:
     arguments are those of the functional API plus:
       impl        'auto' (default: the process default, see tconv.set_options),
                   'reference', 'portable', 'avx2', 'avx512'
-      num_threads 0 = library default, 1 = the calling thread, n = n threads
+      num_threads None (default) = follow the process default (tconv.set_num_threads,
+                  also when it changes later), 0 = library default, 1 = the calling
+                  thread, n = n threads
       layout      'nchw' (PyTorch's contiguous layout) or 'nhwc' (channels-last:
                   arrays are (N, H, W, C) or unbatched (H, W, C) in memory)
     The weight and bias are copied at creation; later changes to the arrays do
-    not affect the operator.
+    not affect the operator.  An operator may be shared between threads: its
+    calls take a lock (one reshape + run at a time).
     """
 
     def __init__(self, kind, params, weight, bias, impl=None, num_threads=None, layout="nchw"):
-        impl, num_threads = _resolve(impl, num_threads)
+        impl, threads, follow = _resolve(impl, num_threads)
         if layout not in _lib.LAYOUTS:
             raise Error("layout must be 'nchw' or 'nhwc', but got %r" % (layout,))
         self._handle = None
+        self._lock = threading.Lock()
         self.kind = kind
         self.layout = layout
         self.params = params
-        opt = _lib.Options(num_threads, _lib.LAYOUTS[layout], _lib.IMPLS[impl])
+        self._impl_asked = impl
+        self._follow = follow
+        self._threads_gen = _threads_gen[0]
+        opt = _lib.Options(threads, _lib.LAYOUTS[layout], _lib.IMPLS[impl])
         handle = _lib.ctypes.c_void_p()
         create = (_lib.lib.tconv_conv_transpose2d_create if kind == "conv_transpose2d"
                   else _lib.lib.tconv_conv2d_create)
         _lib.check(create(_lib.ctypes.byref(params), weight.ctypes.data,
                           None if bias is None else bias.ctypes.data,
                           _lib.ctypes.byref(opt), _lib.ctypes.byref(handle)))
-        self._handle = handle
+        self._handle = handle.value
         self._shape = None  # logical input shape of the last reshape
+        self._osz = None    # output_size of the last reshape (tuple or None)
         self._out_shape = None
+        self._phys_out = None
         self._workspace = None
+        self._ws_ptr = None
 
     # -- constructors mirroring the functional API -------------------------
     @classmethod
     def conv_transpose2d(cls, weight, bias=None, stride=1, padding=0, output_padding=0,
                          groups=1, dilation=1, *, impl=None, num_threads=None, layout="nchw"):
         """An operator computing conv_transpose2d(x, weight, bias, ...) for any x."""
-        w = _as_f32(weight)
-        b = None if bias is None else _as_f32(bias)
+        w = as_f32(weight)
+        b = None if bias is None else as_f32(bias)
         p = _ct_params(w, b, None, stride, padding, output_padding, groups, dilation)
         return cls("conv_transpose2d", p, w, b, impl, num_threads, layout)
 
@@ -178,8 +217,8 @@ class Operator:
                padding_mode="zeros", *, impl=None, num_threads=None, layout="nchw"):
         """An operator computing conv2d(x, weight, bias, ...) for any x;
         padding_mode as nn.Conv2d's."""
-        w = _as_f32(weight)
-        b = None if bias is None else _as_f32(bias)
+        w = as_f32(weight)
+        b = None if bias is None else as_f32(bias)
         p = _conv2d_params(w, b, None, stride, padding, dilation, groups, padding_mode)
         return cls("conv2d", p, w, b, impl, num_threads, layout)
 
@@ -195,71 +234,121 @@ class Operator:
             return shape[:-3] + shape[-2:] + (shape[-3],)
         return shape
 
+    def _reshape(self, shape, sizes):
+        """reshape with the lock held; shape a tuple of ints, sizes a tuple or None."""
+        if self._handle is None:
+            raise Error("operator is closed", 4)
+        out = (_lib.ctypes.c_int64 * max(len(shape), 1))()
+        ws = _lib.ctypes.c_size_t(0)
+        osz = None if sizes is None else _lib.i64_array(sizes)
+        # Until this reshape succeeds the operator counts as not reshaped.
+        self._shape = self._osz = self._out_shape = self._phys_out = None
+        _lib.check(_lib.lib.tconv_op_reshape(
+            self._handle, len(shape), _lib.i64_array(shape) if shape else None, osz,
+            0 if sizes is None else len(sizes), out, _lib.ctypes.byref(ws)))
+        self._shape = shape
+        self._osz = sizes
+        self._out_shape = tuple(out[i] for i in range(len(shape)))
+        self._phys_out = self._physical(self._out_shape)
+        # The workspace is kept while it is large enough.
+        if ws.value and (self._workspace is None or self._workspace.size < ws.value):
+            self._workspace = np.empty(ws.value, np.uint8)
+            self._ws_ptr = self._workspace.ctypes.data
+        return self._out_shape
+
+    def _run(self, x, out):
+        """run with the lock held; x a C-contiguous float32 array of the
+        reshaped shape; out None or checked."""
+        if self._handle is None:
+            raise Error("operator is closed", 4)
+        if self._follow and self._threads_gen != _threads_gen[0]:
+            _lib.check(_lib.lib.tconv_op_set_num_threads(self._handle, effective_num_threads()))
+            self._threads_gen = _threads_gen[0]
+        if out is None:
+            out = np.empty(self._phys_out, np.float32)
+        _lib.check(_lib.lib.tconv_op_run(self._handle, x.ctypes.data, out.ctypes.data,
+                                         self._ws_ptr))
+        return out
+
     def reshape(self, input_shape, output_size=None):
         """Prepares for inputs of the given logical (PyTorch-order) shape and
         returns the output's logical shape.  output_size as
         ConvTranspose2d.forward's (conv_transpose2d only)."""
-        if self._handle is None:
-            raise Error("operator is closed", 4)
-        shape = [int(d) for d in input_shape]
-        sizes = None if output_size is None else [int(v) for v in output_size]
-        out = (_lib.ctypes.c_int64 * max(len(shape), 1))()
-        ws = _lib.ctypes.c_size_t(0)
-        osz = None if sizes is None else _lib.i64_array(sizes)
-        _lib.check(_lib.lib.tconv_op_reshape(
-            self._handle, len(shape), _lib.i64_array(shape) if shape else None, osz,
-            0 if sizes is None else len(sizes), out, _lib.ctypes.byref(ws)))
-        self._shape = tuple(shape)
-        self._out_shape = tuple(out[i] for i in range(len(shape)))
-        self._workspace = np.empty(ws.value, np.uint8) if ws.value else None
-        return self._out_shape
+        shape = tuple(int_seq(input_shape, "input_shape", "reshape"))
+        sizes = None if output_size is None else \
+            tuple(int_seq(output_size, "output_size", "reshape"))
+        with self._lock:
+            return self._reshape(shape, sizes)
 
     def run(self, input, out=None):
         """Computes the output for input (shaped as the last reshape, in this
         operator's layout) into out (allocated if None) and returns it."""
-        if self._out_shape is None:
-            raise Error("run called before reshape", 4)
-        x = _as_f32(input)
-        if self._logical(x.shape) != self._shape:
-            raise Error("input of shape %s does not match the reshaped shape %s (layout %s)"
-                        % (_dims(x.shape), _dims(self._physical(self._shape)), self.layout))
-        shape = self._physical(self._out_shape)
-        if out is None:
-            out = np.empty(shape, np.float32)
-        elif (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape
-              or not out.flags.c_contiguous or not out.flags.writeable):
-            raise Error("out must be a writable C-contiguous float32 array of shape %s"
-                        % _dims(shape))
-        ws = None if self._workspace is None else self._workspace.ctypes.data
-        _lib.check(_lib.lib.tconv_op_run(self._handle, x.ctypes.data, out.ctypes.data, ws))
-        return out
+        x = as_f32(input)
+        with self._lock:
+            if self._out_shape is None:
+                if self._handle is None:
+                    raise Error("operator is closed", 4)
+                raise Error("run called before reshape", 4)
+            if self._logical(x.shape) != self._shape:
+                raise Error("input of shape %s does not match the reshaped shape %s (layout %s)"
+                            % (_dims(x.shape), _dims(self._physical(self._shape)), self.layout))
+            shape = self._phys_out
+            if out is not None and (
+                    not isinstance(out, np.ndarray) or out.dtype != np.float32
+                    or out.shape != shape or not out.flags.c_contiguous
+                    or not out.flags.writeable):
+                raise Error("out must be a writable C-contiguous float32 array of shape %s"
+                            % _dims(shape))
+            return self._run(x, out)
 
     def __call__(self, input, output_size=None):
-        """reshape (when the shape changed or output_size is given) + run."""
-        x = _as_f32(input)
-        if output_size is not None or self._logical(x.shape) != self._shape:
-            self.reshape(self._logical(x.shape), output_size)
-        return self.run(x)
+        """reshape (when the shape or output_size differs from the last
+        reshape's) + run."""
+        x = as_f32(input)
+        sizes = None if output_size is None else \
+            tuple(int_seq(output_size, "output_size", "forward"))
+        shape = self._logical(x.shape)
+        with self._lock:
+            if shape != self._shape or sizes != self._osz:
+                self._reshape(shape, sizes)
+            return self._run(x, None)
 
     def set_num_threads(self, num_threads):
-        """Threads for later runs (0 = default); results do not depend on it."""
-        _lib.check(_lib.lib.tconv_op_set_num_threads(self._handle, int(num_threads)))
+        """Threads for later runs (0 = default); results do not depend on it.
+        The operator stops following tconv.set_num_threads."""
+        n = int_arg(num_threads, "num_threads", "set_num_threads")
+        with self._lock:
+            if self._handle is None:
+                raise Error("operator is closed", 4)
+            _lib.check(_lib.lib.tconv_op_set_num_threads(self._handle, n))
+            self._follow = False
 
     @property
     def impl(self):
         """Name of the implementation this operator runs (never 'auto')."""
-        return _lib.lib.tconv_impl_name(_lib.lib.tconv_op_impl(self._handle)).decode()
+        with self._lock:
+            if self._handle is None:
+                raise Error("operator is closed", 4)
+            return _lib.lib.tconv_impl_name(_lib.lib.tconv_op_impl(self._handle)).decode()
 
     @property
     def path(self):
         """Name of the path chosen at the last reshape ('none' before)."""
-        return _lib.lib.tconv_op_path(self._handle).decode()
+        with self._lock:
+            if self._handle is None:
+                raise Error("operator is closed", 4)
+            return _lib.lib.tconv_op_path(self._handle).decode()
 
     def close(self):
-        """Frees the C operator (also done when the object is collected)."""
-        if self._handle is not None:
-            _lib.lib.tconv_op_destroy(self._handle)
-            self._handle = None
+        """Frees the C operator (also done when the object is collected).
+        Waits for a call in progress in another thread; later calls raise."""
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return
+        with lock:
+            if self._handle is not None:
+                _lib.lib.tconv_op_destroy(self._handle)
+                self._handle = None
 
     def __enter__(self):
         return self
@@ -267,10 +356,18 @@ class Operator:
     def __exit__(self, *exc):
         self.close()
 
+    def __reduce__(self):
+        raise TypeError("a tconv.Operator holds a C object and cannot be copied or pickled; "
+                        "create a new one from the weights")
+
+    def __repr__(self):
+        return "<tconv.Operator %s, layout %s%s>" % (
+            self.kind, self.layout, "" if self._handle is not None else ", closed")
+
     def __del__(self):
         try:
             self.close()
-        except Exception:
+        except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
 
 
@@ -390,13 +487,155 @@ def _conv2d_params(w, b, x, stride, padding, dilation, groups, padding_mode):
 _PADDING_MODES_SET = {'zeros', 'reflect', 'replicate', 'circular'}
 
 
-def _run(kind, params, w, b, x, output_size=None):
-    op = Operator(kind, params, w, b)
-    try:
-        op.reshape(x.shape, output_size)
-        return op.run(x)
-    finally:
-        op.close()
+# -- the functional API's operator cache -------------------------------------
+
+_CACHE_MAX = 16  # operators kept (each holds its packed weights)
+_cache = collections.OrderedDict()  # key -> list of idle _Cached, most recent last
+_cache_lock = threading.Lock()
+_cache_count = [0]
+
+try:
+    _memcmp = ctypes.CDLL(None).memcmp
+    _memcmp.restype = ctypes.c_int
+    _memcmp.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+except (OSError, AttributeError):  # no C library symbols in this process
+    _memcmp = None
+
+
+def is_immutable(a):
+    """True if no one can change a's values: a and every array it views are
+    read-only and the memory belongs to a bytes object (tconv.nn.Parameter's
+    storage).  A read-only array over writable memory does not count."""
+    while isinstance(a, np.ndarray):
+        if a.flags.writeable:
+            return False
+        a = a.base
+    return isinstance(a, bytes)
+
+
+def _same_bytes(a, b):
+    if a.nbytes == 0:
+        return True
+    if _memcmp is not None:
+        return _memcmp(a.ctypes.data, b.ctypes.data, a.nbytes) == 0
+    return np.array_equal(a.view(np.uint8), b.view(np.uint8))
+
+
+class _Snap:
+    """What a cached operator was made from: the array itself when it is
+    immutable, else a copy of its values."""
+    __slots__ = ("ref", "copy")
+
+    def __init__(self, a):
+        if a is None or is_immutable(a):
+            self.ref, self.copy = a, None
+        else:
+            self.ref, self.copy = None, a.copy()
+
+    def matches(self, a):
+        if self.copy is None:
+            return self.ref is a
+        return _same_bytes(self.copy, a)
+
+
+def _array_key(a):
+    if a is None:
+        return None
+    if is_immutable(a):
+        return ("id", id(a), a.shape)
+    return ("ptr", a.ctypes.data, a.shape)
+
+
+def clear_cache():
+    """Drops the operators the functional calls (conv_transpose2d, conv2d)
+    keep for reuse, freeing their packed weights."""
+    with _cache_lock:
+        _cache.clear()
+        _cache_count[0] = 0
+
+
+def _checkout(key):
+    with _cache_lock:
+        idle = _cache.get(key)
+        if not idle:
+            return None
+        entry = idle.pop()
+        _cache_count[0] -= 1
+        if not idle:
+            del _cache[key]
+        return entry
+
+
+def _checkin(key, entry):
+    with _cache_lock:
+        idle = _cache.get(key)
+        if idle is None:
+            idle = _cache[key] = []
+        else:
+            _cache.move_to_end(key)
+        idle.append(entry)
+        _cache_count[0] += 1
+        while _cache_count[0] > _CACHE_MAX:
+            old_key, old = next(iter(_cache.items()))
+            old.pop(0)
+            _cache_count[0] -= 1
+            if not old:
+                del _cache[old_key]
+
+
+# Parsed parameters by their raw arguments, when these are plain ints,
+# strings and tuples of ints (exact types: a bool or float must still be
+# refused), with the shapes the checks depend on.
+_params_cache = {}
+_PARAMS_CACHE_MAX = 512
+
+
+def _params_key(kind, w, b, x, args):
+    for a in args:
+        t = type(a)
+        if t is int or t is str or (t is tuple and all(type(e) is int for e in a)):
+            continue
+        return None
+    return (kind, args, w.shape, None if b is None else b.shape, x.ndim)
+
+
+def _parsed(kind, w, b, x, args, parse):
+    """(params, bytes(params)) for a functional call: parse(...) the first
+    time, then from _params_cache."""
+    key = _params_key(kind, w, b, x, args)
+    hit = None if key is None else _params_cache.get(key)
+    if hit is None:
+        p = parse(w, b, x, *args)
+        hit = (p, bytes(p))
+        if key is not None:
+            if len(_params_cache) >= _PARAMS_CACHE_MAX:
+                _params_cache.clear()
+            _params_cache[key] = hit
+    return hit
+
+
+def _run(kind, parsed, w, b, x, output_size=None):
+    """One functional call: a cached operator for (parameters, weight
+    values, process defaults) when there is one, else a new one (kept for
+    the next call).  A cached operator is checked out while it runs, so
+    another thread never shares it."""
+    params, pbytes = parsed
+    key = (kind, pbytes, _array_key(w), _array_key(b), _defaults["impl"])
+    entry = _checkout(key)
+    if entry is not None and not (entry[1].matches(w) and entry[2].matches(b)):
+        entry = None  # the same array with other values: make a new operator
+    if entry is None:
+        entry = (Operator(kind, params, w, b), _Snap(w), _Snap(b))
+    op = entry[0]
+    shape = tuple(x.shape)
+    sizes = None if output_size is None else tuple(output_size)
+    with op._lock:
+        if shape != op._shape or sizes != op._osz:
+            op._reshape(shape, sizes)
+        y = op._run(x, None)
+    if _CACHE_MAX:
+        _checkin(key, entry)
+    return y
 
 
 # -- the functional API ------------------------------------------------------
@@ -415,10 +654,11 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Raises tconv.Error (a ValueError) with PyTorch's / libtconv's message
     for anything PyTorch refuses, TypeError for arguments of the wrong type.
     """
-    x, w = _as_f32(input), _as_f32(weight)
-    b = None if bias is None else _as_f32(bias)
-    p = _ct_params(w, b, x, stride, padding, output_padding, groups, dilation)
-    return _run("conv_transpose2d", p, w, b, x)
+    x, w = as_f32(input), as_f32(weight)
+    b = None if bias is None else as_f32(bias)
+    parsed = _parsed("ct", w, b, x, (stride, padding, output_padding, groups, dilation),
+                     _ct_params)
+    return _run("conv_transpose2d", parsed, w, b, x)
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
@@ -436,10 +676,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
 
 
 def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode):
-    x, w = _as_f32(input), _as_f32(weight)
-    b = None if bias is None else _as_f32(bias)
-    p = _conv2d_params(w, b, x, stride, padding, dilation, groups, padding_mode)
-    return _run("conv2d", p, w, b, x)
+    x, w = as_f32(input), as_f32(weight)
+    b = None if bias is None else as_f32(bias)
+    parsed = _parsed("c", w, b, x, (stride, padding, dilation, groups, padding_mode),
+                     _conv2d_params)
+    return _run("conv2d", parsed, w, b, x)
 
 
 def output_padding_for_size(input_shape, output_size, kernel_size, stride, padding, dilation):
@@ -448,14 +689,67 @@ def output_padding_for_size(input_shape, output_size, kernel_size, stride, paddi
     input_shape has 3 or 4 entries, output_size 2 or len(input_shape)."""
     p = _lib.ConvTranspose2dParams()
     p.in_channels, p.out_channels, p.groups = 1, 1, 1
-    p.kernel_size[:] = [_int(v, "kernel_size", "forward") for v in kernel_size]
-    p.stride[:] = [_int(v, "stride", "forward") for v in stride]
-    p.padding[:] = [_int(v, "padding", "forward") for v in padding]
-    p.dilation[:] = [_int(v, "dilation", "forward") for v in dilation]
+    p.kernel_size[:] = [int_arg(v, "kernel_size", "forward") for v in kernel_size]
+    p.stride[:] = [int_arg(v, "stride", "forward") for v in stride]
+    p.padding[:] = [int_arg(v, "padding", "forward") for v in padding]
+    p.dilation[:] = [int_arg(v, "dilation", "forward") for v in dilation]
     shape = [int(d) for d in input_shape]
-    sizes = [_int(v, "output_size", "forward") for v in output_size]
+    sizes = [int_arg(v, "output_size", "forward") for v in output_size]
     res = (_lib.ctypes.c_int64 * 2)()
     _lib.check(_lib.lib.tconv_conv_transpose2d_output_padding_for_size(
         _lib.ctypes.byref(p), len(shape), _lib.i64_array(shape) if shape else None,
         _lib.i64_array(sizes) if sizes else None, len(sizes), res))
     return [res[0], res[1]]
+
+
+# -- tensor shape operations the seed programs use ------------------------------
+
+def view(input, *shape):
+    """Tensor.view(*shape) for a contiguous array: the same data under a new
+    shape, one entry may be -1 (inferred); PyTorch's refusals and words.
+    view(x, -1, 512, 4, 4) or view(x, (-1, 512, 4, 4)).  Returns a NumPy
+    view of the data (no copy for C-contiguous input)."""
+    from ._convert import to_numpy
+    a = to_numpy(input)
+    if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, np.integer)):
+        shape = tuple(shape[0])
+    new = int_seq(shape, "size", "view")
+    if len(new) > _lib.MAX_DIMS or a.ndim > _lib.MAX_DIMS:
+        raise Error("view: at most %d dimensions are supported" % _lib.MAX_DIMS)
+    out = (ctypes.c_int64 * max(len(new), 1))()
+    _lib.check(_lib.lib.tconv_view_shape(a.ndim, _lib.i64_array(a.shape) if a.ndim else None,
+                                         len(new), _lib.i64_array(new) if new else None, out))
+    return np.ascontiguousarray(a).reshape(tuple(out[i] for i in range(len(new))))
+
+
+def cat(tensors, dim=0):
+    """torch.cat(tensors, dim): float32 arrays equal in every dimension but
+    dim (negative counts from the end); PyTorch's refusals and words.  The
+    inputs must be float32 (as the layers' outputs are); returns a new
+    array."""
+    from ._convert import as_layer_input
+    if isinstance(tensors, np.ndarray) or not isinstance(tensors, (list, tuple)):
+        raise TypeError("cat(): argument 'tensors' must be a list or tuple of arrays, not %s"
+                        % type(tensors).__name__)
+    xs = [as_layer_input(t, "cat", "tensors[%d]" % i) for i, t in enumerate(tensors)]
+    dim = int_arg(dim, "dim", "cat")
+    if not -(1 << 31) <= dim < (1 << 31):
+        raise Error("cat(): argument 'dim' value %d is out of range" % dim)
+    nd = xs[0].ndim if xs else 1
+    if any(x.ndim != nd for x in xs) or nd == 0 or nd > _lib.MAX_DIMS:
+        # PyTorch's words for the ranks it refuses
+        if nd == 0 or any(x.ndim == 0 for x in xs):
+            raise Error("zero-dimensional tensor (at position %d) cannot be concatenated"
+                        % next(i for i, x in enumerate(xs) if x.ndim == 0))
+        first = next(i for i, x in enumerate(xs) if x.ndim != nd)
+        raise Error("Tensors must have same number of dimensions: got %d and %d"
+                    % (nd, xs[first].ndim))
+    shapes = [_lib.i64_array(x.shape) for x in xs]
+    ptrs = (ctypes.c_void_p * max(len(xs), 1))(*[x.ctypes.data for x in xs])
+    sptr = (ctypes.POINTER(ctypes.c_int64) * max(len(xs), 1))(
+        *[ctypes.cast(s, ctypes.POINTER(ctypes.c_int64)) for s in shapes])
+    total = sum(x.size for x in xs)
+    out = np.empty(max(total, 1), np.float32)
+    oshape = (ctypes.c_int64 * nd)()
+    _lib.check(_lib.lib.tconv_cat(len(xs), ptrs, sptr, nd, dim, out.ctypes.data, total, oshape))
+    return out[:total].reshape(tuple(oshape[i] for i in range(nd)))

@@ -1,6 +1,6 @@
 """The Python binding itself: import and library search, errors, argument
 forms, the modules' weights (shapes, PyTorch's initial distribution,
-seeding, writability), options (impl, threads) and the Operator API."""
+seeding, read-only parameters), options (impl, threads) and the Operator API."""
 import os
 import subprocess
 import sys
@@ -101,7 +101,7 @@ def test_weight_init_like_pytorch(cls, args):
     m = cls(*args)
     tm = getattr(torch.nn, cls.__name__)(*args)
     assert m.weight.shape == tuple(tm.weight.shape) and m.bias.shape == tuple(tm.bias.shape)
-    assert m.weight.dtype == np.float32 and m.weight.flags.writeable
+    assert m.weight.dtype == np.float32 and not m.weight.flags.writeable  # tconv.nn.Parameter
     fan_in = m.weight.shape[1] * m.weight.shape[2] * m.weight.shape[3]
     bound = 1 / np.sqrt(fan_in)
     tb = float(tm.weight.detach().abs().max())
@@ -128,12 +128,18 @@ def test_seeding():
     assert np.array_equal(d, e)
 
 
-def test_writable_weights_are_used_each_call():
+def test_assigned_weights_are_used_each_call():
+    """Parameters are read-only (the module keeps its packed operator); new
+    values are assigned, and the next call uses them."""
     m = tconv.ConvTranspose2d(2, 3, 3, stride=2, rng=1)
     x = np.random.default_rng(2).standard_normal((1, 2, 4, 4)).astype(np.float32)
     y1 = m(x)
-    m.weight[0, 0, 0, 0] += 1.0
-    m.bias[:] = 5
+    with pytest.raises(tconv.Error, match="parameters are read-only"):
+        m.weight[0, 0, 0, 0] += 1.0
+    w = m.weight.copy()
+    w[0, 0, 0, 0] += 1.0
+    m.weight = w
+    m.bias = np.full(3, 5, np.float32)
     y2 = m(x)
     assert not np.array_equal(y1, y2)
     ref = F.conv_transpose2d(t64(x), t64(m.weight), t64(m.bias), stride=2).numpy()
@@ -169,13 +175,13 @@ def test_error_timing_like_pytorch():
     m = tconv.ConvTranspose2d(4, 2, 3, stride=0)  # PyTorch constructs this too
     torch.nn.ConvTranspose2d(4, 2, 3, stride=0)
     with pytest.raises(tconv.Error, match="non-positive stride"):
-        m(np.ones((1, 4, 3, 3)))
+        m(np.ones((1, 4, 3, 3), np.float32))
     with pytest.raises(tconv.Error, match="groups must be a positive integer"):
         tconv.Conv2d(4, 2, 3, groups=0)
     m = tconv.ConvTranspose2d(4, 2, 3)
     m.padding_mode = "reflect"
     with pytest.raises(tconv.Error, match="Only `zeros` padding mode"):
-        m(np.ones((1, 4, 3, 3)))
+        m(np.ones((1, 4, 3, 3), np.float32))
 
 
 def test_options_and_impls():

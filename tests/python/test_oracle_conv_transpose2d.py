@@ -203,9 +203,9 @@ def test_seed_shapes():
     m = tconv.ConvTranspose2d(16, 33, (3, 5), stride=(2, 1), padding=(4, 2))
     assert m(np.ones((2, 16, 50, 100), np.float32)).shape == (2, 33, 93, 100)
     m = tconv.ConvTranspose2d(16, 16, 3, stride=2, padding=1)
-    assert m(np.ones((1, 16, 6, 6)), output_size=[12, 12]).shape == (1, 16, 12, 12)
+    assert m(np.ones((1, 16, 6, 6), np.float32), output_size=[12, 12]).shape == (1, 16, 12, 12)
     m = tconv.ConvTranspose2d(3, 6, 3, stride=2, padding=2, bias=False)
-    assert m(np.ones((1, 3, 32, 32))).shape == (1, 6, 61, 61)
+    assert m(np.ones((1, 3, 32, 32), np.float32)).shape == (1, 6, 61, 61)
     x = np.array([[9, 1, 3], [7, 8, 7], [8, 2, 2]], np.float32)[None, None]
     w = np.array([[4, 2, 3], [1, 4, 3], [1, 1, 1]], np.float32)[None, None]
     want = F.conv_transpose2d(t64(x), t64(w), stride=2, padding=1).numpy()
