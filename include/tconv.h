@@ -281,9 +281,12 @@ TCONV_API const char *tconv_impl_name(tconv_impl impl);
  * the cores this process may run on.  Values above tconv_max_num_threads()
  * are capped when used.  Fails only for n < 0. */
 TCONV_API tconv_status tconv_set_num_threads(int num_threads);
-/* The count num_threads == 0 resolves to now (after the cap). */
+/* The process-wide count as set (tconv_set_num_threads, else
+ * TCONV_NUM_THREADS, else the cores), as torch.get_num_threads; runs use
+ * at most tconv_max_num_threads() of them. */
 TCONV_API int tconv_get_num_threads(void);
-/* The same (kept for older callers). */
+/* The count a run with num_threads == 0 uses now: tconv_get_num_threads()
+ * capped at tconv_max_num_threads(). */
 TCONV_API int tconv_default_num_threads(void);
 /* The most threads a run uses: the cores this process may run on (its CPU
  * affinity when first asked), at most 256. */

@@ -40,14 +40,15 @@ from . import _lib
 from ._lib import Error
 from ._version import __version__
 from . import functional
-from .functional import (Operator, cat, clear_cache, conv2d, conv_transpose2d,
-                         output_padding_for_size, view)
+from .functional import (Operator, cat, clear_cache, conv2d, conv2d_backward, conv_transpose2d,
+                         conv_transpose2d_backward, output_padding_for_size, view)
 from .functional import _defaults, _resolve
 from ._safetensors import load_safetensors, save_safetensors
 from . import nn
 from .nn import Conv2d, ConvTranspose2d, manual_seed
 
-__all__ = ["Error", "Operator", "conv_transpose2d", "conv2d", "ConvTranspose2d", "Conv2d",
+__all__ = ["Error", "Operator", "conv_transpose2d", "conv2d", "conv_transpose2d_backward",
+           "conv2d_backward", "ConvTranspose2d", "Conv2d",
            "nn", "functional", "cat", "view", "load_safetensors", "save_safetensors",
            "manual_seed", "set_num_threads", "get_num_threads", "set_options", "get_options",
            "options", "available_impls", "best_impl", "output_padding_for_size", "clear_cache",

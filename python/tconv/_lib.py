@@ -80,7 +80,8 @@ class Conv2dParams(ctypes.Structure):
 
 class Options(ctypes.Structure):
     """tconv_options."""
-    _fields_ = [("num_threads", ctypes.c_int), ("layout", ctypes.c_int), ("impl", ctypes.c_int)]
+    _fields_ = [("num_threads", ctypes.c_int), ("layout", ctypes.c_int), ("impl", ctypes.c_int),
+                ("accumulate", ctypes.c_int)]
 
 
 class Linear(ctypes.Structure):
@@ -183,8 +184,22 @@ _declare("tconv_conv_transpose2d_create", _int, ctypes.POINTER(ConvTranspose2dPa
          ctypes.POINTER(Options), ctypes.POINTER(_vp))
 _declare("tconv_conv2d_create", _int, ctypes.POINTER(Conv2dParams), _vp, _vp,
          ctypes.POINTER(Options), ctypes.POINTER(_vp))
+_declare("tconv_conv_transpose2d_backward_data_create", _int,
+         ctypes.POINTER(ConvTranspose2dParams), _vp, ctypes.POINTER(Options), ctypes.POINTER(_vp))
+_declare("tconv_conv_transpose2d_backward_weight_create", _int,
+         ctypes.POINTER(ConvTranspose2dParams), ctypes.POINTER(Options), ctypes.POINTER(_vp))
+_declare("tconv_conv2d_backward_data_create", _int, ctypes.POINTER(Conv2dParams), _vp,
+         ctypes.POINTER(Options), ctypes.POINTER(_vp))
+_declare("tconv_conv2d_backward_weight_create", _int, ctypes.POINTER(Conv2dParams),
+         ctypes.POINTER(Options), ctypes.POINTER(_vp))
 _declare("tconv_op_reshape", _int, _vp, _int, _p64, _p64, _int, _p64,
          ctypes.POINTER(ctypes.c_size_t))
+_declare("tconv_op_run_backward_data", _int, _vp, _vp, _vp, _vp)
+_declare("tconv_op_run_backward_weight", _int, _vp, _vp, _vp, _vp, _vp, _vp)
+_declare("tconv_conv_transpose2d_backward", _int, ctypes.POINTER(ConvTranspose2dParams), _int,
+         _p64, _vp, _vp, _p64, _int, _p64, _vp, ctypes.POINTER(_int), _vp, _vp, _vp)
+_declare("tconv_conv2d_backward", _int, ctypes.POINTER(Conv2dParams), _int, _p64, _vp, _vp,
+         _p64, _vp, ctypes.POINTER(_int), _vp, _vp, _vp)
 _declare("tconv_op_run", _int, _vp, _vp, _vp, _vp)
 _declare("tconv_op_set_num_threads", _int, _vp, _int)
 _declare("tconv_op_impl", _int, _vp)

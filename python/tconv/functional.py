@@ -170,30 +170,53 @@ class Operator:
                   thread, n = n threads
       layout      'nchw' (PyTorch's contiguous layout) or 'nhwc' (channels-last:
                   arrays are (N, H, W, C) or unbatched (H, W, C) in memory)
+      pass_       'forward' (default), 'backward_data' (op.backward_data(grad_output,
+                  input_shape) -> grad_input) or 'backward_weight'
+                  (op.backward_weight(input, grad_output) -> (grad_weight, grad_bias))
+      accumulate  backward passes: add into the arrays given as out= instead of
+                  overwriting them (as PyTorch's .grad accumulates)
     The weight and bias are copied at creation; later changes to the arrays do
     not affect the operator.  An operator may be shared between threads: its
     calls take a lock (one reshape + run at a time).
     """
 
-    def __init__(self, kind, params, weight, bias, impl=None, num_threads=None, layout="nchw"):
+    _CREATE = {("conv_transpose2d", "forward"): "tconv_conv_transpose2d_create",
+               ("conv2d", "forward"): "tconv_conv2d_create",
+               ("conv_transpose2d", "backward_data"):
+                   "tconv_conv_transpose2d_backward_data_create",
+               ("conv2d", "backward_data"): "tconv_conv2d_backward_data_create",
+               ("conv_transpose2d", "backward_weight"):
+                   "tconv_conv_transpose2d_backward_weight_create",
+               ("conv2d", "backward_weight"): "tconv_conv2d_backward_weight_create"}
+
+    def __init__(self, kind, params, weight, bias, impl=None, num_threads=None, layout="nchw",
+                 pass_="forward", accumulate=False):
         impl, threads, follow = _resolve(impl, num_threads)
         if layout not in _lib.LAYOUTS:
             raise Error("layout must be 'nchw' or 'nhwc', but got %r" % (layout,))
+        if (kind, pass_) not in self._CREATE:
+            raise Error("pass_ must be 'forward', 'backward_data' or 'backward_weight', but got "
+                        "%r" % (pass_,))
         self._handle = None
         self._lock = threading.Lock()
         self.kind = kind
         self.layout = layout
         self.params = params
+        self.pass_ = pass_
         self._impl_asked = impl
         self._follow = follow
         self._threads_gen = _threads_gen[0]
-        opt = _lib.Options(threads, _lib.LAYOUTS[layout], _lib.IMPLS[impl])
+        opt = _lib.Options(threads, _lib.LAYOUTS[layout], _lib.IMPLS[impl], int(bool(accumulate)))
         handle = _lib.ctypes.c_void_p()
-        create = (_lib.lib.tconv_conv_transpose2d_create if kind == "conv_transpose2d"
-                  else _lib.lib.tconv_conv2d_create)
-        _lib.check(create(_lib.ctypes.byref(params), weight.ctypes.data,
-                          None if bias is None else bias.ctypes.data,
-                          _lib.ctypes.byref(opt), _lib.ctypes.byref(handle)))
+        create = getattr(_lib.lib, self._CREATE[(kind, pass_)])
+        ref = _lib.ctypes.byref
+        if pass_ == "forward":
+            _lib.check(create(ref(params), weight.ctypes.data,
+                              None if bias is None else bias.ctypes.data, ref(opt), ref(handle)))
+        elif pass_ == "backward_data":
+            _lib.check(create(ref(params), weight.ctypes.data, ref(opt), ref(handle)))
+        else:
+            _lib.check(create(ref(params), ref(opt), ref(handle)))
         self._handle = handle.value
         self._shape = None  # logical input shape of the last reshape
         self._osz = None    # output_size of the last reshape (tuple or None)
@@ -205,22 +228,26 @@ class Operator:
     # -- constructors mirroring the functional API -------------------------
     @classmethod
     def conv_transpose2d(cls, weight, bias=None, stride=1, padding=0, output_padding=0,
-                         groups=1, dilation=1, *, impl=None, num_threads=None, layout="nchw"):
-        """An operator computing conv_transpose2d(x, weight, bias, ...) for any x."""
+                         groups=1, dilation=1, *, impl=None, num_threads=None, layout="nchw",
+                         pass_="forward", accumulate=False):
+        """An operator computing conv_transpose2d(x, weight, bias, ...) for any
+        x, or (pass_) one of its gradients; the weight of a backward_weight
+        operator gives only its shape."""
         w = as_f32(weight)
         b = None if bias is None else as_f32(bias)
         p = _ct_params(w, b, None, stride, padding, output_padding, groups, dilation)
-        return cls("conv_transpose2d", p, w, b, impl, num_threads, layout)
+        return cls("conv_transpose2d", p, w, b, impl, num_threads, layout, pass_, accumulate)
 
     @classmethod
     def conv2d(cls, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-               padding_mode="zeros", *, impl=None, num_threads=None, layout="nchw"):
-        """An operator computing conv2d(x, weight, bias, ...) for any x;
-        padding_mode as nn.Conv2d's."""
+               padding_mode="zeros", *, impl=None, num_threads=None, layout="nchw",
+               pass_="forward", accumulate=False):
+        """An operator computing conv2d(x, weight, bias, ...) for any x, or
+        (pass_) one of its gradients; padding_mode as nn.Conv2d's."""
         w = as_f32(weight)
         b = None if bias is None else as_f32(bias)
         p = _conv2d_params(w, b, None, stride, padding, dilation, groups, padding_mode)
-        return cls("conv2d", p, w, b, impl, num_threads, layout)
+        return cls("conv2d", p, w, b, impl, num_threads, layout, pass_, accumulate)
 
     # -- the operator life cycle -------------------------------------------
     def _logical(self, shape):
@@ -261,18 +288,94 @@ class Operator:
         reshaped shape; out None or checked."""
         if self._handle is None:
             raise Error("operator is closed", 4)
-        if self._follow and self._threads_gen != _threads_gen[0]:
-            _lib.check(_lib.lib.tconv_op_set_num_threads(self._handle, effective_num_threads()))
-            self._threads_gen = _threads_gen[0]
+        self._need_pass("forward", "run")
+        self._follow_threads()
         if out is None:
             out = np.empty(self._phys_out, np.float32)
         _lib.check(_lib.lib.tconv_op_run(self._handle, x.ctypes.data, out.ctypes.data,
                                          self._ws_ptr))
         return out
 
+    def _follow_threads(self):
+        if self._follow and self._threads_gen != _threads_gen[0]:
+            _lib.check(_lib.lib.tconv_op_set_num_threads(self._handle, effective_num_threads()))
+            self._threads_gen = _threads_gen[0]
+
+    def _need_pass(self, pass_, fn):
+        if self.pass_ != pass_:
+            raise Error("%s called on a %s %s operator" % (fn, self.kind, self.pass_))
+
+    @staticmethod
+    def _out_array(out, shape, what):
+        if out is None:
+            return np.empty(shape, np.float32)
+        if (not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.shape != shape
+                or not out.flags.c_contiguous or not out.flags.writeable):
+            raise Error("%s must be a writable C-contiguous float32 array of shape %s"
+                        % (what, _dims(shape)))
+        return out
+
+    def backward_data(self, grad_output, input_shape, output_size=None, out=None):
+        """grad_input from grad_output (the forward output's shape); a
+        backward_data operator.  input_shape: the forward input's logical
+        (PyTorch-order) shape, as reshape's; grad_output and the result are
+        in this operator's layout.  out: where to write (with accumulate,
+        added to)."""
+        self._need_pass("backward_data", "backward_data")
+        dy = as_f32(grad_output)
+        shape = tuple(int_seq(input_shape, "input_shape", "backward_data"))
+        sizes = None if output_size is None else \
+            tuple(int_seq(output_size, "output_size", "backward_data"))
+        with self._lock:
+            if shape != self._shape or sizes != self._osz:
+                self._reshape(shape, sizes)
+            if self._logical(dy.shape) != self._out_shape:
+                raise Error("grad_output has shape %s but the forward's output for input of "
+                            "shape %s has shape %s" % (_dims(dy.shape), _dims(input_shape),
+                                                       _dims(self._phys_out)))
+            out = self._out_array(out, self._physical(shape), "out")
+            self._follow_threads()
+            _lib.check(_lib.lib.tconv_op_run_backward_data(self._handle, dy.ctypes.data,
+                                                           out.ctypes.data, self._ws_ptr))
+            return out
+
+    def backward_weight(self, input, grad_output, output_size=None, bias=True, out=None):
+        """(grad_weight, grad_bias) from input and grad_output; a
+        backward_weight operator.  bias=False: grad_bias is None (not
+        computed).  out: a (grad_weight, grad_bias) pair to write into (with
+        accumulate, to add to)."""
+        self._need_pass("backward_weight", "backward_weight")
+        x, dy = as_f32(input), as_f32(grad_output)
+        sizes = None if output_size is None else \
+            tuple(int_seq(output_size, "output_size", "backward_weight"))
+        shape = self._logical(x.shape)
+        p = self.params
+        if self.kind == "conv_transpose2d":
+            wshape = (p.in_channels, p.out_channels // p.groups) + tuple(p.kernel_size)
+        else:
+            wshape = (p.out_channels, p.in_channels // p.groups) + tuple(p.kernel_size)
+        with self._lock:
+            if shape != self._shape or sizes != self._osz:
+                self._reshape(shape, sizes)
+            if self._logical(dy.shape) != self._out_shape:
+                raise Error("grad_output has shape %s but the forward's output for input of "
+                            "shape %s has shape %s" % (_dims(dy.shape), _dims(x.shape),
+                                                       _dims(self._phys_out)))
+            gw = self._out_array(None if out is None else out[0], wshape, "out[0]")
+            gb = None
+            if bias:
+                gb = self._out_array(None if out is None else out[1], (p.out_channels,),
+                                     "out[1]")
+            self._follow_threads()
+            _lib.check(_lib.lib.tconv_op_run_backward_weight(
+                self._handle, x.ctypes.data, dy.ctypes.data, gw.ctypes.data,
+                None if gb is None else gb.ctypes.data, self._ws_ptr))
+            return gw, gb
+
     def reshape(self, input_shape, output_size=None):
         """Prepares for inputs of the given logical (PyTorch-order) shape and
-        returns the output's logical shape.  output_size as
+        returns the output's logical shape (for the backward passes, the
+        forward's output shape: grad_output's).  output_size as
         ConvTranspose2d.forward's (conv_transpose2d only)."""
         shape = tuple(int_seq(input_shape, "input_shape", "reshape"))
         sizes = None if output_size is None else \
@@ -361,8 +464,8 @@ class Operator:
                         "create a new one from the weights")
 
     def __repr__(self):
-        return "<tconv.Operator %s, layout %s%s>" % (
-            self.kind, self.layout, "" if self._handle is not None else ", closed")
+        return "<tconv.Operator %s %s, layout %s%s>" % (
+            self.kind, self.pass_, self.layout, "" if self._handle is not None else ", closed")
 
     def __del__(self):
         try:
@@ -681,6 +784,72 @@ def _conv2d(input, weight, bias, stride, padding, dilation, groups, padding_mode
     parsed = _parsed("c", w, b, x, (stride, padding, dilation, groups, padding_mode),
                      _conv2d_params)
     return _run("conv2d", parsed, w, b, x)
+
+
+def _mask(output_mask):
+    m = tuple(bool(v) for v in output_mask)
+    if len(m) != 3:
+        raise Error("output_mask must have 3 entries (grad_input, grad_weight, grad_bias), but "
+                    "got %d" % len(m))
+    return m
+
+
+def _backward(kind, p, x, w, dy, mask, output_size=None):
+    """The C one-call backward: (grad_input, grad_weight, grad_bias), None
+    where masked out."""
+    if x.ndim not in (3, 4):
+        _check_input_ndim(x, kind)
+    if dy.ndim != x.ndim:
+        raise Error("grad_output must have the input's %d dimensions, but has shape %s"
+                    % (x.ndim, _dims(dy.shape)))
+    gi = np.empty(x.shape, np.float32) if mask[0] else None
+    gw = np.empty(w.shape, np.float32) if mask[1] else None
+    gb = np.empty((p.out_channels,), np.float32) if mask[2] else None
+    cmask = (_lib.ctypes.c_int * 3)(*(int(v) for v in mask))
+    ptr = (lambda a: None if a is None else a.ctypes.data)
+    ins, dys = _lib.i64_array(x.shape), _lib.i64_array(dy.shape)
+    if kind == "conv_transpose2d":
+        osz = None if output_size is None else _lib.i64_array(output_size)
+        st = _lib.lib.tconv_conv_transpose2d_backward(
+            _lib.ctypes.byref(p), x.ndim, ins, x.ctypes.data, w.ctypes.data, osz,
+            0 if output_size is None else len(output_size), dys, dy.ctypes.data, cmask,
+            ptr(gi), ptr(gw), ptr(gb))
+    else:
+        st = _lib.lib.tconv_conv2d_backward(
+            _lib.ctypes.byref(p), x.ndim, ins, x.ctypes.data, w.ctypes.data, dys, dy.ctypes.data,
+            cmask, ptr(gi), ptr(gw), ptr(gb))
+    _lib.check(st)
+    return gi, gw, gb
+
+
+def conv_transpose2d_backward(grad_output, input, weight, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1, output_mask=(True, True, True),
+                              output_size=None):
+    """The gradients of conv_transpose2d (PyTorch's convolution_backward):
+    returns (grad_input, grad_weight, grad_bias) for grad_output, the
+    gradient of the loss with respect to conv_transpose2d(input, weight,
+    bias, ...) -- None where output_mask is False.  grad_output must have
+    the forward output's shape (for output_size, as ConvTranspose2d.forward's,
+    when given).  grad_bias is the sum of grad_output over all but the
+    channel dimension.  Fresh float32 arrays; errors as conv_transpose2d."""
+    x, w, dy = as_f32(input), as_f32(weight), as_f32(grad_output)
+    mask = _mask(output_mask)
+    p = _ct_params(w, None, x, stride, padding, output_padding, groups, dilation)
+    sizes = None if output_size is None else \
+        list(int_seq(output_size, "output_size", "conv_transpose2d_backward"))
+    return _backward("conv_transpose2d", p, x, w, dy, mask, sizes)
+
+
+def conv2d_backward(grad_output, input, weight, stride=1, padding=0, dilation=1, groups=1,
+                    output_mask=(True, True, True), padding_mode="zeros"):
+    """The gradients of conv2d (padding_mode as nn.Conv2d's; with a mode
+    the gradient of the padding is folded back onto the input, as F.pad's
+    autograd does): (grad_input, grad_weight, grad_bias), None where
+    output_mask is False.  Fresh float32 arrays; errors as conv2d."""
+    x, w, dy = as_f32(input), as_f32(weight), as_f32(grad_output)
+    mask = _mask(output_mask)
+    p = _conv2d_params(w, None, x, stride, padding, dilation, groups, padding_mode)
+    return _backward("conv2d", p, x, w, dy, mask)
 
 
 def output_padding_for_size(input_shape, output_size, kernel_size, stride, padding, dilation):

@@ -50,11 +50,15 @@ int tc_resolve_threads(int requested) {
     return n > cap ? cap : n < 1 ? 1 : n;
 }
 
-int tc_default_threads(void) {
-    const int cap = machine_cores();
+/* The configured default, before the cap: as torch.get_num_threads. */
+static int configured(void) {
     int n = atomic_load_explicit(&set_threads, memory_order_relaxed);
     if (n <= 0) n = from_env();
-    if (n <= 0) n = cap;
+    return n > 0 ? n : machine_cores();
+}
+
+int tc_default_threads(void) {
+    const int cap = machine_cores(), n = configured();
     return n > cap ? cap : n;
 }
 
@@ -67,7 +71,7 @@ tconv_status tconv_set_num_threads(int num_threads) {
     return TCONV_OK;
 }
 
-int tconv_get_num_threads(void) { return tc_default_threads(); }
+int tconv_get_num_threads(void) { return configured(); }
 
 int tconv_default_num_threads(void) { return tc_default_threads(); }
 

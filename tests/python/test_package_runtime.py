@@ -272,6 +272,7 @@ def test_set_num_threads_like_torch():
         with pytest.raises(TypeError, match="expects an int"):
             tconv.set_num_threads(2.0)
     finally:
+        tconv.set_num_threads(old)
         tconv.set_options(num_threads=0)
     assert tconv.get_num_threads() == old
 
