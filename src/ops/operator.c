@@ -103,6 +103,7 @@ static tconv_status create_fast(tconv_op *op) {
     int64_t cin, cout, groups, kh, kw;
     weight_dims(op, &cin, &cout, &groups, &kh, &kw);
     const tc_op_row *row = op->row;
+    const int nt = tc_resolve_threads(op->opt.num_threads);
     /* the planner's transposed convolution runs from pcin to pcout channels */
     const int64_t pcin = row->swap ? cout : cin, pcout = row->swap ? cin : cout;
     float *own = NULL;
@@ -110,10 +111,10 @@ static tconv_status create_fast(tconv_op *op) {
         own = malloc((size_t)op->weight_numel * sizeof(float) + 1);
         if (!own) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
         /* the weight is (pcout, pcin/g, kh, kw) as a convolution's */
-        tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own);
+        tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own, nt);
     }
     return tc_plan_create(op->impl, pcin, pcout, groups, kh, kw, own ? own : op->weight, own,
-                          op->pass == TCONV_PASS_FORWARD ? op->bias : NULL, &op->plan);
+                          op->pass == TCONV_PASS_FORWARD ? op->bias : NULL, nt, &op->plan);
 }
 
 /* The common part of every create: options, the row, weight and bias

@@ -39,21 +39,44 @@ void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv_
     *mr_out = bmr;
 }
 
+/* Packing runs over (group, channel block) tasks on the pool: each task
+ * writes its block tap by tap for chunks of 16 input channels, whose
+ * source (per input channel the block's output channels x kh*kw taps,
+ * contiguous) stays in L1/L2 while every tap reads it. */
+typedef struct pack_ctx {
+    tc_plan *pl;
+    float *dst;
+    int width;  /* channels per block (MR or NR) */
+    int padded; /* blocks zero-padded to width (cil), else the last one narrower */
+} pack_ctx;
+
+static void pack_blocks(void *ctx, int64_t b, int64_t e) {
+    const pack_ctx *c = ctx;
+    const tc_plan *pl = c->pl;
+    const int64_t cig = pl->cig, cog = pl->cog, kk = pl->kk, W = c->width;
+    const int64_t nob = (cog + W - 1) / W;
+    for (int64_t task = b; task < e; task++) {
+        const int64_t g = task / nob, o0 = task % nob * W;
+        const int64_t n = tc_imin(W, cog - o0), bw = c->padded ? W : n;
+        float *dst = c->dst + (g * (c->padded ? nob * W : cog) + o0) * cig * kk;
+        for (int64_t i0 = 0; i0 < cig; i0 += 16)
+            for (int64_t t = 0; t < kk; t++)
+                for (int64_t ic = i0; ic < tc_imin(cig, i0 + 16); ic++) {
+                    const float *src = pl->wsrc + ((g * cig + ic) * cog + o0) * kk + t;
+                    float *d = dst + (t * cig + ic) * bw;
+                    int64_t m = 0;
+                    for (; m < n; m++) d[m] = src[m * kk];
+                    for (; m < bw; m++) d[m] = 0.0f;
+                }
+    }
+}
+
 /* phase path: w -> [g][ocb][ky][kx][ic][MRb] (the last block MRb < MR wide). */
 int tc_pack_phase(tc_plan *pl, int mr) {
-    const int64_t G = pl->groups, cig = pl->cig, cog = pl->cog, kk = pl->kk;
-    float *pk = malloc((size_t)(G * cig * cog * kk) * sizeof(float) + 64);
+    float *pk = malloc((size_t)(pl->groups * pl->cig * pl->cog * pl->kk) * sizeof(float) + 64);
     if (!pk) return 0;
-    for (int64_t g = 0; g < G; g++)
-        for (int64_t o0 = 0; o0 < cog; o0 += mr) {
-            const int64_t mrb = cog - o0 < mr ? cog - o0 : mr;
-            float *dst = pk + g * cog * cig * kk + o0 * cig * kk;
-            for (int64_t t = 0; t < kk; t++)
-                for (int64_t ic = 0; ic < cig; ic++)
-                    for (int64_t m = 0; m < mrb; m++)
-                        dst[(t * cig + ic) * mrb + m] =
-                            pl->wsrc[((g * cig + ic) * cog + o0 + m) * kk + t];
-        }
+    pack_ctx c = {pl, pk, mr, 0};
+    tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + mr - 1) / mr), pack_blocks, &c);
     free(pl->wpack);
     pl->wpack = pk;
     pl->mr = mr;
@@ -114,37 +137,45 @@ tconv_status tc_pack_cil(tc_plan *pl) {
     const int NR = pl->ks->cil_nr;
     const int64_t G = pl->groups, cig = pl->cig, cog = pl->cog, kk = pl->kk;
     const int64_t nocb = (cog + NR - 1) / NR;
-    float *pk = calloc((size_t)(G * nocb * kk * cig * NR) + 1, sizeof(float));
+    float *pk = malloc((size_t)(G * nocb * kk * cig * NR) * sizeof(float) + 4);
     float *bi = calloc((size_t)(G * nocb * NR), sizeof(float));
     if (!pk || !bi) {
         free(pk);
         free(bi);
         return tc_plan_oom();
     }
+    pack_ctx c = {pl, pk, NR, 1};
+    tc_parallel_for(pl->nthreads, G * nocb, pack_blocks, &c);
     for (int64_t gi = 0; gi < G; gi++)
-        for (int64_t oc = 0; oc < cog; oc++) {
-            const int64_t ocb = oc / NR, j = oc % NR;
-            bi[(gi * nocb + ocb) * NR + j] = pl->bias[gi * cog + oc];
-            for (int64_t t = 0; t < kk; t++)
-                for (int64_t ic = 0; ic < cig; ic++)
-                    pk[(((gi * nocb + ocb) * kk + t) * cig + ic) * NR + j] =
-                        pl->wsrc[((gi * cig + ic) * cog + oc) * kk + t];
-        }
+        for (int64_t oc = 0; oc < cog; oc++) bi[(gi * nocb + oc / NR) * NR + oc % NR] = pl->bias[gi * cog + oc];
     pl->cpack = pk;
     pl->cbias = bi;
     pl->c_nocb = nocb;
     return TCONV_OK;
 }
 
+typedef struct flip_ctx {
+    const float *w;
+    float *out;
+    int64_t cig, cog, kk;
+} flip_ctx;
+
+/* task = (group, output channel): its Cin/g kernels, each reversed */
+static void flip_worker(void *ctx, int64_t b, int64_t e) {
+    const flip_ctx *c = ctx;
+    for (int64_t task = b; task < e; task++) {
+        const int64_t gi = task / c->cog, co = task % c->cog;
+        for (int64_t ci = 0; ci < c->cig; ci++) {
+            const float *src = c->w + ((gi * c->cog + co) * c->cig + ci) * c->kk;
+            float *dst = c->out + ((gi * c->cig + ci) * c->cog + co) * c->kk;
+            for (int64_t t = 0; t < c->kk; t++) dst[c->kk - 1 - t] = src[t];
+        }
+    }
+}
+
 void tc_flip_swap_weights(const float *w, int64_t cout, int64_t cin, int64_t groups, int64_t kh,
-                          int64_t kw, float *out) {
-    const int64_t cig = cin / groups, cog = cout / groups, kk = kh * kw;
+                          int64_t kw, float *out, int nthreads) {
     /* w: (Cout, Cin/g, kh, kw) -> out: (Cin, Cout/g, kh, kw), each kernel reversed */
-    for (int64_t gi = 0; gi < groups; gi++)
-        for (int64_t co = 0; co < cog; co++)
-            for (int64_t ci = 0; ci < cig; ci++) {
-                const float *src = w + ((gi * cog + co) * cig + ci) * kk;
-                float *dst = out + ((gi * cig + ci) * cog + co) * kk;
-                for (int64_t t = 0; t < kk; t++) dst[kk - 1 - t] = src[t];
-            }
+    flip_ctx c = {w, out, cin / groups, cout / groups, kh * kw};
+    tc_parallel_for(nthreads, cout, flip_worker, &c);
 }

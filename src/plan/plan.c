@@ -42,7 +42,7 @@ void tc_plan_free(tc_plan *pl) {
 
 tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t groups,
                             int64_t kh, int64_t kw, const float *w, float *w_owned,
-                            const float *bias, tc_plan **out) {
+                            const float *bias, int nthreads, tc_plan **out) {
     tc_plan *pl = calloc(1, sizeof *pl);
     if (!pl) {
         free(w_owned);
@@ -50,6 +50,7 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
     }
     pl->wown = w_owned;
     pl->wsrc = w;
+    pl->nthreads = nthreads;
     pl->ks = kernels_for(impl);
     pl->groups = groups;
     pl->cig = cin / groups;
@@ -63,15 +64,9 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
     }
     if (bias) memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
-    /* Pack for the tile a large input would get; reshape repacks only if a
-     * small input prefers another MR. */
-    int nv, mr;
-    tc_choose_tile(pl->ks, pl->cog, 1 << 20, &nv, &mr);
-    if (!tc_pack_phase(pl, mr)) {
-        tc_plan_free(pl);
-        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory packing %lld weights",
-                       (long long)(cin * (cout / groups) * kh * kw));
-    }
+    /* The weights are packed at the first reshape, for the path it picks
+     * (phase tiles of some MR, channels in lanes or the 1x1 GEMM), and again
+     * only when a later reshape picks another. */
     *out = pl;
     return TCONV_OK;
 }

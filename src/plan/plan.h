@@ -60,7 +60,7 @@ int tc_lower_transposed(const tc_geom *g, tc_problem *pb);
  * a convolution's weights as the equivalent transposed convolution's (and
  * back: the map is its own inverse with the channel counts swapped). */
 void tc_flip_swap_weights(const float *w, int64_t cout, int64_t cin, int64_t groups, int64_t kh,
-                          int64_t kw, float *out);
+                          int64_t kw, float *out, int nthreads);
 
 /* What a store does with the finished sums: activation is applied to
  * (sum + bias); accumulate adds the result to the destination. */
@@ -82,10 +82,11 @@ typedef struct tc_plan tc_plan;
 /* Weights w (cin, cout/groups, kh, kw) as a transposed convolution's and
  * bias (cout floats, or NULL), packed for impl (a fast one).  w must stay
  * valid for the plan's life (reshape may repack from it); w_owned, if not
- * NULL, is w and is freed with the plan (also on failure). */
+ * NULL, is w and is freed with the plan (also on failure).  Packing (here
+ * and at reshape) uses up to nthreads threads. */
 tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t groups,
                             int64_t kh, int64_t kw, const float *w, float *w_owned,
-                            const float *bias, tc_plan **out);
+                            const float *bias, int nthreads, tc_plan **out);
 void tc_plan_free(tc_plan *pl);
 
 /* Plans pb in layout: sets *ws_bytes and *path (a static string). */
