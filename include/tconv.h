@@ -16,6 +16,15 @@
  *    Conv2d weight:          (out_channels, in_channels/groups, kH, kW).
  *    Bias (optional, may be NULL): (out_channels).
  *  - Every size is int64_t; every size computation is checked for overflow.
+ *  - Non-finite values (NaN, inf) in an input, weight, bias or grad_output
+ *    propagate as in PyTorch's float64 result: the outputs that are NaN or
+ *    inf there are NaN or inf here, on every implementation and path.  In
+ *    particular conv2d (and conv_transpose2d's data gradient, a
+ *    convolution of grad_output) multiplies its zero padding as PyTorch
+ *    does, so a non-finite weight makes the outputs whose window reads
+ *    padding NaN (0 * inf); conv_transpose2d drops what falls outside its
+ *    output without a product; the weight gradients multiply the zero
+ *    padding of the padded operand by the other one.
  *  - Every function that can fail returns a tconv_status.  On failure the
  *    calling thread's message (tconv_last_error) names the parameter and the
  *    values, in PyTorch's words where PyTorch has words for it, and no output

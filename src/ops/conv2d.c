@@ -58,7 +58,10 @@ static int lower_backward_weight(const tc_geom *g, tc_wgrad_problem *pb) {
 }
 
 static const tc_op_row rows[3] = {
-    [TCONV_PASS_FORWARD] = {.name = "conv2d forward", .flip = 1, .lower = lower_forward},
+    [TCONV_PASS_FORWARD] = {.name = "conv2d forward",
+                            .flip = 1,
+                            .lower = lower_forward,
+                            .conv_shaped = 1},
     [TCONV_PASS_BACKWARD_DATA] = {.name = "conv2d backward_data",
                                   .swap = 1,
                                   .lower = lower_backward_data,

@@ -158,6 +158,17 @@ static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
     }
     if (needs_weight) memcpy(op->weight, weight, wbytes);
     if (with_bias) memcpy(op->bias, bias, bbytes);
+    if (op->row->conv_shaped && weight_numel > 0) {
+        /* the weight as a convolution's: (d0, d1, kh, kw) in either layout */
+        const int64_t *k = kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.kernel_size : op->cv.kernel_size;
+        const int64_t d0 = kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.in_channels : op->cv.out_channels;
+        st = tc_nan_taps_find(op->weight, d0, weight_numel / (d0 * k[0] * k[1]), k[0], k[1],
+                              &op->nan_taps);
+        if (st) {
+            tconv_op_destroy(op);
+            return st;
+        }
+    }
     if (op->impl != TCONV_IMPL_REFERENCE) { /* pack once for the fast path */
         st = create_fast(op);
         if (st) {
@@ -410,6 +421,8 @@ tconv_status tconv_op_run(tconv_op *op, const float *input, float *output, void 
     } else {
         tc_ref_conv2d_forward(g, input, xs, op->weight, op->bias, output, ys);
     }
+    if (op->nan_taps.n && g->padding_mode == TCONV_PADDING_MODE_ZEROS)
+        tc_nan_taps_apply(&op->nan_taps, g, output, ys);
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
 }
@@ -452,6 +465,16 @@ tconv_status tconv_op_run_backward_data(tconv_op *op, const float *grad_output,
         tc_ref_conv_transpose2d_backward_data(g, grad_output, ys, op->weight, grad_input, xs, acc);
     } else {
         tc_ref_conv2d_backward_data(g, grad_output, ys, op->weight, grad_input, xs, acc);
+    }
+    if (op->nan_taps.n) { /* conv_transpose2d: a convolution of grad_output */
+        tc_geom c = *g;
+        c.h_in = g->h_out;
+        c.w_in = g->w_out;
+        c.h_out = g->h_in;
+        c.w_out = g->w_in;
+        c.pad_t = g->ph;
+        c.pad_l = g->pw;
+        tc_nan_taps_apply(&op->nan_taps, &c, grad_input, xs);
     }
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
@@ -503,6 +526,11 @@ tconv_status tconv_op_run_backward_weight(tconv_op *op, const float *input,
     } else {
         tc_ref_conv2d_backward_weight(g, input, xs, grad_output, ys, grad_weight, grad_bias, acc);
     }
+    tc_wgrad_problem wp;
+    if (grad_weight && op->row->lower_wgrad(g, &wp)) {
+        const int a_is_dy = op->row->db_of_a;
+        tc_wgrad_nan(&wp, a_is_dy ? grad_output : input, a_is_dy ? ys : xs, grad_weight);
+    }
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
 }
@@ -533,6 +561,7 @@ void tconv_op_destroy(tconv_op *op) {
         sched_yield();
     tc_plan_free(op->plan);
     tc_wgrad_free(op->wgrad);
+    tc_nan_taps_free(&op->nan_taps);
     free(op->weight);
     free(op->bias);
     free(op);

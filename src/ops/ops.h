@@ -31,6 +31,13 @@ typedef enum tc_op_kind { TC_OP_CONV_TRANSPOSE2D = 1, TC_OP_CONV2D = 2 } tc_op_k
  * backward data) lowers to a transposed-convolution problem, the weight
  * pass to a weight-gradient problem; where the lowering declines, the
  * reference kernel of the row runs. */
+/* The (output channel, tap) pairs of a convolution-shaped pass's weight
+ * (Cout, Cin/g, kh, kw) that hold a non-finite value (nonfinite.c). */
+typedef struct tc_nan_taps {
+    int64_t n;
+    int64_t *co, *k; /* k = ky*kw + kx */
+} tc_nan_taps;
+
 typedef struct tc_op_row {
     const char *name; /* "conv2d backward_data" */
     /* data-like passes: the planner's weights are the op's flipped with
@@ -45,6 +52,9 @@ typedef struct tc_op_row {
     /* conv2d backward data with a padding mode: the planner's output is the
      * padded input's gradient, folded back afterwards */
     int folds;
+    /* a convolution of a zero-padded input in PyTorch (conv2d forward,
+     * conv_transpose2d backward data): non-finite weights meet padding */
+    int conv_shaped;
 } tc_op_row;
 
 const tc_op_row *tc_ct2d_row(tconv_pass pass);
@@ -71,6 +81,8 @@ struct tconv_op {
     bool fast;         /* the last reshape planned a fast path */
     size_t fold_bytes; /* padded-gradient buffer at the workspace's end (folds) */
 
+    tc_nan_taps nan_taps; /* convolution-shaped passes */
+
     /* Fast state; NULL for the reference implementation. */
     tc_plan *plan;   /* data-like passes */
     tc_wgrad *wgrad; /* the weight pass */
@@ -86,5 +98,17 @@ struct tconv_op {
 void tc_fold_padding(const float *dxp, float *dx, int64_t n, int64_t c, int64_t h, int64_t w,
                      int64_t pt, int64_t pb, int64_t pl, int64_t pr, tconv_padding_mode mode,
                      tconv_layout layout, int accumulate, int nthreads);
+
+/* ---- non-finite values where PyTorch multiplies padding (nonfinite.c) ---- */
+
+tconv_status tc_nan_taps_find(const float *w, int64_t cout, int64_t cig, int64_t kh, int64_t kw,
+                              tc_nan_taps *t);
+void tc_nan_taps_free(tc_nan_taps *t);
+/* NaN into y (n, c_out, h_out, w_out) of the convolution c (input h_in x
+ * w_in, sh/sw, pad_t/pad_l, dh/dw) wherever a listed tap reads padding. */
+void tc_nan_taps_apply(const tc_nan_taps *t, const tc_geom *c, float *y, tc_strides ys);
+/* NaN into dw (ca, cb/groups, kh, kw) where a non-finite A value's tap reads
+ * B's zero padding (a: layout strides as). */
+void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw);
 
 #endif /* TCONV_OPS_H */

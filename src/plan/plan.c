@@ -5,6 +5,7 @@
  * problems. */
 #include "plan_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,6 +65,9 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
     }
     if (bias) memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
+    pl->w_finite = 1;
+    for (int64_t i = 0, n = cin * (cout / groups) * kh * kw; i < n && pl->w_finite; i++)
+        pl->w_finite = isfinite(w[i]);
     /* The weights are packed at the first reshape, for the path it picks
      * (phase tiles of some MR, channels in lanes or the 1x1 GEMM), and again
      * only when a later reshape picks another. */
@@ -92,6 +96,16 @@ static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t si, i
     off[0] = 0;
 }
 
+/* With a 1x1 input, output row oy takes tap ky = (oy + ph) / dh when that
+ * divides and is a kernel row; likewise columns. */
+static int every_pixel_reached(const tc_geom *g) {
+    for (int64_t oy = 0; oy < g->h_out; oy++)
+        if ((oy + g->ph) % g->dh || (oy + g->ph) / g->dh >= g->kh) return 0;
+    for (int64_t ox = 0; ox < g->w_out; ox++)
+        if ((ox + g->pw) % g->dw || (ox + g->pw) / g->dw >= g->kw) return 0;
+    return 1;
+}
+
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
                              size_t *ws_bytes, const char **path) {
     pl->pb = *pb;
@@ -112,9 +126,11 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     const int s2d = pl->ish > 1 || pl->isw > 1 || pl->pmode;
     /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
      * output is no larger than the kernel (dilation or output_padding can
-     * make it far larger, mostly taps-free, and the packing unbounded). */
+     * make it far larger, mostly taps-free, and the packing unbounded), and
+     * every output pixel takes a tap (a structural zero would multiply the
+     * input: 0 * inf = NaN where no product exists). */
     if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= pl->kk && g->ph >= 0 &&
-        g->pw >= 0) {
+        g->pw >= 0 && every_pixel_reached(g)) {
         *path = "gemm-1x1";
         return tc_plan_gemm(pl);
     }
@@ -142,13 +158,15 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     tap_lists(g->kw, g->dw, g->pw, sw, pl->isw, pl->kxo, pl->kxc);
     /* Small phases, several taps, many channels: channels in lanes.  With
      * one tap per phase (k == s) or few output channels the pixel vectors
-     * measured faster. */
+     * measured faster.  Its pixels outside the input read a stand-in zero,
+     * so non-finite weights take the phase tiles, which mask them. */
     const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
     int64_t maxty = 0, maxtx = 0;
     for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
     for (int64_t r = 0; r < sw; r++) maxtx = tc_imax(maxtx, pl->kxo[r + 1] - pl->kxo[r]);
     const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
-    if (!s2d && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX && pl->cog >= pl->ks->cil_nr &&
+    if (!s2d && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
+        pl->cog >= pl->ks->cil_nr &&
         maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= 8 && pl->ks->cil_nr <= 64) {
         *path = "phase-cil";
         return tc_plan_cil(pl);

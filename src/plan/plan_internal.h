@@ -27,6 +27,7 @@ typedef struct phase_grp { /* one (ry, column phase set) */
 struct tc_plan {
     const tc_kernel_set *ks;
     int nthreads; /* for packing */
+    int w_finite; /* no NaN or inf among the weights */
     int64_t groups, cig, cog, kh, kw, kk;
     /* weights as a transposed convolution's, (Cin, Cout/g, kh, kw); wown
      * is wsrc when the plan owns them */
