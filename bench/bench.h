@@ -21,6 +21,9 @@ typedef struct bench_timing {
     double median_ms, min_ms;
     int reps;
     int ok; /* 0: not measured (skipped or failed) */
+    double cpu_per_wall; /* process CPU time / wall time over the timed runs:
+                            ~T when T threads all worked, ~1 when a second
+                            thread idled (spinning pools count as working) */
 } bench_timing;
 
 typedef struct bench_clock_cfg {
@@ -34,6 +37,7 @@ typedef struct bench_clock_cfg {
 typedef void (*bench_fn)(void *ctx);
 
 double bench_now_s(void);
+double bench_cpu_s(void); /* this process's CPU time, all threads */
 
 /* One thing to time: out receives its median/min. */
 typedef struct bench_item {
@@ -74,6 +78,9 @@ typedef struct bench_dnnl_result {
     double err_any, err_nhwc, err_plain; /* vs reference, over the checked slice */
 } bench_dnnl_result;
 
+/* 0: skip the `plain` mode (--no-plain; oneDNN 3.x runs a reference kernel
+ * for plain NCHW with PyTorch's weights, seconds per call on big shapes). */
+extern int bench_dnnl_plain;
 /* Describes the library build: version, CPU runtime (omp/tbb/...). */
 const char *bench_dnnl_info(void);
 typedef struct bench_dnnl bench_dnnl;

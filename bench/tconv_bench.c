@@ -7,7 +7,13 @@
  *
  *   tconv_bench [--conv2d] [--shapes FILE] [--only a1,b_z] [--threads 1,2]
  *               [--quick] [--min-time S] [--min-reps N] [--check-gflop G]
- *               [--tconv-max-gflop G] [--no-dnnl] [--no-nhwc] [--tsv FILE]
+ *               [--tconv-max-gflop G] [--no-dnnl] [--no-nhwc] [--no-tconv] [--no-plain]
+ *               [--tsv FILE]
+ *
+ * Built twice: tconv_bench (with Debian's oneDNN 2.x, onednn_peer.c) and,
+ * where the peers' virtualenv has the oneDNN 3.x wheel, tconv_bench_dnnl3
+ * (onednn3_peer.c), which bench/run.py runs with --no-tconv, one process per
+ * thread count, for the oneDNN 3.x columns.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
@@ -35,6 +41,14 @@ double bench_now_s(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+int bench_dnnl_plain = 1;
+
+double bench_cpu_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
@@ -43,7 +57,7 @@ static int cmp_double(const void *a, const void *b) {
 typedef struct item_state {
     double *ts;
     int n, min_reps, max_reps;
-    double sum, first;
+    double sum, first, cpu;
 } item_state;
 
 static int item_done(const bench_clock_cfg *cfg, const item_state *st) {
@@ -82,7 +96,7 @@ void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k) {
                 nanosleep(&nap, NULL);
                 if (!slow) items[i].fn(items[i].ctx);
             }
-            double block = 0;
+            double block = 0, c0 = bench_cpu_s();
             int runs = 0;
             do {
                 double a = bench_now_s();
@@ -93,6 +107,7 @@ void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k) {
                 block += t;
                 runs++;
             } while (!slow && !item_done(cfg, q) && (block < 0.01 || runs < 3));
+            q->cpu += bench_cpu_s() - c0;
         }
     }
     for (int i = 0; i < k; i++) {
@@ -105,6 +120,7 @@ void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k) {
             r.median_ms = (n % 2 ? q->ts[n / 2] : 0.5 * (q->ts[n / 2 - 1] + q->ts[n / 2])) * 1e3;
             r.reps = n;
             r.ok = 1;
+            r.cpu_per_wall = q->sum > 0 ? q->cpu / q->sum : NAN;
         }
         *items[i].out = r;
         free(q->ts);
@@ -369,7 +385,10 @@ static void free_tconv(tconv_run_ctx *c) {
 static void usage(void) {
     puts("usage: tconv_bench [--conv2d] [--shapes FILE] [--only a1,b_z,...] [--threads 1,2]\n"
          "       [--quick] [--min-time S] [--min-reps N] [--check-gflop G] [--tconv-max-gflop G]\n"
-         "       [--no-dnnl] [--no-nhwc] [--peak-seconds S] [--tsv FILE]\n"
+         "       [--no-dnnl] [--no-nhwc] [--no-tconv] [--no-plain] [--peak-seconds S]\n"
+         "       [--tsv FILE]\n"
+         "  --no-tconv: time the oneDNN peer only (checked against the reference kernel).\n"
+         "  --no-plain: skip oneDNN's plain mode (NCHW with PyTorch's weight layout).\n"
          "  --conv2d: Conv2d (F.conv2d) instead of ConvTranspose2d; shapes default to\n"
          "      bench/conv2d-shapes.txt (name N Cin H W Cout kh kw sh sw ph pw groups).\n"
          "  --tconv-max-gflop G: skip timing tconv on shapes above G GFLOP when it runs\n"
@@ -395,7 +414,8 @@ static const char *pf(double err) { return err <= 1e-4 ? "PASS" : "FAIL"; }
 
 int main(int argc, char **argv) {
     const char *shapes_path = NULL, *only = NULL, *tsv_path = NULL;
-    int threads_list[8] = {1, 2}, nthreads = 2, quick = 0, use_dnnl = 1, use_nhwc = 1, conv2d = 0;
+    int threads_list[8] = {1, 2}, nthreads = 2, quick = 0, use_dnnl = 1, use_nhwc = 1, conv2d = 0,
+        use_tconv = 1;
     double min_time = -1, check_gflop = -1, tconv_max_gflop = 2.0, peak_s = -1;
     int min_reps = -1;
     for (int i = 1; i < argc; i++) {
@@ -412,6 +432,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--conv2d")) conv2d = 1;
         else if (!strcmp(a, "--no-dnnl")) use_dnnl = 0;
         else if (!strcmp(a, "--no-nhwc")) use_nhwc = 0;
+        else if (!strcmp(a, "--no-tconv")) use_tconv = 0;
+        else if (!strcmp(a, "--no-plain")) bench_dnnl_plain = 0;
         else if (!strcmp(a, "--min-time") && v) min_time = atof(argv[++i]);
         else if (!strcmp(a, "--min-reps") && v) min_reps = atoi(argv[++i]);
         else if (!strcmp(a, "--check-gflop") && v) check_gflop = atof(argv[++i]);
@@ -422,7 +444,7 @@ int main(int argc, char **argv) {
             return strcmp(a, "--help") && strcmp(a, "-h") ? 2 : 0;
         }
     }
-    bench_clock_cfg cfg = {quick ? 0.1 : 0.3, quick ? 5 : 10, 2000, quick ? 0.05 : 0.1, 0.25};
+    bench_clock_cfg cfg = {quick ? 0.1 : 0.3, quick ? 5 : 20, 2000, quick ? 0.05 : 0.1, 0.25};
     if (min_time >= 0) cfg.min_time_s = min_time;
     if (min_reps > 0) cfg.min_reps = min_reps;
     if (cfg.max_reps < cfg.min_reps) cfg.max_reps = cfg.min_reps;
@@ -471,7 +493,8 @@ int main(int argc, char **argv) {
                      "dnnl_impl_nhwc\tdnnl_impl_plain\tdnnl_err_any\tdnnl_err_nhwc\t"
                      "dnnl_err_plain\tcheck\tdnnl_e2e_any_min_ms\tdnnl_e2e_nhwc_min_ms\t"
                      "dnnl_prim_any_min_ms\tdnnl_prim_nhwc_min_ms\tdnnl_plain_min_ms\t"
-                     "tconv_nhwc_min_ms\n");
+                     "tconv_nhwc_min_ms\ttconv_cpu\ttconv_nhwc_cpu\tdnnl_e2e_any_cpu\t"
+                     "dnnl_e2e_nhwc_cpu\tdnnl_prim_any_cpu\tdnnl_prim_nhwc_cpu\tdnnl_plain_cpu\n");
         fflush(tsv);
     }
     printf("%-7s %2s %8s %9s %6s %6s %9s %9s %9s %9s %9s %6s %-5s %-5s %s\n", "shape", "T",
@@ -551,7 +574,7 @@ int main(int argc, char **argv) {
             int T = threads_list[ti];
             tconv_result tn, th;
             /* Skip the reference kernel on huge shapes: minutes per row. */
-            int time_tc = 1;
+            int time_tc = use_tconv;
             if (tconv_max_gflop >= 0 && flops_total(s) * 1e-9 > tconv_max_gflop &&
                 tconv_best_impl() == TCONV_IMPL_REFERENCE)
                 time_tc = 0;
@@ -619,7 +642,8 @@ int main(int argc, char **argv) {
                 fprintf(tsv,
                         "%s\t%d\t%.6f\t%.6f\t%.2f\t%lld\t%zu\t%s\t%s\t%.5f\t%.5f\t%d\t%.3g\t%.5f\t%.3g\t"
                         "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%s\t%s\t%s\t%.3g\t%.3g\t%.3g\t%s\t"
-                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\n",
+                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t"
+                        "%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n",
                         s->name, T, gf, ugf, peak[ti], (long long)(xn * 4), tn.ws_bytes, tn.impl,
                         tn.path, tms, tn.t.ok ? tn.t.min_ms : NAN, tn.t.reps, tn.err,
                         th.t.ok ? th.t.median_ms : NAN, th.err,
@@ -634,7 +658,13 @@ int main(int argc, char **argv) {
                         d.e2e_nhwc.ok ? d.e2e_nhwc.min_ms : NAN,
                         d.prim_any.ok ? d.prim_any.min_ms : NAN,
                         d.prim_nhwc.ok ? d.prim_nhwc.min_ms : NAN,
-                        d.plain.ok ? d.plain.min_ms : NAN, th.t.ok ? th.t.min_ms : NAN);
+                        d.plain.ok ? d.plain.min_ms : NAN, th.t.ok ? th.t.min_ms : NAN,
+                        tn.t.ok ? tn.t.cpu_per_wall : NAN, th.t.ok ? th.t.cpu_per_wall : NAN,
+                        d.e2e_any.ok ? d.e2e_any.cpu_per_wall : NAN,
+                        d.e2e_nhwc.ok ? d.e2e_nhwc.cpu_per_wall : NAN,
+                        d.prim_any.ok ? d.prim_any.cpu_per_wall : NAN,
+                        d.prim_nhwc.ok ? d.prim_nhwc.cpu_per_wall : NAN,
+                        d.plain.ok ? d.plain.cpu_per_wall : NAN);
                 fflush(tsv);
             }
         }
