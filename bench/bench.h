@@ -60,6 +60,20 @@ void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k);
 double bench_check(const bench_shape *s, const float *y, int nhwc, const float *ref,
                    int64_t check_n, int64_t oc_stride);
 
+/* ---- bench_common.c: shapes files, FLOPs, helpers ---- */
+/* Lines of seed-shapes.txt (ConvTranspose2d, 14 numbers) or, with conv2d, of
+ * conv2d-shapes.txt (12 numbers); returns how many (<= cap), -1 on error. */
+int bench_read_shapes(const char *path, int conv2d, bench_shape *out, int cap);
+/* Nominal FLOPs (every product, cropped or padding taps included). */
+double bench_flops_total(const bench_shape *s);
+/* Useful FLOPs: products that reach the cropped output (ConvTranspose2d) or
+ * read a real input element (Conv2d). */
+double bench_flops_useful(const bench_shape *s);
+/* 64-byte aligned, at least one float; NULL if out of memory. */
+float *bench_alloc_floats(int64_t n);
+/* 1 if name is in the comma-separated list (NULL list: everything). */
+int bench_in_list(const char *list, const char *name);
+
 /* ---- measured FMA peak (fma_peak.c) ---- */
 /* GFLOP/s of a register-resident FMA loop on `threads` threads; isa 512 or 256.
  * Returns 0 if the CPU lacks that ISA. */
