@@ -110,4 +110,33 @@ bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, 
 int bench_dnnl_items(bench_dnnl *d, bench_dnnl_result *r, bench_item *items);
 void bench_dnnl_free(bench_dnnl *d);
 
+/* ---- backward (tconv_bwd_bench.c, onednn3_bwd.c) ----
+ * One shape's data as bench/bwd_reference.py writes it: float32 x, w, b and
+ * grad_output gy (PyTorch layouts, NCHW), and float64 references y (forward
+ * output), gx, gw, gb (autograd of y w.r.t. x, w, b given gy). */
+typedef struct bench_bwd_data {
+    float *x, *w, *b, *gy;
+    double *y, *gx, *gw, *gb;
+    int64_t nx, nw, nb, ny; /* element counts: x, w, b (= Cout), y / gy */
+} bench_bwd_data;
+
+/* max|v - ref| / max|ref| over n elements (+inf on a non-finite v). */
+double bench_rel_err(const float *v, const double *ref, int64_t n);
+/* The backward's error: the worst of gx, gw and gb (gb may be NULL: skipped). */
+double bench_bwd_err(const bench_bwd_data *d, const float *gx, const float *gw, const float *gb);
+
+/* oneDNN 3.x backward_data + backward_weights (with bias), groups == 1.
+ * e2e: NCHW grad_output and input reordered in, grad_input and grad_weight
+ * reordered out to PyTorch's layouts; prim: the two primitives alone. */
+typedef struct bench_dnnl_bwd_result {
+    bench_timing e2e_any, e2e_nhwc, prim_any, prim_nhwc;
+    char impl_any[160], impl_nhwc[160];
+    double err_any, err_nhwc;
+} bench_dnnl_bwd_result;
+typedef struct bench_dnnl_bwd bench_dnnl_bwd;
+bench_dnnl_bwd *bench_dnnl_bwd_setup(const bench_shape *s, const bench_bwd_data *d,
+                                     bench_dnnl_bwd_result *r);
+int bench_dnnl_bwd_items(bench_dnnl_bwd *b, bench_dnnl_bwd_result *r, bench_item *items);
+void bench_dnnl_bwd_free(bench_dnnl_bwd *b);
+
 #endif

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+int bench_dnnl_plain = 1;
+
 /* ---- timing ---------------------------------------------------------------- */
 
 double bench_now_s(void) {
@@ -242,3 +244,19 @@ int bench_in_list(const char *list, const char *name) {
     return 0;
 }
 
+
+double bench_rel_err(const float *v, const double *ref, int64_t n) {
+    double maxerr = 0, maxref = 0;
+    for (int64_t i = 0; i < n; i++) {
+        if (!isfinite(v[i])) return INFINITY;
+        double e = fabs(v[i] - ref[i]);
+        if (e > maxerr) maxerr = e;
+        if (fabs(ref[i]) > maxref) maxref = fabs(ref[i]);
+    }
+    return maxerr / (maxref > 0 ? maxref : 1e-30);
+}
+
+double bench_bwd_err(const bench_bwd_data *d, const float *gx, const float *gw, const float *gb) {
+    double e = fmax(bench_rel_err(gx, d->gx, d->nx), bench_rel_err(gw, d->gw, d->nw));
+    return gb ? fmax(e, bench_rel_err(gb, d->gb, d->nb)) : e;
+}

@@ -17,6 +17,10 @@ float32 data.  Run with the interpreter of the peers' virtualenv
                    model alone) and NCHW (TRANSPOSE ops around it)
   --peer ort       ONNX Runtime: one ConvTranspose / Conv node, CPU provider
 
+With --backward --data DIR (torch2 only): torch.autograd.grad of the output
+w.r.t. (input, weight, bias) given grad_output, on the data and float64
+references of bench/bwd_reference.py (bench/run.sh --backward).
+
 Output: JSON lines {"peer", "variant", "layout", "shape", "threads",
 "median_ms", "min_ms", "reps", "cpu_per_wall", "err", ...}; "layout" is
 "nchw" (NCHW in, NCHW out: comparable end to end) or "nhwc" (the peer's own
@@ -107,6 +111,65 @@ def run_torch2(a, shapes, cg):
             record(a, "torch2", "compile", "nchw", s, st, err, k, compile_s=compile_s)
         except Exception as e:  # a peer that cannot run a shape is reported, not fatal
             skip(a, "torch2", "compile", "nchw", s, f"{type(e).__name__}: {str(e)[:200]}")
+
+
+def load_bwd(data_dir, s):
+    """What bench/bwd_reference.py wrote for shape s: float32 x, w, b, gy and
+    float64 references y, gx, gw, gb (PyTorch shapes)."""
+    n, ci, co = s["n"], s["cin"], s["cout"]
+    wshape = ((co, ci // s["groups"]) if s["conv2d"] else (ci, co // s["groups"])) + \
+        (s["kh"], s["kw"])
+    shapes = {"x": (n, ci, s["h"], s["w"]), "w": wshape, "b": (co,),
+              "gy": (n, co, s["hout"], s["wout"]), "y": (n, co, s["hout"], s["wout"]),
+              "gx": (n, ci, s["h"], s["w"]), "gw": wshape, "gb": (co,)}
+    out = {}
+    for k, shp in shapes.items():
+        ext = "f32" if k in ("x", "w", "b", "gy") else "f64"
+        out[k] = np.fromfile(os.path.join(data_dir, f"{s['name']}.{k}.{ext}"),
+                             dtype="<f4" if ext == "f32" else "<f8").reshape(shp)
+    return out
+
+
+def rel_err(v, ref):
+    v = np.asarray(v, dtype=np.float64)
+    if not np.all(np.isfinite(v)):
+        return float("inf")
+    return float(np.max(np.abs(v - ref)) / max(np.max(np.abs(ref)), 1e-30))
+
+
+def run_torch2_backward(a, shapes):
+    """torch.autograd.grad of the output w.r.t. (input, weight, bias) given
+    grad_output, the graph kept (retain_graph), so only the backward is
+    timed: grad_input + grad_weight + grad_bias.  NCHW and channels_last."""
+    import torch
+    import torch.nn.functional as F
+    torch.set_num_threads(a.threads)
+    pc.emit(a.out, {"info": {"peer": "torch2", "version": torch.__version__,
+                             "threads": a.threads, "torch_threads": torch.get_num_threads()}})
+    for s in shapes:
+        d = load_bwd(a.data, s)
+        kw = conv_kwargs(s)
+        fn = F.conv2d if s["conv2d"] else F.conv_transpose2d
+        for variant, layout, mf in (("eager", "nchw", torch.contiguous_format),
+                                    ("eager_cl", "nhwc", torch.channels_last)):
+            xt = torch.from_numpy(d["x"]).contiguous(memory_format=mf).requires_grad_(True)
+            wt = torch.from_numpy(d["w"]).contiguous(memory_format=mf).requires_grad_(True)
+            bt = torch.from_numpy(d["b"]).clone().requires_grad_(True)
+            gyt = torch.from_numpy(d["gy"]).contiguous(memory_format=mf)
+            y = fn(xt, wt, bt, **kw)
+            fwd_err = rel_err(y.detach().contiguous().numpy(), d["y"])
+            gx, gw, gb = torch.autograd.grad(y, (xt, wt, bt), gyt, retain_graph=True)
+            errs = [rel_err(g.contiguous().numpy(), d[k]) for g, k in
+                    ((gx, "gx"), (gw, "gw"), (gb, "gb"))]
+            st = pc.time_stats(lambda: torch.autograd.grad(y, (xt, wt, bt), gyt,
+                                                           retain_graph=True),
+                               a.quick, a.min_time, a.min_reps)
+            with torch.no_grad():
+                fst = pc.time_stats(lambda: fn(xt, wt, bt, **kw), a.quick, a.min_time,
+                                    a.min_reps)
+            record(a, "torch2", variant, layout, s, st, max(errs), s["n"], err_gx=errs[0],
+                   err_gw=errs[1], err_gb=errs[2], fwd_ms=fst["median_ms"], fwd_err=fwd_err,
+                   gx_channels_last=gx.is_contiguous(memory_format=torch.channels_last))
 
 
 # ---- OpenVINO -----------------------------------------------------------------
@@ -434,9 +497,17 @@ def main():
     ap = pc.arg_parser(__doc__)
     ap.add_argument("--peer", required=True, choices=["torch2", "openvino", "litert", "ort"])
     ap.add_argument("--no-compile", action="store_true", help="torch2: skip torch.compile")
+    ap.add_argument("--backward", action="store_true",
+                    help="torch2 only: time the backward on the data of bench/bwd_reference.py")
+    ap.add_argument("--data", default=None, help="--backward: the reference data directory")
     a = ap.parse_args()
     cg = a.check_gflop if a.check_gflop is not None else (0.1 if a.quick else 0.4)
     shapes = pc.selected(pc.read_shapes(a.shapes, a.conv2d), a.only)
+    if a.backward:
+        if a.peer != "torch2" or not a.data:
+            sys.exit("--backward needs --peer torch2 and --data DIR")
+        run_torch2_backward(a, shapes)
+        return
     {"torch2": run_torch2, "openvino": run_openvino, "litert": run_litert,
      "ort": run_ort}[a.peer](a, shapes, cg)
 

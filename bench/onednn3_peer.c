@@ -318,3 +318,239 @@ void bench_dnnl_free(bench_dnnl *d) {
     if (d->have_plain) dmode_free(&d->plain);
     free(d);
 }
+
+/* ---- backward: backward_data + backward_weights (tconv_bwd_bench) ------------ */
+
+/* One layout choice for the two backward primitives, their memories and the
+ * reorders of the end-to-end (NCHW / PyTorch-layout) call. */
+typedef struct bmode {
+    dnnl_primitive_desc_t fwd_pd, bd_pd, bw_pd;
+    dnnl_primitive_t bd, bw, r_gy_d, r_gy_w, r_x, r_gx, r_gw;
+    /* user (NCHW, PyTorch weights) and primitive-layout memories */
+    dnnl_memory_t u_x, u_gy, u_gx, u_gw, gb, wei, gy_d, gy_w, x, gx, gw;
+    int same_gy; /* both primitives read one diff_dst layout: one reorder */
+} bmode;
+
+struct bench_dnnl_bwd {
+    bmode any, nhwc;
+    int have_any, have_nhwc;
+};
+
+static void bmode_free(bmode *m) {
+    dnnl_primitive_t ps[7] = {m->bd, m->bw, m->r_gy_d, m->r_gy_w, m->r_x, m->r_gx, m->r_gw};
+    for (int i = 0; i < 7; i++)
+        if (ps[i]) dnnl_primitive_destroy(ps[i]);
+    dnnl_primitive_desc_t pds[3] = {m->fwd_pd, m->bd_pd, m->bw_pd};
+    for (int i = 0; i < 3; i++)
+        if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
+    dnnl_memory_t ms[11] = {m->u_x, m->u_gy, m->u_gx, m->u_gw, m->gb, m->wei,
+                            m->gy_d == m->u_gy ? NULL : m->gy_d,
+                            m->gy_w == m->u_gy || m->gy_w == m->gy_d ? NULL : m->gy_w,
+                            m->x == m->u_x ? NULL : m->x, m->gx == m->u_gx ? NULL : m->gx,
+                            m->gw == m->u_gw ? NULL : m->gw};
+    for (int i = 0; i < 11; i++)
+        if (ms[i]) dnnl_memory_destroy(ms[i]);
+    memset(m, 0, sizeof *m);
+}
+
+static void put(dnnl_memory_t m, const float *v, int64_t n) {
+    void *h;
+    dnnl_memory_get_data_handle(m, &h);
+    memcpy(h, v, sizeof(float) * (size_t)n);
+}
+
+/* mem = the user's memory if the primitive's layout is the user's, else a new
+ * memory of the primitive's layout and (with r) the reorder between them. */
+static int layout_mem(const_dnnl_memory_desc_t prim_md, dnnl_memory_t user, int to_user,
+                      dnnl_memory_t *mem, dnnl_primitive_t *r) {
+    const_dnnl_memory_desc_t umd;
+    dnnl_memory_get_memory_desc(user, &umd);
+    if (dnnl_memory_desc_equal(prim_md, umd)) {
+        *mem = user;
+        return 0;
+    }
+    if (dnnl_memory_create(mem, prim_md, g_eng, DNNL_MEMORY_ALLOCATE) != dnnl_success) return -1;
+    return to_user ? make_reorder(prim_md, umd, r) : make_reorder(umd, prim_md, r);
+}
+
+static int bmode_init(bmode *m, const bench_shape *s, dnnl_format_tag_t act_tag,
+                      const bench_bwd_data *d) {
+    memset(m, 0, sizeof *m);
+    dnnl_dims_t sd = {s->n, s->cin, s->h, s->w}, dd = {s->n, s->cout, s->hout, s->wout};
+    dnnl_dims_t wd = {s->cout, s->cin, s->kh, s->kw}, bd = {s->cout};
+    dnnl_format_tag_t user_wtag = s->conv2d ? dnnl_oihw : dnnl_iohw;
+    dnnl_memory_desc_t src_md = NULL, dst_md = NULL, wei_md = NULL, bias_md = NULL,
+                       u_src_md = NULL, u_dst_md = NULL, u_wei_md = NULL;
+    int rc = -1;
+    if (s->groups != 1) return -1;
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&src_md, 4, sd, dnnl_f32, act_tag));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&dst_md, 4, dd, dnnl_f32, act_tag));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&wei_md, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&bias_md, 1, bd, dnnl_f32, dnnl_a));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&u_src_md, 4, sd, dnnl_f32, dnnl_nchw));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&u_dst_md, 4, dd, dnnl_f32, dnnl_nchw));
+    DNNL_OK(dnnl_memory_desc_create_with_tag(&u_wei_md, 4, wd, dnnl_f32, user_wtag));
+    dnnl_dims_t strides = {s->sh, s->sw}, dil = {0, 0}, pl = {s->ph, s->pw}, pr;
+    if (s->conv2d) {
+        pr[0] = (s->hout - 1) * s->sh + s->kh - s->h - s->ph;
+        pr[1] = (s->wout - 1) * s->sw + s->kw - s->w - s->pw;
+        DNNL_OK(dnnl_convolution_forward_primitive_desc_create(
+            &m->fwd_pd, g_eng, dnnl_forward_training, dnnl_convolution_direct, src_md, wei_md,
+            bias_md, dst_md, strides, dil, pl, pr, NULL));
+        DNNL_OK(dnnl_convolution_backward_data_primitive_desc_create(
+            &m->bd_pd, g_eng, dnnl_convolution_direct, src_md, wei_md, dst_md, strides, dil, pl,
+            pr, m->fwd_pd, NULL));
+        DNNL_OK(dnnl_convolution_backward_weights_primitive_desc_create(
+            &m->bw_pd, g_eng, dnnl_convolution_direct, src_md, wei_md, bias_md, dst_md, strides,
+            dil, pl, pr, m->fwd_pd, NULL));
+    } else {
+        pr[0] = s->ph - s->oph;
+        pr[1] = s->pw - s->opw;
+        DNNL_OK(dnnl_deconvolution_forward_primitive_desc_create(
+            &m->fwd_pd, g_eng, dnnl_forward_training, dnnl_deconvolution_direct, src_md, wei_md,
+            bias_md, dst_md, strides, dil, pl, pr, NULL));
+        DNNL_OK(dnnl_deconvolution_backward_data_primitive_desc_create(
+            &m->bd_pd, g_eng, dnnl_deconvolution_direct, src_md, wei_md, dst_md, strides, dil,
+            pl, pr, m->fwd_pd, NULL));
+        DNNL_OK(dnnl_deconvolution_backward_weights_primitive_desc_create(
+            &m->bw_pd, g_eng, dnnl_deconvolution_direct, src_md, wei_md, bias_md, dst_md,
+            strides, dil, pl, pr, m->fwd_pd, NULL));
+    }
+    DNNL_OK(dnnl_primitive_create(&m->bd, m->bd_pd));
+    DNNL_OK(dnnl_primitive_create(&m->bw, m->bw_pd));
+    /* user memories */
+    DNNL_OK(dnnl_memory_create(&m->u_x, u_src_md, g_eng, DNNL_MEMORY_ALLOCATE));
+    DNNL_OK(dnnl_memory_create(&m->u_gy, u_dst_md, g_eng, DNNL_MEMORY_ALLOCATE));
+    DNNL_OK(dnnl_memory_create(&m->u_gx, u_src_md, g_eng, DNNL_MEMORY_ALLOCATE));
+    DNNL_OK(dnnl_memory_create(&m->u_gw, u_wei_md, g_eng, DNNL_MEMORY_ALLOCATE));
+    DNNL_OK(dnnl_memory_create(&m->gb, bias_md, g_eng, DNNL_MEMORY_ALLOCATE));
+    put(m->u_x, d->x, d->nx);
+    put(m->u_gy, d->gy, d->ny);
+    /* weights for backward_data: reordered once from PyTorch's layout, untimed */
+    {
+        dnnl_memory_t uw = NULL;
+        DNNL_OK(dnnl_memory_create(&uw, u_wei_md, g_eng, DNNL_MEMORY_ALLOCATE));
+        put(uw, d->w, d->nw);
+        DNNL_OK(dnnl_memory_create(&m->wei, dnnl_primitive_desc_query_md(
+                                                 m->bd_pd, dnnl_query_weights_md, 0),
+                                   g_eng, DNNL_MEMORY_ALLOCATE));
+        int wr = reorder_once(uw, m->wei);
+        dnnl_memory_destroy(uw);
+        if (wr) goto fail;
+    }
+    const_dnnl_memory_desc_t bd_gy = dnnl_primitive_desc_query_md(m->bd_pd, dnnl_query_diff_dst_md, 0);
+    const_dnnl_memory_desc_t bw_gy = dnnl_primitive_desc_query_md(m->bw_pd, dnnl_query_diff_dst_md, 0);
+    if (layout_mem(bd_gy, m->u_gy, 0, &m->gy_d, &m->r_gy_d)) goto fail;
+    m->same_gy = dnnl_memory_desc_equal(bd_gy, bw_gy);
+    if (m->same_gy) m->gy_w = m->gy_d;
+    else if (layout_mem(bw_gy, m->u_gy, 0, &m->gy_w, &m->r_gy_w)) goto fail;
+    if (layout_mem(dnnl_primitive_desc_query_md(m->bw_pd, dnnl_query_src_md, 0), m->u_x, 0,
+                   &m->x, &m->r_x))
+        goto fail;
+    if (layout_mem(dnnl_primitive_desc_query_md(m->bd_pd, dnnl_query_diff_src_md, 0), m->u_gx, 1,
+                   &m->gx, &m->r_gx))
+        goto fail;
+    if (layout_mem(dnnl_primitive_desc_query_md(m->bw_pd, dnnl_query_diff_weights_md, 0),
+                   m->u_gw, 1, &m->gw, &m->r_gw))
+        goto fail;
+    /* the primitive-layout inputs hold the data for the primitive-only runs */
+    if (m->gy_d != m->u_gy && reorder_once(m->u_gy, m->gy_d)) goto fail;
+    if (m->gy_w != m->gy_d && m->gy_w != m->u_gy && reorder_once(m->u_gy, m->gy_w)) goto fail;
+    if (m->x != m->u_x && reorder_once(m->u_x, m->x)) goto fail;
+    rc = 0;
+fail:;
+    dnnl_memory_desc_t mds[7] = {src_md, dst_md, wei_md, bias_md, u_src_md, u_dst_md, u_wei_md};
+    for (int i = 0; i < 7; i++)
+        if (mds[i]) dnnl_memory_desc_destroy(mds[i]);
+    if (rc) bmode_free(m);
+    return rc;
+}
+
+static void exec_reorder(dnnl_primitive_t r, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t a[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    dnnl_primitive_execute(r, g_stream, 2, a);
+}
+
+static void bmode_prims(bmode *m) {
+    dnnl_exec_arg_t ad[3] = {{DNNL_ARG_DIFF_DST, m->gy_d}, {DNNL_ARG_WEIGHTS, m->wei},
+                             {DNNL_ARG_DIFF_SRC, m->gx}};
+    dnnl_primitive_execute(m->bd, g_stream, 3, ad);
+    dnnl_exec_arg_t aw[4] = {{DNNL_ARG_SRC, m->x}, {DNNL_ARG_DIFF_DST, m->gy_w},
+                             {DNNL_ARG_DIFF_WEIGHTS, m->gw}, {DNNL_ARG_DIFF_BIAS, m->gb}};
+    dnnl_primitive_execute(m->bw, g_stream, 4, aw);
+}
+
+static void fn_bwd_prim(void *ctx) {
+    bmode_prims(ctx);
+    dnnl_stream_wait(g_stream);
+}
+
+static void fn_bwd_e2e(void *ctx) {
+    bmode *m = ctx;
+    if (m->r_gy_d) exec_reorder(m->r_gy_d, m->u_gy, m->gy_d);
+    if (m->r_gy_w) exec_reorder(m->r_gy_w, m->u_gy, m->gy_w);
+    if (m->r_x) exec_reorder(m->r_x, m->u_x, m->x);
+    bmode_prims(m);
+    if (m->r_gx) exec_reorder(m->r_gx, m->gx, m->u_gx);
+    if (m->r_gw) exec_reorder(m->r_gw, m->gw, m->u_gw);
+    dnnl_stream_wait(g_stream);
+}
+
+static double bmode_check(bmode *m, const bench_bwd_data *d) {
+    float *gx, *gw, *gb;
+    dnnl_memory_get_data_handle(m->u_gx, (void **)&gx);
+    dnnl_memory_get_data_handle(m->u_gw, (void **)&gw);
+    dnnl_memory_get_data_handle(m->gb, (void **)&gb);
+    for (int64_t i = 0; i < d->nx; i++) gx[i] = NAN;
+    for (int64_t i = 0; i < d->nw; i++) gw[i] = NAN;
+    for (int64_t i = 0; i < d->nb; i++) gb[i] = NAN;
+    fn_bwd_e2e(m);
+    return bench_bwd_err(d, gx, gw, gb);
+}
+
+static void bmode_impl(bmode *m, char *buf, size_t cap) {
+    const char *a = NULL, *b = NULL;
+    dnnl_primitive_desc_query(m->bd_pd, dnnl_query_impl_info_str, 0, &a);
+    dnnl_primitive_desc_query(m->bw_pd, dnnl_query_impl_info_str, 0, &b);
+    snprintf(buf, cap, "data %s, weights %s", a ? a : "?", b ? b : "?");
+}
+
+bench_dnnl_bwd *bench_dnnl_bwd_setup(const bench_shape *s, const bench_bwd_data *d,
+                                     bench_dnnl_bwd_result *r) {
+    memset(r, 0, sizeof *r);
+    r->err_any = r->err_nhwc = NAN;
+    if (ensure_engine()) return NULL;
+    bench_dnnl_bwd *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    if (!bmode_init(&b->any, s, dnnl_format_tag_any, d)) {
+        b->have_any = 1;
+        bmode_impl(&b->any, r->impl_any, sizeof r->impl_any);
+        r->err_any = bmode_check(&b->any, d);
+    }
+    if (!bmode_init(&b->nhwc, s, dnnl_nhwc, d)) {
+        b->have_nhwc = 1;
+        bmode_impl(&b->nhwc, r->impl_nhwc, sizeof r->impl_nhwc);
+        r->err_nhwc = bmode_check(&b->nhwc, d);
+    }
+    return b;
+}
+
+int bench_dnnl_bwd_items(bench_dnnl_bwd *b, bench_dnnl_bwd_result *r, bench_item *items) {
+    int k = 0;
+    if (b->have_any) {
+        items[k++] = (bench_item){fn_bwd_e2e, &b->any, &r->e2e_any};
+        items[k++] = (bench_item){fn_bwd_prim, &b->any, &r->prim_any};
+    }
+    if (b->have_nhwc) {
+        items[k++] = (bench_item){fn_bwd_e2e, &b->nhwc, &r->e2e_nhwc};
+        items[k++] = (bench_item){fn_bwd_prim, &b->nhwc, &r->prim_nhwc};
+    }
+    return k;
+}
+
+void bench_dnnl_bwd_free(bench_dnnl_bwd *b) {
+    if (!b) return;
+    if (b->have_any) bmode_free(&b->any);
+    if (b->have_nhwc) bmode_free(&b->nhwc);
+    free(b);
+}

@@ -33,8 +33,6 @@
 #define TCONV_BENCH_CONV2D_SHAPES_DEFAULT "bench/conv2d-shapes.txt"
 #endif
 
-int bench_dnnl_plain = 1;
-
 
 /* ---- data ------------------------------------------------------------------------ */
 
