@@ -83,13 +83,18 @@ def cpus_for(t):
     return set(cpus[:t]) if len(cpus) >= t else set(cpus)
 
 
+REPLAY = False  # --from DIR: read the raw outputs of an earlier run instead of running
+
+
 def run_jsonl(cmd, env_extra, out, affinity=None):
     env = dict(os.environ, **env_extra)
-    log("+", " ".join(cmd))
-    if os.path.exists(out):
-        os.remove(out)
-    pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
-    rc = subprocess.call(cmd + ["--out", out], env=env, stdout=sys.stderr, preexec_fn=pre)
+    rc = 0
+    if not REPLAY:
+        log("+", " ".join(cmd))
+        if os.path.exists(out):
+            os.remove(out)
+        pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
+        rc = subprocess.call(cmd + ["--out", out], env=env, stdout=sys.stderr, preexec_fn=pre)
     recs = []
     if os.path.exists(out):
         with open(out) as f:
@@ -101,17 +106,23 @@ def run_jsonl(cmd, env_extra, out, affinity=None):
 
 def run_c(cmd, tsv, env_extra=None, affinity=None):
     """Runs tconv_bench(_dnnl3); returns (rows by (shape, T), peaks, header lines)."""
-    log("+", " ".join(cmd))
-    pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
-    env = dict(os.environ, **(env_extra or {}))
-    proc = subprocess.Popen(cmd + ["--tsv", tsv], stdout=subprocess.PIPE, text=True, env=env,
-                            preexec_fn=pre)
     lines = []
-    for line in proc.stdout:
-        sys.stderr.write(line)
-        lines.append(line.rstrip("\n"))
-    if proc.wait():
-        log(f"{cmd[0]} failed ({proc.returncode})")
+    if REPLAY:
+        if os.path.exists(tsv + ".log"):
+            lines = open(tsv + ".log").read().splitlines()
+    else:
+        log("+", " ".join(cmd))
+        pre = (lambda: os.sched_setaffinity(0, affinity)) if affinity else None
+        env = dict(os.environ, **(env_extra or {}))
+        proc = subprocess.Popen(cmd + ["--tsv", tsv], stdout=subprocess.PIPE, text=True, env=env,
+                                preexec_fn=pre)
+        for line in proc.stdout:
+            sys.stderr.write(line)
+            lines.append(line.rstrip("\n"))
+        if proc.wait():
+            log(f"{cmd[0]} failed ({proc.returncode})")
+        with open(tsv + ".log", "w") as f:
+            f.write("\n".join(lines) + "\n")
     peaks, rows, cols = {}, {}, None
     if os.path.exists(tsv):
         with open(tsv) as f:
@@ -175,7 +186,14 @@ def main(argv=None):
     ap.add_argument("--markdown", default=None, help="also write the whole report here")
     ap.add_argument("--summary", default=None, help="write the summary table (markdown) here")
     ap.add_argument("--keep", default=None, help="keep raw outputs in this directory")
+    ap.add_argument("--from", dest="from_dir", default=None,
+                    help="no timing: the report again from the raw outputs kept in this "
+                         "directory (--keep) by an earlier run with the same options")
     a = ap.parse_args(argv)
+    global REPLAY
+    if a.from_dir:
+        REPLAY = True
+        a.keep = a.from_dir
     peers = set(a.peers.split(","))
     bad = peers - set(ALL_PEERS)
     if bad:
@@ -193,6 +211,10 @@ def main(argv=None):
              (["--quick"] if a.quick else []) + (["--conv2d"] if a.conv2d else [])
     started = datetime.datetime.now(datetime.timezone.utc)
     load_before = open("/proc/loadavg").read().split()[:3]
+    if REPLAY:
+        started = datetime.datetime.fromtimestamp(
+            os.path.getmtime(os.path.join(tmp, "tconv_bench.tsv")), datetime.timezone.utc)
+        load_before = ["(replayed", "from", a.from_dir + ")"]
 
     # 1. tconv (+ oneDNN 2.6), all thread counts in one process.
     cmd = [os.path.join(a.build_dir, "tconv_bench"), "--threads", a.threads] + common
@@ -202,7 +224,7 @@ def main(argv=None):
     # 2. oneDNN 3.x: one process per thread count, affinity = T CPUs.
     rows3 = {}
     exe3 = os.path.join(a.build_dir, "tconv_bench_dnnl3")
-    if "dnnl3" in peers and not os.path.exists(exe3):
+    if "dnnl3" in peers and not os.path.exists(exe3) and not REPLAY:
         log(f"{exe3} not built (bench/run.sh --modern builds it when the venv has oneDNN 3.x)")
     elif "dnnl3" in peers:
         for t in threads:
@@ -232,7 +254,7 @@ def main(argv=None):
                         infos.append(r["info"])
                 else:
                     recs.append(r)
-    if "torch1" in peers and os.path.exists(a.torch1_python):
+    if "torch1" in peers and (os.path.exists(a.torch1_python) or REPLAY):
         for t in threads:
             env = {"OMP_NUM_THREADS": str(t), "OPENBLAS_NUM_THREADS": str(t)}
             for r in run_jsonl([a.torch1_python, os.path.join(HERE, "torch_peer.py"),
@@ -245,6 +267,8 @@ def main(argv=None):
                     recs.append(dict(r, peer="torch1", variant="eager", layout="nchw"))
     finished = datetime.datetime.now(datetime.timezone.utc)
     load_after = open("/proc/loadavg").read().split()[:3]
+    if REPLAY:
+        finished, load_after = started, ["-"]
 
     # 4. Figures per (shape, T).
     names = {"torch2": {"eager": "PyTorch2 eager", "eager_cl": "PyTorch2 channels_last",
@@ -326,7 +350,14 @@ def main(argv=None):
                      f"{fms(ba.ms) if ba else '-'} ({ba.label if ba else '-'}) | "
                      f"{fratio(ba.ms if ba else None, tbest)} | "
                      f"{'-' if not ba else f'{pct(ba.ms):.1f}'} | {cpu} | {chk} |")
-            summ.append(dict(shape=s, t=t, tms=tms, tbest=tbest, t_ok=t_ok,
+            # A figure whose CPU/wall is well under its thread count ran
+            # while another job held its CPU: flagged in the summary.
+            loaded = [lb for lb, c in (("tconv", num(r.get("tconv_cpu"))),
+                                       (bn.label if bn else None, bn.cpu if bn else None),
+                                       (ba.label if ba else None, ba.cpu if ba else None))
+                      if lb and c is not None and t == 1 and c < 0.8]
+            loaded = list(dict.fromkeys(loaded))
+            summ.append(dict(shape=s, t=t, tms=tms, tbest=tbest, t_ok=t_ok, loaded=loaded,
                              n=bn.ms if bn else None, nl=bn.label if bn else None,
                              b=ba.ms if ba else None, bl=ba.label if ba else None,
                              pct=pct(tms), bpct=pct(ba.ms) if ba else None))
@@ -428,6 +459,18 @@ def summary(summ, threads, a, started):
                  f"{'-' if med_pct is None else f'{med_pct:.0f} %'} | {fastest} | "
                  f"{behind or 'none'} |")
     S.append("")
+    hit = [x for x in summ if x["loaded"]]
+    if hit:
+        clean = [x for x in summ if x["t"] == 1 and not x["loaded"] and x["tms"] and x["t_ok"]]
+        gn = gmean([x["n"] / x["tms"] for x in clean if x["n"]])
+        S.append(f"Taken under load (1-thread CPU/wall < 0.8: another job held the CPU), "
+                 f"{len(hit)} of {len([x for x in summ if x['t'] == 1])} one-thread rows: "
+                 + ", ".join(f"{x['shape']} ({', '.join(x['loaded'])})" for x in hit)
+                 + (f"; 1-thread geometric mean vs the fastest NCHW peer without them "
+                    f"({len(clean)} rows): {gn:.2f}x" if gn else "")
+                 + ". Peers run in their own processes after tconv, so a changing load skews "
+                   "their ratios: re-run on a quiet machine before drawing conclusions.")
+        S.append("")
     return S
 
 

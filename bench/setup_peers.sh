@@ -86,18 +86,11 @@ if [ ! -f "$STUBS/.done-$TORCH" ]; then
   touch "$STUBS/.done-$TORCH"
 fi
 
-# Where the oneDNN 3.x C peer finds dnnl.h and libdnnl (bench/run.py reads it).
-"$VPY" - "$VENV" <<'EOF' >"$VENV/peers.env"
-import glob, os, sys
-venv = sys.argv[1]
-inc = sorted(glob.glob(os.path.join(venv, "include", "**", "dnnl.h"), recursive=True))
-lib = sorted(glob.glob(os.path.join(venv, "lib", "libdnnl.so*")))
-icd = sorted(glob.glob(os.path.join(venv, "lib", "libintelocl.so*")))
-print("DNNL3_INCLUDE=" + (os.path.dirname(inc[0]) if inc else ""))
-print("DNNL3_LIB=" + (lib[0] if lib else ""))
-print("DNNL3_OCL_ICD=" + (icd[0] if icd else ""))
-EOF
-cat "$VENV/peers.env" >&2
+# The oneDNN 3.x C peers (tconv_bench_dnnl3, tconv_bwd_bench) are built
+# against these (bench/run.sh passes the venv as TCONV_BENCH_DNNL3_ROOT).
+for f in include/oneapi/dnnl/dnnl.h lib/libdnnl.so lib/libintelocl.so; do
+  [ -e "$VENV/$f" ] || { say "missing $VENV/$f (onednn / onednn-devel wheels)"; exit 1; }
+done
 
 # Smoke test: every peer imports (torch with the stand-ins on its path).
 LD_LIBRARY_PATH="$STUBS${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" "$VPY" -c "

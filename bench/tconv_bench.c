@@ -352,7 +352,7 @@ int main(int argc, char **argv) {
             memset(&th, 0, sizeof th);
             tn.err = th.err = NAN;
             snprintf(tn.impl, sizeof tn.impl, "skipped");
-            snprintf(tn.path, sizeof tn.path, "reference too slow");
+            snprintf(tn.path, sizeof tn.path, use_tconv ? "reference too slow" : "--no-tconv");
             tconv_run_ctx cn = {0}, ch = {0};
             /* conv2d: the library is fast, but stride > 1 still runs the
              * reference kernel; the operator says so after reshape. */
