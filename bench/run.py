@@ -274,7 +274,10 @@ def main():
                     peer[("torch", r["shape"], t)] = r
     # 3. ONNX Runtime.
     ort_py = None if a.no_ort else (a.ort_python or find_ort_python(
-        ["python3", os.path.expanduser("~/.pyenv/shims/python3"), "/usr/bin/python3"]))
+        [os.path.join(os.environ.get("TCONV_PEERS_VENV", os.path.join(ROOT, "build-bench",
+                                                                     "peers-venv")),
+                      "bin", "python"),
+         "python3", os.path.expanduser("~/.pyenv/shims/python3"), "/usr/bin/python3"]))
     if not a.no_ort and not ort_py:
         log("onnxruntime not importable by any python3 found: ORT column empty")
     if ort_py:
