@@ -40,7 +40,8 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$VENV/bin/python" -m pip install -q --upgrade pip
 fi
 VPY="$VENV/bin/python"
-PIP="$VPY -m pip install -q --disable-pip-version-check"
+# bench/peers-constraints.txt pins the dependencies of the peers too.
+PIP="$VPY -m pip install -q --disable-pip-version-check -c $ROOT/bench/peers-constraints.txt"
 
 # has NAME==VERSION...: every distribution is installed at that version.
 has() {
