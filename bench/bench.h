@@ -21,6 +21,9 @@ typedef struct bench_timing {
     double median_ms, min_ms;
     int reps;
     int ok; /* 0: not measured (skipped or failed) */
+    double cpu_per_wall; /* process CPU time / wall time over the timed runs:
+                            ~T when T threads all worked, ~1 when a second
+                            thread idled (spinning pools count as working) */
 } bench_timing;
 
 typedef struct bench_clock_cfg {
@@ -34,6 +37,7 @@ typedef struct bench_clock_cfg {
 typedef void (*bench_fn)(void *ctx);
 
 double bench_now_s(void);
+double bench_cpu_s(void); /* this process's CPU time, all threads */
 
 /* One thing to time: out receives its median/min. */
 typedef struct bench_item {
@@ -56,6 +60,20 @@ void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k);
 double bench_check(const bench_shape *s, const float *y, int nhwc, const float *ref,
                    int64_t check_n, int64_t oc_stride);
 
+/* ---- bench_common.c: shapes files, FLOPs, helpers ---- */
+/* Lines of seed-shapes.txt (ConvTranspose2d, 14 numbers) or, with conv2d, of
+ * conv2d-shapes.txt (12 numbers); returns how many (<= cap), -1 on error. */
+int bench_read_shapes(const char *path, int conv2d, bench_shape *out, int cap);
+/* Nominal FLOPs (every product, cropped or padding taps included). */
+double bench_flops_total(const bench_shape *s);
+/* Useful FLOPs: products that reach the cropped output (ConvTranspose2d) or
+ * read a real input element (Conv2d). */
+double bench_flops_useful(const bench_shape *s);
+/* 64-byte aligned, at least one float; NULL if out of memory. */
+float *bench_alloc_floats(int64_t n);
+/* 1 if name is in the comma-separated list (NULL list: everything). */
+int bench_in_list(const char *list, const char *name);
+
 /* ---- measured FMA peak (fma_peak.c) ---- */
 /* GFLOP/s of a register-resident FMA loop on `threads` threads; isa 512 or 256.
  * Returns 0 if the CPU lacks that ISA. */
@@ -74,6 +92,9 @@ typedef struct bench_dnnl_result {
     double err_any, err_nhwc, err_plain; /* vs reference, over the checked slice */
 } bench_dnnl_result;
 
+/* 0: skip the `plain` mode (--no-plain; oneDNN 3.x runs a reference kernel
+ * for plain NCHW with PyTorch's weights, seconds per call on big shapes). */
+extern int bench_dnnl_plain;
 /* Describes the library build: version, CPU runtime (omp/tbb/...). */
 const char *bench_dnnl_info(void);
 typedef struct bench_dnnl bench_dnnl;
@@ -88,5 +109,34 @@ bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, 
 /* Appends the timing items of d (up to 5) writing into r; returns how many. */
 int bench_dnnl_items(bench_dnnl *d, bench_dnnl_result *r, bench_item *items);
 void bench_dnnl_free(bench_dnnl *d);
+
+/* ---- backward (tconv_bwd_bench.c, onednn3_bwd.c) ----
+ * One shape's data as bench/bwd_reference.py writes it: float32 x, w, b and
+ * grad_output gy (PyTorch layouts, NCHW), and float64 references y (forward
+ * output), gx, gw, gb (autograd of y w.r.t. x, w, b given gy). */
+typedef struct bench_bwd_data {
+    float *x, *w, *b, *gy;
+    double *y, *gx, *gw, *gb;
+    int64_t nx, nw, nb, ny; /* element counts: x, w, b (= Cout), y / gy */
+} bench_bwd_data;
+
+/* max|v - ref| / max|ref| over n elements (+inf on a non-finite v). */
+double bench_rel_err(const float *v, const double *ref, int64_t n);
+/* The backward's error: the worst of gx, gw and gb (gb may be NULL: skipped). */
+double bench_bwd_err(const bench_bwd_data *d, const float *gx, const float *gw, const float *gb);
+
+/* oneDNN 3.x backward_data + backward_weights (with bias), groups == 1.
+ * e2e: NCHW grad_output and input reordered in, grad_input and grad_weight
+ * reordered out to PyTorch's layouts; prim: the two primitives alone. */
+typedef struct bench_dnnl_bwd_result {
+    bench_timing e2e_any, e2e_nhwc, prim_any, prim_nhwc;
+    char impl_any[160], impl_nhwc[160];
+    double err_any, err_nhwc;
+} bench_dnnl_bwd_result;
+typedef struct bench_dnnl_bwd bench_dnnl_bwd;
+bench_dnnl_bwd *bench_dnnl_bwd_setup(const bench_shape *s, const bench_bwd_data *d,
+                                     bench_dnnl_bwd_result *r);
+int bench_dnnl_bwd_items(bench_dnnl_bwd *b, bench_dnnl_bwd_result *r, bench_item *items);
+void bench_dnnl_bwd_free(bench_dnnl_bwd *b);
 
 #endif

@@ -272,7 +272,7 @@ bench_dnnl *bench_dnnl_setup(const bench_shape *s, int threads, const float *x, 
         r->err_nhwc = check_mode(&d->nhwc, s, ref, check_n, check_oc_stride);
     }
     /* Any tag other than format_any means PyTorch's own weight layout. */
-    if (!dmode_init(&d->plain, s, dnnl_nchw, dnnl_iohw, x, w, b)) {
+    if (bench_dnnl_plain && !dmode_init(&d->plain, s, dnnl_nchw, dnnl_iohw, x, w, b)) {
         d->have_plain = 1;
         impl_name(&d->plain, r->impl_plain, sizeof r->impl_plain);
         r->err_plain = check_mode(&d->plain, s, ref, check_n, check_oc_stride);

@@ -52,10 +52,9 @@ def main():
         feed = {"x": x}
         y = sess.run(None, feed)[0]
         err, k = pc.check(s, y, x, w, b, cg)
-        med, mn, reps = pc.time_fn(lambda: sess.run(None, feed), a.quick, a.min_time, a.min_reps)
-        pc.emit(a.out, {"peer": "ort", "shape": s["name"], "threads": a.threads,
-                        "median_ms": med, "min_ms": mn, "reps": reps, "err": err,
-                        "checked_images": k})
+        st = pc.time_stats(lambda: sess.run(None, feed), a.quick, a.min_time, a.min_reps)
+        pc.emit(a.out, dict({"peer": "ort", "shape": s["name"], "threads": a.threads,
+                             "err": err, "checked_images": k}, **st))
 
 
 if __name__ == "__main__":

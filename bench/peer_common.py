@@ -114,10 +114,15 @@ def check(s, y, x, w, b, max_gflop=0.4):
     return float(np.max(np.abs(got - ref)) / max(np.max(np.abs(ref)), 1e-30)), k
 
 
-def time_fn(fn, quick=False, min_time=None, min_reps=None):
-    """Warm-up, then repeat; returns (median_ms, min_ms, reps)."""
+def time_stats(fn, quick=False, min_time=None, min_reps=None):
+    """Warm-up (>= 0.1 s, at least one call), then timed calls until
+    >= min_time seconds and >= min_reps calls (0.3 s / 20; quick: 0.1 s / 5);
+    a single call above 0.25 s gets 3 timed calls.  Returns a dict: median_ms,
+    min_ms, reps, and cpu_per_wall = this process's CPU time over the wall
+    time of the timed calls (about T when T threads were all busy, 1 when a
+    second thread idled; pools that spin count as busy)."""
     min_time = min_time if min_time is not None else (0.1 if quick else 0.3)
-    min_reps = min_reps if min_reps is not None else (5 if quick else 10)
+    min_reps = min_reps if min_reps is not None else (5 if quick else 20)
     warm = 0.05 if quick else 0.1
     t0 = time.perf_counter()
     first = None
@@ -133,14 +138,24 @@ def time_fn(fn, quick=False, min_time=None, min_reps=None):
         min_reps = max_reps = 3
     ts = []
     start = time.perf_counter()
+    c0 = time.process_time()
     while len(ts) < max_reps and (len(ts) < min_reps or time.perf_counter() - start < min_time):
         a = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - a)
+    cpu = time.process_time() - c0
+    wall = time.perf_counter() - start
     ts.sort()
     n = len(ts)
     med = ts[n // 2] if n % 2 else 0.5 * (ts[n // 2 - 1] + ts[n // 2])
-    return med * 1e3, ts[0] * 1e3, n
+    return {"median_ms": med * 1e3, "min_ms": ts[0] * 1e3, "reps": n,
+            "cpu_per_wall": cpu / wall if wall > 0 else None}
+
+
+def time_fn(fn, quick=False, min_time=None, min_reps=None):
+    """time_stats as (median_ms, min_ms, reps)."""
+    r = time_stats(fn, quick, min_time, min_reps)
+    return r["median_ms"], r["min_ms"], r["reps"]
 
 
 def arg_parser(desc):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs tconv_bench (tconv + oneDNN), the PyTorch peer and the ONNX Runtime
 peer one after another on the same shapes and thread counts, and prints ONE
-table plus the issue's targets (ConvTranspose2d, seed-shapes.txt) or, with
+table plus the speed targets (ConvTranspose2d, seed-shapes.txt) or, with
 --conv2d, a summary (Conv2d, conv2d-shapes.txt).  Standard library only.
 
     bench/run.sh [--conv2d] [--quick] [--only a1,b_z] [--threads 1,2] [--markdown FILE]
@@ -78,9 +78,9 @@ def run_peer(cmd, env_extra, out):
     return recs
 
 
-def issue3_targets(L, summ, threads):
-    """Issue 3's targets for the ConvTranspose2d table, appended to L."""
-    L.append("Targets (issue 3; NCHW in/out, each thread count):")
+def speed_targets(L, summ, threads):
+    """The speed targets of the ConvTranspose2d table, appended to L."""
+    L.append("Targets (NCHW in/out, each thread count):")
     timed = [x for x in summ if x["tms"] and x["e2e"]]
     n_all = len(summ)
     if len(timed) < n_all:
@@ -274,7 +274,10 @@ def main():
                     peer[("torch", r["shape"], t)] = r
     # 3. ONNX Runtime.
     ort_py = None if a.no_ort else (a.ort_python or find_ort_python(
-        ["python3", os.path.expanduser("~/.pyenv/shims/python3"), "/usr/bin/python3"]))
+        [os.path.join(os.environ.get("TCONV_PEERS_VENV", os.path.join(ROOT, "build-bench",
+                                                                     "peers-venv")),
+                      "bin", "python"),
+         "python3", os.path.expanduser("~/.pyenv/shims/python3"), "/usr/bin/python3"]))
     if not a.no_ort and not ort_py:
         log("onnxruntime not importable by any python3 found: ORT column empty")
     if ort_py:
@@ -392,11 +395,11 @@ def main():
     L.append("oneDNN implementations chosen (T=%d): " % threads[0] + "; ".join(impl_lines))
     L.append("")
 
-    # 5. Targets (ConvTranspose2d: issue 3) or the Conv2d summary.
+    # 5. Targets (ConvTranspose2d) or the Conv2d summary.
     if a.conv2d:
         conv2d_summary(L, summ, threads)
     else:
-        issue3_targets(L, summ, threads)
+        speed_targets(L, summ, threads)
     wss = [x["ws"] for x in summ if x["ws"] is not None]
     if wss:
         L.append(f"- extra memory: workspace <= input size on every row: max ws/in = {max(wss):.2f}"

@@ -7,7 +7,13 @@
  *
  *   tconv_bench [--conv2d] [--shapes FILE] [--only a1,b_z] [--threads 1,2]
  *               [--quick] [--min-time S] [--min-reps N] [--check-gflop G]
- *               [--tconv-max-gflop G] [--no-dnnl] [--no-nhwc] [--tsv FILE]
+ *               [--tconv-max-gflop G] [--no-dnnl] [--no-nhwc] [--no-tconv] [--no-plain]
+ *               [--tsv FILE]
+ *
+ * Built twice: tconv_bench (with Debian's oneDNN 2.x, onednn_peer.c) and,
+ * where the peers' virtualenv has the oneDNN 3.x wheel, tconv_bench_dnnl3
+ * (onednn3_peer.c), which bench/run.py runs with --no-tconv, one process per
+ * thread count, for the oneDNN 3.x columns.
  */
 #define _POSIX_C_SOURCE 200809L
 #include "bench.h"
@@ -27,190 +33,8 @@
 #define TCONV_BENCH_CONV2D_SHAPES_DEFAULT "bench/conv2d-shapes.txt"
 #endif
 
-/* ---- timing ---------------------------------------------------------------- */
 
-double bench_now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-typedef struct item_state {
-    double *ts;
-    int n, min_reps, max_reps;
-    double sum, first;
-} item_state;
-
-static int item_done(const bench_clock_cfg *cfg, const item_state *st) {
-    return st->n >= st->max_reps || (st->n >= st->min_reps && st->sum >= cfg->min_time_s);
-}
-
-void bench_time_multi(const bench_clock_cfg *cfg, bench_item *items, int k) {
-    item_state *st = calloc((size_t)k, sizeof *st);
-    if (!st) return;
-    for (int i = 0; i < k; i++) {
-        /* Warm-up: caches, page faults, thread pools, JIT. */
-        double t0 = bench_now_s();
-        st[i].first = -1;
-        do {
-            double a = bench_now_s();
-            items[i].fn(items[i].ctx);
-            if (st[i].first < 0) st[i].first = bench_now_s() - a;
-        } while (bench_now_s() - t0 < cfg->warmup_s && st[i].first < cfg->slow_run_s);
-        st[i].min_reps = cfg->min_reps;
-        st[i].max_reps = cfg->max_reps;
-        if (st[i].first >= cfg->slow_run_s) st[i].min_reps = st[i].max_reps = 3;
-        st[i].ts = malloc(sizeof(double) * (size_t)st[i].max_reps);
-        if (!st[i].ts) st[i].max_reps = 0;
-    }
-    for (int busy = 1; busy;) {
-        busy = 0;
-        for (int i = 0; i < k; i++) {
-            item_state *q = &st[i];
-            if (item_done(cfg, q)) continue;
-            busy = 1;
-            int slow = q->first >= cfg->slow_run_s;
-            if (k > 1) {
-                /* Let the previous item's spinning workers (OpenMP, thread pools)
-                 * go to sleep, then re-warm caches: neither is timed. */
-                struct timespec nap = {0, 5 * 1000 * 1000};
-                nanosleep(&nap, NULL);
-                if (!slow) items[i].fn(items[i].ctx);
-            }
-            double block = 0;
-            int runs = 0;
-            do {
-                double a = bench_now_s();
-                items[i].fn(items[i].ctx);
-                double t = bench_now_s() - a;
-                q->ts[q->n++] = t;
-                q->sum += t;
-                block += t;
-                runs++;
-            } while (!slow && !item_done(cfg, q) && (block < 0.01 || runs < 3));
-        }
-    }
-    for (int i = 0; i < k; i++) {
-        item_state *q = &st[i];
-        bench_timing r = {0};
-        if (q->n > 0) {
-            qsort(q->ts, (size_t)q->n, sizeof *q->ts, cmp_double);
-            int n = q->n;
-            r.min_ms = q->ts[0] * 1e3;
-            r.median_ms = (n % 2 ? q->ts[n / 2] : 0.5 * (q->ts[n / 2 - 1] + q->ts[n / 2])) * 1e3;
-            r.reps = n;
-            r.ok = 1;
-        }
-        *items[i].out = r;
-        free(q->ts);
-    }
-    free(st);
-}
-
-/* ---- shapes, FLOPs, data ------------------------------------------------------ */
-
-static int out_dim(int64_t in, int64_t k, int64_t s, int64_t p, int64_t op) {
-    return (int)((in - 1) * s - 2 * p + (k - 1) + op + 1);
-}
-
-/* Conv2d, symmetric zero padding, dilation 1 (PyTorch's floor division). */
-static int64_t conv_out_dim(int64_t in, int64_t k, int64_t s, int64_t p) {
-    return (in + 2 * p - k) / s + 1;
-}
-
-/* Lines of seed-shapes.txt (ConvTranspose2d, 14 numbers) or, with conv2d,
- * of conv2d-shapes.txt (`name N Cin H W Cout kh kw sh sw ph pw groups`). */
-static int read_shapes(const char *path, int conv2d, bench_shape *out, int cap) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "cannot open shapes file %s\n", path);
-        return -1;
-    }
-    char line[512];
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *c = line;
-        while (*c == ' ' || *c == '\t') c++;
-        if (*c == '#' || *c == '\n' || *c == 0) continue;
-        bench_shape s;
-        memset(&s, 0, sizeof s);
-        long long v[14] = {0};
-        /* 12 numbers (conv2d; a trailing "# ..." stops the scan) or 14: a
-         * file of the other kind is refused, not misread. */
-        int got = sscanf(c, "%31s %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld %lld",
-                         s.name, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8],
-                         &v[9], &v[10], &v[11], &v[12], &v[13]);
-        if (conv2d ? got != 13 : got != 15) {
-            fprintf(stderr, "%s: bad line (%s expects %d numbers): %s", path,
-                    conv2d ? "--conv2d" : "ConvTranspose2d", conv2d ? 12 : 14, line);
-            fclose(f);
-            return -1;
-        }
-        s.n = v[0]; s.cin = v[1]; s.h = v[2]; s.w = v[3]; s.cout = v[4]; s.kh = v[5];
-        s.kw = v[6]; s.sh = v[7]; s.sw = v[8]; s.ph = v[9]; s.pw = v[10];
-        if (conv2d) {
-            s.groups = v[11];
-            s.conv2d = 1;
-            s.hout = conv_out_dim(s.h, s.kh, s.sh, s.ph);
-            s.wout = conv_out_dim(s.w, s.kw, s.sw, s.pw);
-        } else {
-            s.oph = v[11]; s.opw = v[12]; s.groups = v[13];
-            s.hout = out_dim(s.h, s.kh, s.sh, s.ph, s.oph);
-            s.wout = out_dim(s.w, s.kw, s.sw, s.pw, s.opw);
-        }
-        if (n < cap) out[n++] = s;
-    }
-    fclose(f);
-    return n;
-}
-
-/* Nominal FLOPs: every product of the scatter form, cropped or not; for
- * conv2d every product of every output's window, padding included. */
-static double flops_total(const bench_shape *s) {
-    if (s->conv2d)
-        return 2.0 * s->n * s->cout * s->hout * s->wout * s->cin * s->kh * s->kw / s->groups;
-    return 2.0 * s->n * s->cin * s->h * s->w * s->cout * s->kh * s->kw / s->groups;
-}
-
-/* Input/tap pairs (i, k) of one dim whose product lands inside the output. */
-static int64_t useful_pairs(int64_t in, int64_t k, int64_t st, int64_t p, int64_t out) {
-    int64_t c = 0;
-    for (int64_t i = 0; i < in; i++)
-        for (int64_t t = 0; t < k; t++) {
-            int64_t o = i * st - p + t;
-            c += o >= 0 && o < out;
-        }
-    return c;
-}
-
-/* Output/tap pairs (o, k) of one conv2d dim that read a real input element
- * (not the zero padding). */
-static int64_t conv_useful_pairs(int64_t in, int64_t k, int64_t st, int64_t p, int64_t out) {
-    int64_t c = 0;
-    for (int64_t o = 0; o < out; o++)
-        for (int64_t t = 0; t < k; t++) {
-            int64_t i = o * st - p + t;
-            c += i >= 0 && i < in;
-        }
-    return c;
-}
-
-/* Useful FLOPs: products that reach the (cropped) output, counted exactly;
- * for conv2d, products whose input is not padding. */
-static double flops_useful(const bench_shape *s) {
-    if (s->conv2d)
-        return 2.0 * s->n * s->cout * (double)(s->cin / s->groups) *
-               conv_useful_pairs(s->h, s->kh, s->sh, s->ph, s->hout) *
-               conv_useful_pairs(s->w, s->kw, s->sw, s->pw, s->wout);
-    return 2.0 * s->n * s->cin * (double)(s->cout / s->groups) *
-           useful_pairs(s->h, s->kh, s->sh, s->ph, s->hout) *
-           useful_pairs(s->w, s->kw, s->sw, s->pw, s->wout);
-}
+/* ---- data ------------------------------------------------------------------------ */
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 static float frand(void) { /* uniform in [-1, 1) */
@@ -220,31 +44,6 @@ static float frand(void) { /* uniform in [-1, 1) */
     return (float)((rng_state >> 40) * (2.0 / 16777216.0) - 1.0);
 }
 
-static float *alloc_floats(int64_t n) {
-    float *p = NULL;
-    if (posix_memalign((void **)&p, 64, sizeof(float) * (size_t)(n > 0 ? n : 1))) return NULL;
-    return p;
-}
-
-double bench_check(const bench_shape *s, const float *y, int nhwc, const float *ref,
-                   int64_t check_n, int64_t oc_stride) {
-    int64_t C = s->cout, H = s->hout, W = s->wout;
-    int64_t csub = (C + oc_stride - 1) / oc_stride;
-    double maxerr = 0, maxref = 0;
-    for (int64_t n = 0; n < check_n; n++)
-        for (int64_t j = 0; j < csub; j++)
-            for (int64_t h = 0; h < H; h++)
-                for (int64_t w = 0; w < W; w++) {
-                    int64_t c = j * oc_stride;
-                    double r = ref[((n * csub + j) * H + h) * W + w];
-                    double v = nhwc ? y[((n * H + h) * W + w) * C + c] : y[((n * C + c) * H + h) * W + w];
-                    if (!isfinite(v)) return INFINITY;
-                    double e = fabs(v - r);
-                    if (e > maxerr) maxerr = e;
-                    if (fabs(r) > maxref) maxref = fabs(r);
-                }
-    return maxerr / (maxref > 0 ? maxref : 1e-30);
-}
 
 /* ---- tconv under test ---------------------------------------------------------- */
 
@@ -328,7 +127,7 @@ static void setup_tconv(const bench_shape *s, int threads, tconv_layout layout, 
     snprintf(r->path, sizeof r->path, "%s", tconv_op_path(op));
     if (ref_max_gflop >= 0 &&
         (tconv_op_impl(op) == TCONV_IMPL_REFERENCE || !strcmp(r->path, "reference")) &&
-        flops_total(s) * 1e-9 > ref_max_gflop) {
+        bench_flops_total(s) * 1e-9 > ref_max_gflop) {
         /* Minutes per row on the reference kernel: not timed, not run. */
         r->skipped = 1;
         snprintf(r->impl, sizeof r->impl, "skipped");
@@ -337,7 +136,7 @@ static void setup_tconv(const bench_shape *s, int threads, tconv_layout layout, 
         return;
     }
     int64_t yn = s->n * s->cout * s->hout * s->wout;
-    float *y = alloc_floats(yn);
+    float *y = bench_alloc_floats(yn);
     void *ws = r->ws_bytes ? malloc(r->ws_bytes) : NULL;
     if (!y || (r->ws_bytes && !ws)) goto fail;
     for (int64_t i = 0; i < yn; i++) y[i] = NAN; /* unwritten elements fail the check */
@@ -369,7 +168,10 @@ static void free_tconv(tconv_run_ctx *c) {
 static void usage(void) {
     puts("usage: tconv_bench [--conv2d] [--shapes FILE] [--only a1,b_z,...] [--threads 1,2]\n"
          "       [--quick] [--min-time S] [--min-reps N] [--check-gflop G] [--tconv-max-gflop G]\n"
-         "       [--no-dnnl] [--no-nhwc] [--peak-seconds S] [--tsv FILE]\n"
+         "       [--no-dnnl] [--no-nhwc] [--no-tconv] [--no-plain] [--peak-seconds S]\n"
+         "       [--tsv FILE]\n"
+         "  --no-tconv: time the oneDNN peer only (checked against the reference kernel).\n"
+         "  --no-plain: skip oneDNN's plain mode (NCHW with PyTorch's weight layout).\n"
          "  --conv2d: Conv2d (F.conv2d) instead of ConvTranspose2d; shapes default to\n"
          "      bench/conv2d-shapes.txt (name N Cin H W Cout kh kw sh sw ph pw groups).\n"
          "  --tconv-max-gflop G: skip timing tconv on shapes above G GFLOP when it runs\n"
@@ -378,24 +180,12 @@ static void usage(void) {
          "      their first images and, if still too big, every k-th output channel.");
 }
 
-static int in_list(const char *list, const char *name) {
-    if (!list) return 1;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && !strncmp(p, name, n)) return 1;
-        if (!e) break;
-        p = e + 1;
-    }
-    return 0;
-}
-
 static const char *pf(double err) { return err <= 1e-4 ? "PASS" : "FAIL"; }
 
 int main(int argc, char **argv) {
     const char *shapes_path = NULL, *only = NULL, *tsv_path = NULL;
-    int threads_list[8] = {1, 2}, nthreads = 2, quick = 0, use_dnnl = 1, use_nhwc = 1, conv2d = 0;
+    int threads_list[8] = {1, 2}, nthreads = 2, quick = 0, use_dnnl = 1, use_nhwc = 1, conv2d = 0,
+        use_tconv = 1;
     double min_time = -1, check_gflop = -1, tconv_max_gflop = 2.0, peak_s = -1;
     int min_reps = -1;
     for (int i = 1; i < argc; i++) {
@@ -412,6 +202,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--conv2d")) conv2d = 1;
         else if (!strcmp(a, "--no-dnnl")) use_dnnl = 0;
         else if (!strcmp(a, "--no-nhwc")) use_nhwc = 0;
+        else if (!strcmp(a, "--no-tconv")) use_tconv = 0;
+        else if (!strcmp(a, "--no-plain")) bench_dnnl_plain = 0;
         else if (!strcmp(a, "--min-time") && v) min_time = atof(argv[++i]);
         else if (!strcmp(a, "--min-reps") && v) min_reps = atoi(argv[++i]);
         else if (!strcmp(a, "--check-gflop") && v) check_gflop = atof(argv[++i]);
@@ -422,7 +214,7 @@ int main(int argc, char **argv) {
             return strcmp(a, "--help") && strcmp(a, "-h") ? 2 : 0;
         }
     }
-    bench_clock_cfg cfg = {quick ? 0.1 : 0.3, quick ? 5 : 10, 2000, quick ? 0.05 : 0.1, 0.25};
+    bench_clock_cfg cfg = {quick ? 0.1 : 0.3, quick ? 5 : 20, 2000, quick ? 0.05 : 0.1, 0.25};
     if (min_time >= 0) cfg.min_time_s = min_time;
     if (min_reps > 0) cfg.min_reps = min_reps;
     if (cfg.max_reps < cfg.min_reps) cfg.max_reps = cfg.min_reps;
@@ -435,7 +227,7 @@ int main(int argc, char **argv) {
     if (!shapes_path)
         shapes_path = conv2d ? TCONV_BENCH_CONV2D_SHAPES_DEFAULT : TCONV_BENCH_SHAPES_DEFAULT;
     bench_shape shapes[128];
-    int ns = read_shapes(shapes_path, conv2d, shapes, 128);
+    int ns = bench_read_shapes(shapes_path, conv2d, shapes, 128);
     if (ns < 0) return 1;
 
     FILE *tsv = NULL;
@@ -471,7 +263,8 @@ int main(int argc, char **argv) {
                      "dnnl_impl_nhwc\tdnnl_impl_plain\tdnnl_err_any\tdnnl_err_nhwc\t"
                      "dnnl_err_plain\tcheck\tdnnl_e2e_any_min_ms\tdnnl_e2e_nhwc_min_ms\t"
                      "dnnl_prim_any_min_ms\tdnnl_prim_nhwc_min_ms\tdnnl_plain_min_ms\t"
-                     "tconv_nhwc_min_ms\n");
+                     "tconv_nhwc_min_ms\ttconv_cpu\ttconv_nhwc_cpu\tdnnl_e2e_any_cpu\t"
+                     "dnnl_e2e_nhwc_cpu\tdnnl_prim_any_cpu\tdnnl_prim_nhwc_cpu\tdnnl_plain_cpu\n");
         fflush(tsv);
     }
     printf("%-7s %2s %8s %9s %6s %6s %9s %9s %9s %9s %9s %6s %-5s %-5s %s\n", "shape", "T",
@@ -480,11 +273,11 @@ int main(int argc, char **argv) {
 
     for (int si = 0; si < ns; si++) {
         bench_shape *s = &shapes[si];
-        if (!in_list(only, s->name)) continue;
+        if (!bench_in_list(only, s->name)) continue;
         int64_t xn = s->n * s->cin * s->h * s->w;
         int64_t wn = s->cin * (s->cout / s->groups) * s->kh * s->kw;
-        float *x = alloc_floats(xn), *x_nhwc = alloc_floats(xn), *w = alloc_floats(wn),
-              *b = alloc_floats(s->cout);
+        float *x = bench_alloc_floats(xn), *x_nhwc = bench_alloc_floats(xn), *w = bench_alloc_floats(wn),
+              *b = bench_alloc_floats(s->cout);
         if (!x || !x_nhwc || !w || !b) {
             fprintf(stderr, "out of memory for %s\n", s->name);
             return 1;
@@ -500,7 +293,7 @@ int main(int argc, char **argv) {
 
         /* Reference on a slice: first check_n images, every oc_stride-th
          * output channel (groups == 1 only), within check_gflop of work. */
-        double f1 = flops_total(s) / s->n * 1e-9;
+        double f1 = bench_flops_total(s) / s->n * 1e-9;
         int64_t check_n = (int64_t)(check_gflop / f1), oc_stride = 1;
         if (check_n < 1) check_n = 1;
         if (check_n > s->n) check_n = s->n;
@@ -509,8 +302,8 @@ int main(int argc, char **argv) {
             if (oc_stride > s->cout) oc_stride = s->cout;
         }
         int64_t csub = (s->cout + oc_stride - 1) / oc_stride;
-        float *wsub = alloc_floats(s->cin * csub * s->kh * s->kw), *bsub = alloc_floats(csub);
-        float *ref = alloc_floats(check_n * csub * s->hout * s->wout);
+        float *wsub = bench_alloc_floats(s->cin * csub * s->kh * s->kw), *bsub = bench_alloc_floats(csub);
+        float *ref = bench_alloc_floats(check_n * csub * s->hout * s->wout);
         int64_t kk = s->kh * s->kw, cpg = s->cout / s->groups;
         int64_t ref_in[4] = {check_n, s->cin, s->h, s->w};
         tconv_status rst;
@@ -551,15 +344,15 @@ int main(int argc, char **argv) {
             int T = threads_list[ti];
             tconv_result tn, th;
             /* Skip the reference kernel on huge shapes: minutes per row. */
-            int time_tc = 1;
-            if (tconv_max_gflop >= 0 && flops_total(s) * 1e-9 > tconv_max_gflop &&
+            int time_tc = use_tconv;
+            if (tconv_max_gflop >= 0 && bench_flops_total(s) * 1e-9 > tconv_max_gflop &&
                 tconv_best_impl() == TCONV_IMPL_REFERENCE)
                 time_tc = 0;
             memset(&tn, 0, sizeof tn);
             memset(&th, 0, sizeof th);
             tn.err = th.err = NAN;
             snprintf(tn.impl, sizeof tn.impl, "skipped");
-            snprintf(tn.path, sizeof tn.path, "reference too slow");
+            snprintf(tn.path, sizeof tn.path, use_tconv ? "reference too slow" : "--no-tconv");
             tconv_run_ctx cn = {0}, ch = {0};
             /* conv2d: the library is fast, but stride > 1 still runs the
              * reference kernel; the operator says so after reshape. */
@@ -600,7 +393,7 @@ int main(int argc, char **argv) {
                 if (cand[k].ok && (!e2e || cand[k].median_ms < e2e)) e2e = cand[k].median_ms;
                 if (bcand[k].ok && (!best || bcand[k].median_ms < best)) best = bcand[k].median_ms;
             }
-            double gf = flops_total(s) * 1e-9, ugf = flops_useful(s) * 1e-9;
+            double gf = bench_flops_total(s) * 1e-9, ugf = bench_flops_useful(s) * 1e-9;
             double tms = tn.t.ok ? tn.t.median_ms : NAN;
             double dnnl_err = fmax(fmax(isnan(d.err_any) ? 0 : d.err_any,
                                         isnan(d.err_nhwc) ? 0 : d.err_nhwc),
@@ -619,7 +412,8 @@ int main(int argc, char **argv) {
                 fprintf(tsv,
                         "%s\t%d\t%.6f\t%.6f\t%.2f\t%lld\t%zu\t%s\t%s\t%.5f\t%.5f\t%d\t%.3g\t%.5f\t%.3g\t"
                         "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%s\t%s\t%s\t%.3g\t%.3g\t%.3g\t%s\t"
-                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\n",
+                        "%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t%.5f\t"
+                        "%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\n",
                         s->name, T, gf, ugf, peak[ti], (long long)(xn * 4), tn.ws_bytes, tn.impl,
                         tn.path, tms, tn.t.ok ? tn.t.min_ms : NAN, tn.t.reps, tn.err,
                         th.t.ok ? th.t.median_ms : NAN, th.err,
@@ -634,7 +428,13 @@ int main(int argc, char **argv) {
                         d.e2e_nhwc.ok ? d.e2e_nhwc.min_ms : NAN,
                         d.prim_any.ok ? d.prim_any.min_ms : NAN,
                         d.prim_nhwc.ok ? d.prim_nhwc.min_ms : NAN,
-                        d.plain.ok ? d.plain.min_ms : NAN, th.t.ok ? th.t.min_ms : NAN);
+                        d.plain.ok ? d.plain.min_ms : NAN, th.t.ok ? th.t.min_ms : NAN,
+                        tn.t.ok ? tn.t.cpu_per_wall : NAN, th.t.ok ? th.t.cpu_per_wall : NAN,
+                        d.e2e_any.ok ? d.e2e_any.cpu_per_wall : NAN,
+                        d.e2e_nhwc.ok ? d.e2e_nhwc.cpu_per_wall : NAN,
+                        d.prim_any.ok ? d.prim_any.cpu_per_wall : NAN,
+                        d.prim_nhwc.ok ? d.prim_nhwc.cpu_per_wall : NAN,
+                        d.plain.ok ? d.plain.cpu_per_wall : NAN);
                 fflush(tsv);
             }
         }

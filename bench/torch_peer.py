@@ -38,11 +38,9 @@ def main():
                 kw["output_padding"] = (s["oph"], s["opw"])
             y = fn(xt, wt, bt, **kw)
             err, k = pc.check(s, y.numpy(), x, w, b, cg)
-            med, mn, reps = pc.time_fn(lambda: fn(xt, wt, bt, **kw),
-                                       a.quick, a.min_time, a.min_reps)
-            pc.emit(a.out, {"peer": "torch", "shape": s["name"], "threads": a.threads,
-                            "median_ms": med, "min_ms": mn, "reps": reps, "err": err,
-                            "checked_images": k})
+            st = pc.time_stats(lambda: fn(xt, wt, bt, **kw), a.quick, a.min_time, a.min_reps)
+            pc.emit(a.out, dict({"peer": "torch", "shape": s["name"], "threads": a.threads,
+                                 "err": err, "checked_images": k}, **st))
 
 
 if __name__ == "__main__":
