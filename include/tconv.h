@@ -391,6 +391,26 @@ TCONV_API tconv_pass tconv_op_pass(const tconv_op *op);
  * every thread count. */
 TCONV_API tconv_status tconv_op_set_num_threads(tconv_op *op, int num_threads);
 
+/* An activation applied to a forward operator's output as it is stored:
+ * y = f(conv(x) + bias), the layers nn.ReLU, nn.LeakyReLU(alpha), nn.Tanh
+ * and nn.Sigmoid fused into the convolution (no second pass over y).  The
+ * values are those of tconv_relu / tconv_leaky_relu / tconv_tanh /
+ * tconv_sigmoid applied afterwards. */
+typedef enum tconv_activation {
+    TCONV_ACTIVATION_NONE = 0,
+    TCONV_ACTIVATION_RELU = 1,
+    TCONV_ACTIVATION_LEAKY_RELU = 2, /* negative slope alpha */
+    TCONV_ACTIVATION_TANH = 3,
+    TCONV_ACTIVATION_SIGMOID = 4
+} tconv_activation;
+
+/* Sets the activation of later runs of a forward operator (like
+ * set_num_threads, not while a run is in flight: then
+ * TCONV_ERROR_INVALID_STATE).  alpha is used by LEAKY_RELU only and must
+ * be finite.  Backward operators refuse it. */
+TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation activation,
+                                               float alpha);
+
 /* The implementation op runs (never AUTO): the one asked for, or for AUTO
  * the best available.  Every pass runs on the same fast kernels: conv2d as
  * the equivalent stride-1 transposed convolution (kernel flipped, channels

@@ -100,6 +100,8 @@ typedef struct tc_kernel_set {
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
     tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
     int cil_mr, cil_nr;
+    /* e[j] = src[2*j], j < ne; o[j] = src[2*j + 1], j < no (transpose.inc) */
+    void (*deinterleave)(float *e, float *o, const float *src, int64_t ne, int64_t no);
     /* dst[j*bw + c] = src[c*cs + j*xs], j < n, c < cn (transpose.inc) */
     void (*pack_cols)(float *dst, int64_t bw, const float *src, int64_t cs, int64_t xs,
                       int64_t n, int64_t cn);

@@ -32,14 +32,49 @@ void tc_repack_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
+/* Column stride 2 from NCHW without a padding mode: both column phases of
+ * an image row at once, each source line read once.  Row i of row phase
+ * ry of image n (task r = (n, ry, i)). */
+static void s2d_row_pair(const s2d_ctx *t, int64_t r) {
+    const tc_plan *pl = t->pl;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    const int64_t i = r % xh, ry = r / xh % pl->ish, n = r / xh / pl->ish;
+    const int64_t iy = ry + pl->ish * i;
+    const int64_t dcs = pl->xlay ? xw : xh * xw;
+    float *img0 = t->dst + (n - t->n0) * pl->ximg + (ry * 2) * C * xh * xw;
+    float *e = pl->xlay ? img0 + i * C * xw : img0 + i * xw, *o = e + C * xh * xw;
+    const int64_t ne = (W + 1) / 2, no = W / 2; /* columns of phases 0 and 1 */
+    for (int64_t ch = 0; ch < C; ch++) {
+        float *ec = e + ch * dcs, *oc = o + ch * dcs;
+        int64_t je = 0, jo = 0;
+        if (iy < H) {
+            pl->ks->deinterleave(ec, oc, t->src + (n * C + ch) * H * W + iy * W, ne, no);
+            je = ne;
+            jo = no;
+        }
+        for (; je < xw; je++) ec[je] = 0.0f;
+        for (; jo < xw; jo++) oc[jo] = 0.0f;
+    }
+}
+
 /* A strided (or mode-padded) convolution's input as phase images (see
  * tc_plan): per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i,
  * rx + isw*j] for j < xw (coordinates of the padded input with a padding
  * mode), zeros past the input, as C rows of xw (NHCW) or into C planes
- * (flat tiles).  Split over (n, phase, row). */
+ * (flat tiles).  Split over (n, phase, row), or (n, row phase, row) with
+ * tc_s2d_pairs (see tc_s2d_tasks). */
+int64_t tc_s2d_tasks(const s2d_ctx *t) {
+    const tc_plan *pl = t->pl;
+    const int pairs = !pl->pmode && pl->isw == 2 && !t->from_nhwc;
+    return pl->ish * (pairs ? 1 : pl->isw) * pl->xh;
+}
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
     const s2d_ctx *t = ctx;
     const tc_plan *pl = t->pl;
+    if (!pl->pmode && pl->isw == 2 && !t->from_nhwc) {
+        for (int64_t r = b; r < e; r++) s2d_row_pair(t, r);
+        return;
+    }
     const tconv_padding_mode mode = (tconv_padding_mode)pl->pmode;
     const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
     const int64_t cs = t->from_nhwc ? 1 : H * W, rs = t->from_nhwc ? W * C : W,
@@ -60,11 +95,12 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
             int64_t j = 0;
             if (iy >= 0) {
                 const float *sp = t->src + n * C * H * W + ch * cs + iy * rs;
-                if (pl->pmode)
+                if (pl->pmode) {
                     for (; j < nj; j++)
                         dc[j] = sp[tc_pad_index(mode, rx + pl->isw * j - pl->ppl, W) * ps];
-                else
+                } else {
                     for (; j < nj; j++) dc[j] = sp[(rx + pl->isw * j) * ps];
+                }
             }
             for (; j < xw; j++) dc[j] = 0.0f;
         }

@@ -129,7 +129,10 @@ typedef struct s2d_ctx {
     int from_nhwc;
     int64_t n0;
 } s2d_ctx;
-void tc_s2d_worker(void *ctx, int64_t b, int64_t e); /* over (image, phase, row) */
+/* tasks per image: (phase, row), or (row phase, row) with both column
+ * phases of a stride-2 row at once */
+int64_t tc_s2d_tasks(const s2d_ctx *t);
+void tc_s2d_worker(void *ctx, int64_t b, int64_t e);
 
 /* ---- the paths: plan (at reshape) and run ---- */
 tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);

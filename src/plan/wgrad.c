@@ -63,7 +63,10 @@ struct tc_wgrad {
     int64_t nsplit, rows_per_split, chunk_rows;
     int64_t base_units; /* groups x B blocks */
     int64_t tile;       /* MR x NR */
-    size_t a_bytes, b_bytes, sum_bytes;
+    size_t a_bytes, b_bytes, sum_bytes, csum_bytes;
+    /* the bias gradient of B comes from B's packing only when its images
+     * hold every element of B once (every row and column residue used) */
+    int b_complete;
 };
 
 void tc_wgrad_free(tc_wgrad *wg) {
@@ -237,7 +240,15 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
     if (!tc_numel(sd, 5, &sums) || !tc_float_bytes(sums, &wg->sum_bytes))
         return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's partial sums do not fit");
     const size_t align = 64;
-    *ws_bytes = wg->a_bytes + align + wg->b_bytes + align + wg->sum_bytes;
+    /* per image and channel, the sums of the operand that is grad_output */
+    wg->b_complete = pb->pmode == TCONV_PADDING_MODE_ZEROS && wg->nry == pb->sh &&
+                     wg->nrx == pb->sw;
+    const int64_t cs = pb->n * (pb->ca > pb->cb ? pb->ca : pb->cb);
+    if (cs > (int64_t)(SIZE_MAX / 4 / sizeof(double)))
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's bias sums do not fit");
+    wg->csum_bytes = (size_t)cs * sizeof(double);
+    *ws_bytes = wg->a_bytes + align + wg->b_bytes + align + wg->sum_bytes + align +
+                wg->csum_bytes;
     if (*ws_bytes < wg->a_bytes) /* wrapped */
         return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's workspace does not fit");
     *path = "wgrad";
@@ -252,6 +263,8 @@ typedef struct wg_run {
     float *apack, *bpack, *sums;
     float *dw, *db;
     int accumulate, db_of_a;
+    double *csum; /* [n][C]: channel sums of grad_output per image (db) */
+    int sum_a, sum_b; /* which packing adds them up */
 } wg_run;
 
 static tc_strides strides_of(const tc_wgrad *wg, int64_t c, int64_t h, int64_t w) {
@@ -295,6 +308,16 @@ static void pack_row(const tc_kernel_set *ks, float *dst, const float *src, int6
         for (j = 0; j < w; j++) memset(dst + j * bw + cn, 0, (size_t)(bw - cn) * sizeof(float));
 }
 
+/* csum[c0 + c] = sum over the npx pixels of a packed panel [px][w] of
+ * channel c < cn, in double. */
+static void panel_sums(const float *d, int64_t npx, int64_t w, int64_t cn, double *csum) {
+    double s[4 * TC_VL_MAX]; /* a panel is at most 4 vectors wide */
+    for (int64_t c = 0; c < cn; c++) s[c] = 0.0;
+    for (int64_t px = 0; px < npx; px++)
+        for (int64_t c = 0; c < cn; c++) s[c] += d[px * w + c];
+    for (int64_t c = 0; c < cn; c++) csum[c] = s[c];
+}
+
 /* A: task = (group, block, image) -> [n][qy][qx][aw] */
 static void pack_a(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
@@ -311,6 +334,7 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
         for (int64_t y = 0; y < pb->ha; y++)
             pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0, 1, 0,
                      TCONV_PADDING_MODE_ZEROS, pb->wa);
+        if (r->sum_a) panel_sums(d, px, aw, cn, r->csum + n * pb->ca + g * wg->cag + c0);
     }
 }
 
@@ -342,6 +366,18 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
                              wg->res_x[ix], pb->sw, pb->ppl, pb->pmode, pb->wb);
                 }
             }
+        if (r->sum_b) { /* the images together hold every element of B once */
+            double *cs = r->csum + n * pb->cb + g * wg->cbg + c0;
+            for (int64_t c = 0; c < cn; c++) cs[c] = 0.0;
+            for (int64_t iy = 0; iy < wg->nry; iy++)
+                for (int64_t ix = 0; ix < wg->nrx; ix++) {
+                    const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
+                    double part[4 * TC_VL_MAX];
+                    panel_sums(panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw,
+                               h * w, bw, cn, part);
+                    for (int64_t c = 0; c < cn; c++) cs[c] += part[c];
+                }
+        }
     }
 }
 
@@ -456,7 +492,19 @@ static void finish_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-/* db: channel sums of the operand that is dy, in double; task = channel. */
+/* db from the packings' per-image sums, added in image order; task = channel. */
+static void bias_from_sums(void *ctx, int64_t b, int64_t e) {
+    const wg_run *r = ctx;
+    const int64_t C = r->db_of_a ? r->wg->pb.ca : r->wg->pb.cb;
+    for (int64_t c = b; c < e; c++) {
+        double v = 0.0;
+        for (int64_t n = 0; n < r->wg->pb.n; n++) v += r->csum[n * C + c];
+        r->db[c] = r->accumulate ? (float)((double)r->db[c] + v) : (float)v;
+    }
+}
+
+/* db: channel sums of the operand that is dy, in double, when no packing
+ * gives them; task = channel. */
 static void bias_worker(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
@@ -488,19 +536,23 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
     p = ((uintptr_t)apack + wg->a_bytes + 63) & ~(uintptr_t)63;
     float *bpack = (float *)p;
     float *sums = (float *)((uintptr_t)bpack + wg->b_bytes);
-    wg_run r = {wg, a, b, apack, bpack, sums, dw, db, accumulate, db_of_a};
+    p = ((uintptr_t)sums + wg->sum_bytes + 63) & ~(uintptr_t)63;
+    wg_run r = {wg, a, b, apack, bpack, sums, dw, db, accumulate, db_of_a, (double *)p, 0, 0};
+    if (db && dw) { /* the packings read grad_output anyway: they add it up */
+        r.sum_a = db_of_a;
+        r.sum_b = !db_of_a && wg->b_complete;
+    }
     const double flops = 2.0 * pb->n * pb->ha * pb->wa * wg->cag * wg->cbg * pb->groups *
                          pb->kh * pb->kw;
     int nt = nthreads;
     if (nt > 1 && flops / 2e6 < nt) nt = flops < 2e6 ? 1 : (int)(flops / 2e6);
     if (nt < 1) nt = 1;
-    if (db) {
-        const int64_t C = db_of_a ? pb->ca : pb->cb;
-        tc_parallel_for(nt, C, bias_worker, &r);
-    }
+    const int64_t C = db_of_a ? pb->ca : pb->cb;
+    if (db && !r.sum_a && !r.sum_b) tc_parallel_for(nt, C, bias_worker, &r);
     if (!dw) return;
     tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);
     tc_parallel_for(nt, pb->groups * wg->nbb * pb->n, pack_b, &r);
+    if (r.sum_a || r.sum_b) tc_parallel_for(nt, C, bias_from_sums, &r);
     tc_parallel_for(nt, wg->base_units * wg->nsplit, unit_worker, &r);
     tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
 }
