@@ -31,7 +31,7 @@ typedef struct tconv_rng {
     uint64_t state;
 } tconv_rng;
 
-/* Starts the stream for a seed (any value). */
+/* Starts the stream for a seed (any value); rng NULL does nothing. */
 TCONV_API void tconv_rng_init(tconv_rng *rng, uint64_t seed);
 /* The next 64 random bits. */
 TCONV_API uint64_t tconv_rng_next_u64(tconv_rng *rng);
@@ -125,7 +125,8 @@ typedef struct tconv_maxpool2d_params {
     int ceil_mode; /* 0 = floor (default), 1 = ceil */
 } tconv_maxpool2d_params;
 
-/* kernel (kh, kw), stride = kernel, padding 0, dilation 1, floor mode. */
+/* kernel (kh, kw), stride = kernel, padding 0, dilation 1, floor mode.
+ * p NULL does nothing. */
 TCONV_API void tconv_maxpool2d_params_init(tconv_maxpool2d_params *p, int64_t kernel_h,
                                            int64_t kernel_w);
 
@@ -139,11 +140,40 @@ TCONV_API tconv_status tconv_maxpool2d_output_shape(const tconv_maxpool2d_params
                                                     const int64_t *input_shape,
                                                     int64_t *output_shape);
 
-/* F.max_pool2d: padded positions never win (implicit -inf); NaN propagates. */
+/* F.max_pool2d: padded positions never win (implicit -inf); NaN propagates.
+ * output (capacity output_capacity floats) must not overlap input;
+ * output_shape (ndim entries, may be NULL) receives the shape.  The work is
+ * bounded by the input: window parts that never touch it cost nothing.
+ * Threads split the output rows of large tensors. */
 TCONV_API tconv_status tconv_maxpool2d(const tconv_maxpool2d_params *p, int ndim,
                                        const int64_t *input_shape, const float *input,
                                        float *output, int64_t output_capacity,
                                        int64_t *output_shape);
+
+/* F.max_pool2d(..., return_indices=True): as tconv_maxpool2d, and indices
+ * (the output's shape, int64; may be NULL) receives for each output the
+ * flat index of its maximum in the input's H*W plane, with PyTorch's rules:
+ * the first of equal maxima in window order (rows, then columns) wins, a
+ * NaN always wins (the last NaN of the window), and a window whose values
+ * are all -inf gets its first in-range position. */
+TCONV_API tconv_status tconv_maxpool2d_with_indices(const tconv_maxpool2d_params *p, int ndim,
+                                                    const int64_t *input_shape,
+                                                    const float *input, float *output,
+                                                    int64_t *indices, int64_t output_capacity,
+                                                    int64_t *output_shape);
+
+/* The gradient of tconv_maxpool2d_with_indices: grad_input (input_shape,
+ * capacity grad_input_capacity floats) is overwritten with zeros plus, for
+ * each output element, grad_output at its index (summed where windows
+ * share a maximum), as max_pool2d_with_indices_backward.  indices and
+ * grad_output have the forward output's shape for p and input_shape; every
+ * index must lie in [0, H*W) (checked before anything is written).
+ * grad_input must not overlap the other arrays. */
+TCONV_API tconv_status tconv_maxpool2d_backward(const tconv_maxpool2d_params *p, int ndim,
+                                                const int64_t *input_shape,
+                                                const int64_t *indices,
+                                                const float *grad_output, float *grad_input,
+                                                int64_t grad_input_capacity);
 
 /* ------------------------------------------------------------------------ */
 /* Modules with parameters: Linear, BatchNorm2d, ConvTranspose2d, Conv2d     */
@@ -161,14 +191,57 @@ TCONV_API tconv_status tconv_maxpool2d(const tconv_maxpool2d_params *p, int ndim
  *     Linear          in_features
  *     Conv2d          (in_channels/groups) * kH * kW
  *     ConvTranspose2d (out_channels/groups) * kH * kW   (weight is (Cin, Cout/g, kH, kW))
- * Bias bound is 0 when fan_in is 0.  *_free on a zeroed or freed struct is a no-op.
+ * Bias bound is 0 when fan_in is 0.  *_free on a zeroed or freed struct is a
+ * no-op; *_init on a live module leaks it (free it first).
+ *
+ * Packed operators.  Linear, ConvTranspose2d and Conv2d run on the library's
+ * operators (Linear as a 1x1 Conv2d on (rows, in_features, 1, 1): the
+ * threaded, register-blocked GEMM path).  A module creates each operator
+ * once, at its first forward / backward, keeps it, its reshape and its
+ * workspace in the private `cache`, and reshapes only when the input shape
+ * changes: a forward then costs one tconv_op_run, and a forward + backward
+ * of the same shapes allocates nothing after the first.  The packed
+ * operators hold a COPY of the weights, so after the weights change they
+ * must be packed again (at the next forward or backward):
+ *  - every library function that writes a module's parameters does it
+ *    (tconv_*_load, *_init, the optimizers' step);
+ *  - after writing m->weight or m->bias IN PLACE yourself, call the
+ *    module's tconv_*_weights_changed(m) before the next forward;
+ *  - replacing the m->weight / m->bias pointers, or editing m->p, is seen
+ *    by itself.
+ * Setting TCONV_CHECK_WEIGHTS=1 in the environment makes every forward and
+ * backward verify a checksum of the weights and fail with
+ * TCONV_ERROR_INVALID_STATE where a weights_changed call is missing (a
+ * debugging aid; it reads all the weights at each call).  A module struct
+ * filled by hand (cache NULL) still works, through the one-call functions.
+ *
+ * Gradients (training).  Each module has `weight_grad` / `bias_grad`
+ * arrays of the parameters' shapes, PyTorch's .grad: NULL until the first
+ * backward (or *_parameters) allocates them zeroed; every backward ADDS the
+ * parameter gradients into them (as .grad accumulates) and *_zero_grad (or
+ * tconv_optimizer_zero_grad) sets them to zero.  The input gradient dx of a
+ * backward is OVERWRITTEN (it may be NULL when not needed, e.g. for the
+ * first layer).  Naming: x input, y output, dy = grad_output, dx =
+ * grad_input; a backward takes the forward's input shape and, where the
+ * gradient needs it, its input x (keep it: do not run a forward in place
+ * on a tensor its backward needs).
+ *
+ * Concurrency: a module is like an operator that is reshaped as it runs:
+ * one module must not be used from two threads at once (its forward
+ * updates its cache even though the conv/Linear forward takes a const
+ * pointer), but distinct modules may be used concurrently.
  */
+
+typedef struct tconv_nn_cache tconv_nn_cache; /* private */
 
 /* nn.Linear(in_features, out_features, bias): y = x W^T + b. */
 typedef struct tconv_linear {
     int64_t in_features, out_features;
     float *weight; /* (out_features, in_features) */
     float *bias;   /* (out_features), or NULL for bias=False */
+    float *weight_grad; /* .grad of weight (same shape), NULL until needed */
+    float *bias_grad;   /* .grad of bias, NULL until needed (or without bias) */
+    tconv_nn_cache *cache; /* private: packed operators, workspace */
 } tconv_linear;
 
 TCONV_API tconv_status tconv_linear_init(tconv_linear *m, int64_t in_features,
@@ -176,12 +249,27 @@ TCONV_API tconv_status tconv_linear_init(tconv_linear *m, int64_t in_features,
 TCONV_API void tconv_linear_free(tconv_linear *m);
 /* input (..., in_features), ndim >= 1 -> output (..., out_features).  A last
  * dimension other than in_features fails with PyTorch's "mat1 and mat2
- * shapes cannot be multiplied (AxB and CxD)".  Double accumulation.  output
- * must not overlap input. */
+ * shapes cannot be multiplied (AxB and CxD)".  float32 accumulation on the
+ * GEMM kernels (sums of in_features products in a fixed order: the result
+ * does not depend on the thread count).  output must not overlap input. */
 TCONV_API tconv_status tconv_linear_forward(const tconv_linear *m, int ndim,
                                             const int64_t *input_shape, const float *input,
                                             float *output, int64_t output_capacity,
                                             int64_t *output_shape);
+/* Backward of tconv_linear_forward for the same input shape:
+ *   dx (input_shape) = dy W                (overwritten; may be NULL)
+ *   weight_grad     += dy^T x              (summed over all leading dims)
+ *   bias_grad       += sum of dy over rows
+ * dy: (..., out_features); x may be NULL only when in_features or the rows
+ * are 0.  dx must not overlap dy or x. */
+TCONV_API tconv_status tconv_linear_backward(tconv_linear *m, int ndim,
+                                             const int64_t *input_shape, const float *input,
+                                             const float *grad_output, float *grad_input);
+/* Marks the packed weights stale after m->weight / m->bias were written in
+ * place (see "Packed operators").  m NULL does nothing. */
+TCONV_API void tconv_linear_weights_changed(tconv_linear *m);
+/* .grad arrays set to zero (those allocated). */
+TCONV_API void tconv_linear_zero_grad(tconv_linear *m);
 
 /* nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=True,
  * track_running_stats=True).  A new module is in training mode, as a new
@@ -195,7 +283,8 @@ TCONV_API tconv_status tconv_linear_forward(const tconv_linear *m, int ndim,
  *    gives an empty output and leaves the running stats alone.
  *  - training = 0 (module.eval()): normalise with running_mean/running_var.
  * y = (x - mean) / sqrt(var + eps) * weight + bias.  weight/bias NULL means
- * affine=False. */
+ * affine=False.  Statistics are summed in double; channels are split over
+ * threads (results independent of the thread count). */
 typedef struct tconv_batchnorm2d {
     int64_t num_features;
     double eps;      /* 1e-5 */
@@ -206,23 +295,47 @@ typedef struct tconv_batchnorm2d {
     float *running_mean; /* (C) init 0 */
     float *running_var;  /* (C) init 1 */
     int64_t num_batches_tracked;
+    float *weight_grad;  /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private: the statistics the backward needs */
 } tconv_batchnorm2d;
 
 TCONV_API tconv_status tconv_batchnorm2d_init(tconv_batchnorm2d *m, int64_t num_features);
 TCONV_API void tconv_batchnorm2d_free(tconv_batchnorm2d *m);
 /* input (N, C, H, W) (4-D only, as PyTorch: "expected 4D input (got 3D
- * input)"); output has the same shape and may equal input. */
+ * input)"); output has the same shape and may equal input (but the
+ * backward needs the input: see tconv_batchnorm2d_backward). */
 TCONV_API tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim,
                                                  const int64_t *input_shape, const float *input,
                                                  float *output);
+/* Backward of the LAST forward (same input shape and the same input x),
+ * in the mode that forward ran in, with PyTorch's formulas:
+ *  training: with the batch mean and invstd = 1/sqrt(var + eps) that
+ *    forward saved, xhat = (x - mean) * invstd, over (N, H, W) per channel:
+ *      bias_grad   += sum dy
+ *      weight_grad += sum dy * xhat
+ *      dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+ *  eval: with the running statistics, dx = dy * weight * invstd, the
+ *    parameter gradients as above.
+ * dx (input shape) is overwritten, may be NULL, may equal dy, must not
+ * overlap x.  Fails with TCONV_ERROR_INVALID_STATE before any forward or
+ * for another shape than the last forward's. */
+TCONV_API tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim,
+                                                  const int64_t *input_shape,
+                                                  const float *input,
+                                                  const float *grad_output,
+                                                  float *grad_input);
+TCONV_API void tconv_batchnorm2d_zero_grad(tconv_batchnorm2d *m);
 
-/* nn.ConvTranspose2d as a module: parameters + owned weight and bias.  The
- * forward reads m->weight/m->bias at every call (so they may be changed in
- * between) and runs tconv_conv_transpose2d. */
+/* nn.ConvTranspose2d as a module: parameters + owned weight and bias, run
+ * through its packed operators (see "Packed operators"). */
 typedef struct tconv_conv_transpose2d_module {
     tconv_conv_transpose2d_params p;
     float *weight; /* (in_channels, out_channels/groups, kH, kW) */
     float *bias;   /* (out_channels) or NULL */
+    float *weight_grad; /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private */
 } tconv_conv_transpose2d_module;
 
 /* Checks p as the constructor does, allocates and initialises. */
@@ -231,17 +344,32 @@ TCONV_API tconv_status tconv_conv_transpose2d_module_init(tconv_conv_transpose2d
                                                           int bias, tconv_rng *rng);
 TCONV_API void tconv_conv_transpose2d_module_free(tconv_conv_transpose2d_module *m);
 /* forward(input, output_size) as tconv_conv_transpose2d (output_size may be
- * NULL with len 0). */
+ * NULL with len 0): the same checks, messages and results. */
 TCONV_API tconv_status tconv_conv_transpose2d_module_forward(
     const tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape,
     const float *input, const int64_t *output_size, int output_size_len, float *output,
     int64_t output_capacity, int64_t *output_shape);
+/* Backward of the forward with this input shape (and output_size):
+ * dy has the forward output's shape;
+ *   dx (input_shape, overwritten; may be NULL)   = the data gradient
+ *   weight_grad += dw, bias_grad += db            (from x and dy)
+ * through the library's backward-data and backward-weight operators (kept
+ * in the cache like the forward's).  dx must not overlap dy or x. */
+TCONV_API tconv_status tconv_conv_transpose2d_module_backward(
+    tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape, const float *input,
+    const int64_t *output_size, int output_size_len, const float *grad_output,
+    float *grad_input);
+TCONV_API void tconv_conv_transpose2d_module_weights_changed(tconv_conv_transpose2d_module *m);
+TCONV_API void tconv_conv_transpose2d_module_zero_grad(tconv_conv_transpose2d_module *m);
 
 /* nn.Conv2d as a module, the same way. */
 typedef struct tconv_conv2d_module {
     tconv_conv2d_params p;
     float *weight; /* (out_channels, in_channels/groups, kH, kW) */
     float *bias;   /* (out_channels) or NULL */
+    float *weight_grad; /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private */
 } tconv_conv2d_module;
 
 TCONV_API tconv_status tconv_conv2d_module_init(tconv_conv2d_module *m,
@@ -253,6 +381,13 @@ TCONV_API tconv_status tconv_conv2d_module_forward(const tconv_conv2d_module *m,
                                                    const float *input, float *output,
                                                    int64_t output_capacity,
                                                    int64_t *output_shape);
+TCONV_API tconv_status tconv_conv2d_module_backward(tconv_conv2d_module *m, int ndim,
+                                                    const int64_t *input_shape,
+                                                    const float *input,
+                                                    const float *grad_output,
+                                                    float *grad_input);
+TCONV_API void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m);
+TCONV_API void tconv_conv2d_module_zero_grad(tconv_conv2d_module *m);
 
 /* ------------------------------------------------------------------------ */
 /* Safetensors: weights as safetensors.torch.save_file writes them           */

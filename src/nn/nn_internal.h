@@ -69,7 +69,7 @@ typedef struct tc_op_slot {
     tconv_op *op;
     int ndim;
     int64_t in[4];
-    int osz_len;
+    int has_osz, osz_len; /* output_size given, its length and values */
     int64_t osz[4];
     int64_t out[4]; /* the forward output's shape for that input */
 } tc_op_slot;
@@ -114,6 +114,14 @@ tconv_status tc_nn_cache_sync(tconv_nn_cache *c, const char *what, const float *
 tconv_status tc_nn_slot_reshape(tconv_nn_cache *c, tc_op_slot *s, int ndim,
                                 const int64_t *input_shape, const int64_t *output_size,
                                 int output_size_len);
+
+/* Creates the operator of slot s if it has none: conv_transpose2d
+ * (params a tconv_conv_transpose2d_params) or conv2d (tconv_conv2d_params)
+ * for a pass, with the weight and bias given (packed now), default
+ * threads, NCHW, and for the weight pass accumulate = 1 (into .grad). */
+typedef enum tc_nn_op_kind { TC_NN_CT2D = 0, TC_NN_CONV2D = 1 } tc_nn_op_kind;
+tconv_status tc_nn_ensure_op(tc_op_slot *s, tc_nn_op_kind kind, tconv_pass pass,
+                             const void *params, const float *weight, const float *bias);
 
 /* Allocates a zeroed .grad array of n floats if *g is NULL. */
 tconv_status tc_nn_ensure_grad(float **g, int64_t n, const char *what);

@@ -24,13 +24,15 @@ LIB.tconv_last_error.restype = C.c_char_p
 
 
 class Linear(C.Structure):
-    _fields_ = [("in_features", I64), ("out_features", I64), ("weight", FP), ("bias", FP)]
+    _fields_ = [("in_features", I64), ("out_features", I64), ("weight", FP), ("bias", FP),
+                ("weight_grad", FP), ("bias_grad", FP), ("cache", C.c_void_p)]
 
 
 class BatchNorm2d(C.Structure):
     _fields_ = [("num_features", I64), ("eps", C.c_double), ("momentum", C.c_double),
                 ("training", C.c_int), ("weight", FP), ("bias", FP), ("running_mean", FP),
-                ("running_var", FP), ("num_batches_tracked", I64)]
+                ("running_var", FP), ("num_batches_tracked", I64), ("weight_grad", FP),
+                ("bias_grad", FP), ("cache", C.c_void_p)]
 
 
 class MaxPoolParams(C.Structure):
@@ -51,11 +53,13 @@ class Conv2dParams(C.Structure):
 
 
 class CT2dModule(C.Structure):
-    _fields_ = [("p", CT2dParams), ("weight", FP), ("bias", FP)]
+    _fields_ = [("p", CT2dParams), ("weight", FP), ("bias", FP), ("weight_grad", FP),
+                ("bias_grad", FP), ("cache", C.c_void_p)]
 
 
 class Conv2dModule(C.Structure):
-    _fields_ = [("p", Conv2dParams), ("weight", FP), ("bias", FP)]
+    _fields_ = [("p", Conv2dParams), ("weight", FP), ("bias", FP), ("weight_grad", FP),
+                ("bias_grad", FP), ("cache", C.c_void_p)]
 
 
 class Rng(C.Structure):
