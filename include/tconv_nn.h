@@ -69,6 +69,15 @@ TCONV_API tconv_status tconv_cat(int count, const float *const *xs,
                                  float *output, int64_t output_capacity,
                                  int64_t *output_shape);
 
+/* torch.cat's backward: grad_output has the concatenation's shape; each
+ * grad_inputs[i] (shapes[i]; NULL: not needed) is overwritten with the
+ * slice of grad_output that tensor i filled.  The same checks and messages
+ * as tconv_cat.  (A view's backward needs no call: its gradient is
+ * grad_output itself, read with the input's shape.) */
+TCONV_API tconv_status tconv_cat_backward(int count, const int64_t *const *shapes, int ndim,
+                                          int dim, const float *grad_output,
+                                          float *const *grad_inputs);
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise activations (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)     */
 /* ------------------------------------------------------------------------ */
@@ -390,6 +399,194 @@ TCONV_API void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m);
 TCONV_API void tconv_conv2d_module_zero_grad(tconv_conv2d_module *m);
 
 /* ------------------------------------------------------------------------ */
+/* Losses (nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss)          */
+/* ------------------------------------------------------------------------ */
+/*
+ * input and target hold n elements each (the same shape; PyTorch's
+ * broadcasting is not offered), weight (PyTorch's per-element rescaling)
+ * n elements or NULL.  The forward writes one value for 'mean' / 'sum' or
+ * n values for 'none' to output; the backward takes grad_output (1 value,
+ * or n for 'none'; 1.0 for a loss that is the end of the graph) and
+ * OVERWRITES grad_input (n values; it may be input or target itself).
+ * Elements are computed in double from the float inputs with PyTorch's
+ * formulas and the reduction summed in double in index order, then rounded
+ * to float once.  'mean' of zero elements is NaN, as PyTorch.
+ */
+typedef enum tconv_reduction {
+    TCONV_REDUCTION_MEAN = 0, /* PyTorch's default */
+    TCONV_REDUCTION_SUM = 1,
+    TCONV_REDUCTION_NONE = 2
+} tconv_reduction;
+
+/* (x - t)^2;  dx = 2 (x - t) g */
+TCONV_API tconv_status tconv_mse_loss(const float *input, const float *target, int64_t n,
+                                      tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_mse_loss_backward(const float *input, const float *target,
+                                               int64_t n, tconv_reduction reduction,
+                                               const float *grad_output, float *grad_input);
+/* |x - t|;  dx = sign(x - t) g  (sign(0) = sign(NaN) = 0, as torch.sign) */
+TCONV_API tconv_status tconv_l1_loss(const float *input, const float *target, int64_t n,
+                                     tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_l1_loss_backward(const float *input, const float *target,
+                                              int64_t n, tconv_reduction reduction,
+                                              const float *grad_output, float *grad_input);
+/* -w (t log(x) + (1 - t) log(1 - x)) with each log clamped at -100 (so a
+ * probability of exactly 0 or 1 costs at most 100);
+ * dx = w (x - t) / max((1 - x) x, 1e-12) g.  Every input must be in [0, 1]
+ * ("all elements of input should be between 0 and 1"; NaN fails too). */
+TCONV_API tconv_status tconv_bce_loss(const float *input, const float *target,
+                                      const float *weight, int64_t n,
+                                      tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_bce_loss_backward(const float *input, const float *target,
+                                               const float *weight, int64_t n,
+                                               tconv_reduction reduction,
+                                               const float *grad_output, float *grad_input);
+/* BCE of sigmoid(x), in PyTorch's stable form, m = max(-x, 0):
+ *   w ((1 - t) x + lw (log(e^-m + e^(-x-m)) + m)),  lw = (pos_weight - 1) t + 1
+ *   dx = w ((pos_weight t + 1 - t) sigmoid(x) - pos_weight t) g
+ * pos_weight (NULL: 1) has pos_weight_len values, one per class along the
+ * input's last dimension: element i uses pos_weight[i % pos_weight_len]
+ * (pos_weight_len must divide n; 1 is a scalar). */
+TCONV_API tconv_status tconv_bce_with_logits_loss(const float *input, const float *target,
+                                                  const float *weight, const float *pos_weight,
+                                                  int64_t pos_weight_len, int64_t n,
+                                                  tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_bce_with_logits_loss_backward(
+    const float *input, const float *target, const float *weight, const float *pos_weight,
+    int64_t pos_weight_len, int64_t n, tconv_reduction reduction, const float *grad_output,
+    float *grad_input);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers (torch.optim.SGD, Adam, AdamW)                                 */
+/* ------------------------------------------------------------------------ */
+/*
+ * An optimizer updates a list of parameters, each a float array with its
+ * gradient, in place, exactly as torch.optim's single-tensor implementation
+ * (foreach=False) of PyTorch 1.13 does: the same formulas in the same order
+ * in float32 (scalars such as lr and betas rounded to float where PyTorch
+ * multiplies a float tensor by them; bias corrections in double, as
+ * PyTorch's Python floats), state in float32.  Parameters come in groups
+ * with their own options (PyTorch's param_groups); the state of parameter i
+ * (numbered across the groups in order, as in state_dict()) is reachable by
+ * PyTorch's names: "step" (1 float, as PyTorch 1.13's float32 tensor),
+ * "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq".
+ *
+ * The optimizer allocates all its state when it is created (or a group is
+ * added): a step never allocates.  An optimizer must not be used from two
+ * threads at once.
+ */
+
+/* One parameter: data and grad hold numel floats.  grad NULL: step skips
+ * it (PyTorch skips a parameter whose .grad is None).  changed(owner), if
+ * set, is called after step has written data: the tconv_*_parameters
+ * functions set it to the module's weights_changed, so its packed
+ * operators are re-packed before the next forward. */
+typedef struct tconv_param {
+    float *data;
+    float *grad;
+    int64_t numel;
+    void (*changed)(void *owner);
+    void *owner;
+} tconv_param;
+
+/* A module's parameters in PyTorch's order (weight, then bias if any), with
+ * their .grad arrays (allocated zeroed if still NULL) and changed set as
+ * above.  Writes *count entries (at most capacity; 2 always suffices). */
+TCONV_API tconv_status tconv_linear_parameters(tconv_linear *m, tconv_param *params,
+                                               int capacity, int *count);
+TCONV_API tconv_status tconv_batchnorm2d_parameters(tconv_batchnorm2d *m, tconv_param *params,
+                                                    int capacity, int *count);
+TCONV_API tconv_status tconv_conv_transpose2d_module_parameters(
+    tconv_conv_transpose2d_module *m, tconv_param *params, int capacity, int *count);
+TCONV_API tconv_status tconv_conv2d_module_parameters(tconv_conv2d_module *m,
+                                                      tconv_param *params, int capacity,
+                                                      int *count);
+
+typedef enum tconv_optimizer_kind {
+    TCONV_OPTIMIZER_SGD = 0,
+    TCONV_OPTIMIZER_ADAM = 1,
+    TCONV_OPTIMIZER_ADAMW = 2
+} tconv_optimizer_kind;
+
+/* The options of a param group; each kind reads its own. */
+typedef struct tconv_optimizer_options {
+    double lr;
+    double momentum, dampening; /* SGD */
+    int nesterov;               /* SGD */
+    double beta1, beta2, eps;   /* Adam, AdamW: betas=(beta1, beta2) */
+    int amsgrad;                /* Adam, AdamW */
+    double weight_decay;        /* SGD, Adam: L2 added to the gradient; AdamW: decoupled */
+    int maximize;
+} tconv_optimizer_options;
+
+/* PyTorch's defaults for kind with learning rate lr: SGD momentum 0,
+ * dampening 0, nesterov 0, weight_decay 0 (SGD has no default lr: give
+ * one); Adam lr 1e-3 (when you pass it), betas (0.9, 0.999), eps 1e-8,
+ * weight_decay 0, amsgrad 0; AdamW the same with weight_decay 1e-2;
+ * maximize 0.  o NULL does nothing. */
+TCONV_API void tconv_optimizer_options_init(tconv_optimizer_options *o, tconv_optimizer_kind kind,
+                                            double lr);
+
+typedef struct tconv_optimizer tconv_optimizer;
+
+/*
+ * SGD (torch.optim.SGD), per parameter p with gradient g:
+ *   d = maximize ? -g : g;  if weight_decay: d = d + weight_decay * p
+ *   if momentum: buf = first step ? d : buf * momentum + (1 - dampening) * d
+ *                d = nesterov ? d + momentum * buf : buf
+ *   p = p + (-lr) * d
+ * Adam (torch.optim.Adam):
+ *   step += 1;  d = maximize ? -g : g;  if weight_decay: d = d + weight_decay * p
+ *   exp_avg = exp_avg * beta1 + (1 - beta1) * d
+ *   exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * d * d
+ *   bc1 = 1 - beta1^step, bc2 = 1 - beta2^step  (double)
+ *   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
+ *   denom = sqrt(v) / sqrt(bc2) + eps
+ *   p = p + (-lr / bc1) * (exp_avg / denom)
+ * AdamW (torch.optim.AdamW): p = p * (1 - lr * weight_decay) first, then
+ *   Adam's update without the weight decay on d.
+ * Options are checked with PyTorch's messages ("Invalid learning rate: -1.0",
+ * "Nesterov momentum requires a momentum and zero dampening", ...).
+ */
+TCONV_API tconv_status tconv_optimizer_create(tconv_optimizer_kind kind,
+                                              const tconv_param *params, int64_t count,
+                                              const tconv_optimizer_options *options,
+                                              tconv_optimizer **out);
+/* optimizer.add_param_group: another group with its own options (NULL: the
+ * first group's).  On failure the optimizer is unchanged. */
+TCONV_API tconv_status tconv_optimizer_add_param_group(tconv_optimizer *opt,
+                                                       const tconv_param *params, int64_t count,
+                                                       const tconv_optimizer_options *options);
+/* The live options of group g (0-based), e.g. to change lr between steps
+ * (as param_groups[g]['lr'] = ...); NULL if there is no such group.  The
+ * next step checks them again. */
+TCONV_API tconv_optimizer_options *tconv_optimizer_group_options(tconv_optimizer *opt,
+                                                                 int64_t group);
+/* optimizer.step(): updates every parameter whose grad is not NULL, then
+ * calls its changed hook.  Allocates nothing. */
+TCONV_API tconv_status tconv_optimizer_step(tconv_optimizer *opt);
+/* optimizer.zero_grad(): sets every parameter's grad array to zero.
+ * (PyTorch 1.13's default set_to_none=False; PyTorch 2.x's default
+ * set_to_none=True frees .grad instead, which has no C analogue here: a
+ * zero gradient gives the same next step.) */
+TCONV_API void tconv_optimizer_zero_grad(tconv_optimizer *opt);
+/* Parameter index's state tensor `name` (see above): *data points at its
+ * numel floats, valid until destroy, and may be written (to load a state
+ * dict).  TCONV_ERROR_NOT_FOUND where PyTorch has no such entry: before
+ * the parameter's first step, a name the kind does not keep (or
+ * momentum_buffer with momentum 0, max_exp_avg_sq without amsgrad). */
+TCONV_API tconv_status tconv_optimizer_state(tconv_optimizer *opt, int64_t index,
+                                             const char *name, float **data, int64_t *numel);
+/* load_state_dict for one entry: copies numel floats (the parameter's numel,
+ * 1 for "step") into the state `name` of parameter index, which then exists
+ * (so a following step continues from it, as after PyTorch's
+ * load_state_dict).  NOT_FOUND for a name the kind and options do not keep. */
+TCONV_API tconv_status tconv_optimizer_load_state(tconv_optimizer *opt, int64_t index,
+                                                  const char *name, const float *data,
+                                                  int64_t numel);
+TCONV_API void tconv_optimizer_destroy(tconv_optimizer *opt);
+
+/* ------------------------------------------------------------------------ */
 /* Safetensors: weights as safetensors.torch.save_file writes them           */
 /* ------------------------------------------------------------------------ */
 /*
@@ -459,6 +656,57 @@ TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, c
                                                   int ndim, const int64_t *expected_shape,
                                                   float *dst, int64_t dst_capacity);
 
+/* ---- writing -------------------------------------------------------------- */
+/*
+ * A writer collects tensors (copied when added) and metadata, then saves
+ * them as one file that safetensors.torch.load_file (and tconv's reader)
+ * reads: tensors in the order added, contiguous, the header space-padded to
+ * a multiple of 8 bytes.  The file is written under a temporary name beside
+ * `path` and renamed over it when complete (a failed save leaves no partial
+ * file; TCONV_ERROR_IO).  A writer must not be used from two threads at once.
+ */
+typedef struct tconv_safetensors_writer tconv_safetensors_writer;
+
+TCONV_API tconv_status tconv_safetensors_writer_create(tconv_safetensors_writer **w);
+/* Adds tensor `name` (non-empty UTF-8, unique, not "__metadata__") of any
+ * dtype with ndim (0..TCONV_MAX_DIMS; 0 = a scalar) dims: data holds
+ * numel * (dtype size) bytes in the host's byte order (written
+ * little-endian), copied now. */
+TCONV_API tconv_status tconv_safetensors_writer_add(tconv_safetensors_writer *w,
+                                                    const char *name, tconv_dtype dtype,
+                                                    int ndim, const int64_t *shape,
+                                                    const void *data);
+/* A "__metadata__" entry (UTF-8 strings); setting a key again replaces it. */
+TCONV_API tconv_status tconv_safetensors_writer_set_metadata(tconv_safetensors_writer *w,
+                                                             const char *key,
+                                                             const char *value);
+TCONV_API tconv_status tconv_safetensors_writer_save(const tconv_safetensors_writer *w,
+                                                     const char *path);
+TCONV_API void tconv_safetensors_writer_destroy(tconv_safetensors_writer *w);
+/* All at once: count tensors names[i], dtypes[i], ndims[i], shapes[i], data[i]. */
+TCONV_API tconv_status tconv_safetensors_save(const char *path, int64_t count,
+                                              const char *const *names,
+                                              const tconv_dtype *dtypes, const int *ndims,
+                                              const int64_t *const *shapes,
+                                              const void *const *data);
+
+/* A module's state_dict entries, as its *_load reads them and PyTorch's
+ * load_state_dict(strict=True) expects: "<prefix>.weight", "<prefix>.bias"
+ * (if the module has one) as F32; BatchNorm2d also "<prefix>.running_mean",
+ * "<prefix>.running_var" and "<prefix>.num_batches_tracked" (an I64
+ * scalar).  prefix "" or NULL: the bare names. */
+TCONV_API tconv_status tconv_linear_save(const tconv_linear *m, tconv_safetensors_writer *w,
+                                         const char *prefix);
+TCONV_API tconv_status tconv_batchnorm2d_save(const tconv_batchnorm2d *m,
+                                              tconv_safetensors_writer *w, const char *prefix);
+TCONV_API tconv_status tconv_conv_transpose2d_module_save(const tconv_conv_transpose2d_module *m,
+                                                          tconv_safetensors_writer *w,
+                                                          const char *prefix);
+TCONV_API tconv_status tconv_conv2d_module_save(const tconv_conv2d_module *m,
+                                                tconv_safetensors_writer *w, const char *prefix);
+
+/* ---- reading into modules ------------------------------------------------------ */
+
 /* Load a module's state_dict entries "<prefix>.weight", "<prefix>.bias" (and
  * for BatchNorm2d "<prefix>.running_mean", "<prefix>.running_var" and, if
  * present, the I64 scalar "<prefix>.num_batches_tracked"), checking each
@@ -466,7 +714,9 @@ TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, c
  * e.g. "fc", "deconv.0", "net.1".  A bias in the file that the module does not
  * have is TCONV_ERROR_FORMAT ("Unexpected key(s)"), a missing one
  * TCONV_ERROR_NOT_FOUND ("Missing key(s)"), as load_state_dict(strict=True).
- * On failure the module may be partly loaded. */
+ * On failure the module may be partly loaded.  Loading marks the module's
+ * packed weights stale (its weights_changed), as every write of the
+ * library does. */
 TCONV_API tconv_status tconv_linear_load(tconv_linear *m, const tconv_safetensors *st,
                                          const char *prefix);
 TCONV_API tconv_status tconv_batchnorm2d_load(tconv_batchnorm2d *m, const tconv_safetensors *st,

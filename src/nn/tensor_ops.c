@@ -111,3 +111,62 @@ tconv_status tconv_cat(int count, const float *const *xs, const int64_t *const *
     if (output_shape) memcpy(output_shape, out, (size_t)ndim * sizeof(int64_t));
     return TCONV_OK;
 }
+
+/* torch.cat's backward: dx_i = the slice of dy that input i filled. */
+tconv_status tconv_cat_backward(int count, const int64_t *const *shapes, int ndim, int dim,
+                                const float *grad_output, float *const *grad_inputs) {
+    tc_clear_error();
+    if (count <= 0 || !shapes || !grad_inputs)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "torch.cat(): expected a non-empty list of Tensors");
+    if (ndim < 1 || ndim > TCONV_MAX_DIMS)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "cat: tensors must have 1..%d dimensions, got %d", TCONV_MAX_DIMS, ndim);
+    if (dim < -ndim || dim >= ndim)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "Dimension out of range (expected to be in range of [%d, %d], but got %d)",
+                       -ndim, ndim - 1, dim);
+    if (dim < 0) dim += ndim;
+    /* the forward's checks and output shape (same rules, same messages) */
+    int64_t out[TCONV_MAX_DIMS];
+    for (int i = 0; i < count; i++) {
+        if (!shapes[i]) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "cat: shape of tensor %d is NULL", i);
+        for (int d = 0; d < ndim; d++) {
+            if (shapes[i][d] < 0)
+                return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "cat: tensor %d has negative size %lld in dimension %d",
+                               i, (long long)shapes[i][d], d);
+            if (i == 0) {
+                out[d] = shapes[0][d];
+            } else if (d == dim) {
+                if (tc_add_overflow(out[d], shapes[i][d], &out[d]))
+                    return tc_fail(TCONV_ERROR_OVERFLOW, "cat: size of dimension %d overflows int64", d);
+            } else if (shapes[i][d] != shapes[0][d]) {
+                return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                               "Sizes of tensors must match except in dimension %d. Expected size %lld "
+                               "but got size %lld for tensor number %d in the list.",
+                               dim, (long long)shapes[0][d], (long long)shapes[i][d], i);
+            }
+        }
+    }
+    int64_t total, outer, inner;
+    if (!tc_numel(out, ndim, &total) || !tc_numel(out, dim, &outer) ||
+        !tc_numel(out + dim + 1, ndim - dim - 1, &inner))
+        return tc_fail(TCONV_ERROR_OVERFLOW, "cat: the result's size overflows int64");
+    if (total > 0 && !grad_output)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "cat backward: grad_output is NULL");
+    for (int i = 0; i < count; i++) {
+        int64_t n;
+        tc_numel(shapes[i], ndim, &n);
+        if (grad_inputs[i] && tc_nn_overlap(grad_inputs[i], n, grad_output, total))
+            return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                           "cat backward: grad_input %d overlaps grad_output", i);
+    }
+    const int64_t row = out[dim] * inner;
+    int64_t at = 0;
+    for (int i = 0; i < count; i++) {
+        const int64_t blk = shapes[i][dim] * inner;
+        for (int64_t o = 0; grad_inputs[i] && o < outer && blk > 0; o++)
+            memcpy(grad_inputs[i] + o * blk, grad_output + o * row + at, (size_t)blk * sizeof(float));
+        at += blk;
+    }
+    return TCONV_OK;
+}
