@@ -11,7 +11,8 @@
 #include <string.h>
 
 /* The updates are element-wise float32 expressions whose rounding must be
- * PyTorch's: no contraction into fused multiply-adds. */
+ * PyTorch's: fused multiply-adds exactly where PyTorch's kernels have them
+ * (fmaf, below), no contraction elsewhere. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF
 #elif defined(__GNUC__)
@@ -234,7 +235,19 @@ tconv_optimizer_options *tconv_optimizer_group_options(tconv_optimizer *opt, int
 
 /* ---- step ------------------------------------------------------------------------ */
 
-static void sgd_step(opt_param *q, const tconv_optimizer_options *o) {
+/* PyTorch's float kernels on x86 fuse "a + alpha * b" (add with alpha, the
+ * vector path's fmadd) and "self + value * t1 * t2" (addcmul) into one
+ * rounding; fmaf does the same, so the updates match PyTorch's float32
+ * bit for bit on FMA CPUs.  The loops are compiled twice where the
+ * compiler can: with FMA instructions and for the baseline (where fmaf is
+ * glibc's, still one rounding). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define TC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define TC_CLONES
+#endif
+
+TC_CLONES static void sgd_step(opt_param *q, const tconv_optimizer_options *o) {
     float *p = q->p.data, *buf = q->buf;
     const float *g = q->p.grad;
     const float wd = (float)o->weight_decay, mom = (float)o->momentum;
@@ -242,22 +255,23 @@ static void sgd_step(opt_param *q, const tconv_optimizer_options *o) {
     const int first = !q->has_state;
     for (int64_t i = 0; i < q->p.numel; i++) {
         float d = o->maximize ? -g[i] : g[i];
-        if (o->weight_decay != 0) d = d + wd * p[i]; /* d_p.add(param, alpha=wd) */
+        if (o->weight_decay != 0) d = fmaf(wd, p[i], d); /* d_p.add(param, alpha=wd) */
         if (o->momentum != 0) {
-            buf[i] = first ? d : buf[i] * mom + damp1 * d; /* buf.mul_(m).add_(d, alpha=1-damp) */
-            d = o->nesterov ? d + mom * buf[i] : buf[i];
+            /* buf.mul_(momentum).add_(d_p, alpha=1-dampening) */
+            buf[i] = first ? d : fmaf(damp1, d, buf[i] * mom);
+            d = o->nesterov ? fmaf(mom, buf[i], d) : buf[i]; /* d_p.add(buf, alpha=momentum) */
         }
-        p[i] = p[i] + nlr * d; /* param.add_(d_p, alpha=-lr) */
+        p[i] = fmaf(nlr, d, p[i]); /* param.add_(d_p, alpha=-lr) */
     }
     if (o->momentum != 0) q->has_state = 1;
 }
 
-static void adam_step(opt_param *q, const tconv_optimizer_options *o, int decoupled) {
+TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, int decoupled) {
     float *p = q->p.data, *ea = q->buf, *es = q->sq, *mx = q->maxsq;
     const float *g = q->p.grad;
     q->step = q->step + 1.0f;
     q->has_state = 1;
-    const double step = q->step;
+    const double step = q->step; /* step_t.item() */
     const double bc1 = 1.0 - pow(o->beta1, step), bc2 = 1.0 - pow(o->beta2, step);
     const float nstep = (float)(-(o->lr / bc1)), bc2s = (float)sqrt(bc2), eps = (float)o->eps;
     const float b1 = (float)o->beta1, b2 = (float)o->beta2;
@@ -266,17 +280,17 @@ static void adam_step(opt_param *q, const tconv_optimizer_options *o, int decoup
     for (int64_t i = 0; i < q->p.numel; i++) {
         if (decoupled) p[i] = p[i] * decay; /* param.mul_(1 - lr * weight_decay) */
         float d = o->maximize ? -g[i] : g[i];
-        if (!decoupled && o->weight_decay != 0) d = d + wd * p[i];
-        ea[i] = ea[i] * b1 + a1 * d;         /* exp_avg.mul_(b1).add_(d, alpha=1-b1) */
-        es[i] = es[i] * b2 + (a2 * d) * d;   /* exp_avg_sq.mul_(b2).addcmul_(d, d, value=1-b2) */
+        if (!decoupled && o->weight_decay != 0) d = fmaf(wd, p[i], d); /* grad.add(param, alpha=wd) */
+        ea[i] = fmaf(a1, d, ea[i] * b1);      /* exp_avg.mul_(b1).add_(d, alpha=1-b1) */
+        es[i] = fmaf(a2 * d, d, es[i] * b2);  /* exp_avg_sq.mul_(b2).addcmul_(d, d, value=1-b2) */
         float v = es[i];
         if (o->amsgrad) { /* torch.maximum: NaN wins */
             const float m = mx[i];
             mx[i] = (isnan(m) || isnan(v)) ? NAN : (m > v ? m : v);
             v = mx[i];
         }
-        const float denom = sqrtf(v) / bc2s + eps;
-        p[i] = p[i] + nstep * (ea[i] / denom); /* param.addcdiv_(exp_avg, denom, value=-lr/bc1) */
+        const float denom = sqrtf(v) / bc2s + eps; /* (v.sqrt() / bc2_sqrt).add_(eps) */
+        p[i] = p[i] + (nstep * ea[i]) / denom;     /* param.addcdiv_(exp_avg, denom, value=-lr/bc1) */
     }
 }
 
