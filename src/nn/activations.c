@@ -61,9 +61,9 @@ const tc_nn_kernels *tc_nn_k(void) {
 }
 
 int tc_nn_threads_for(int64_t n, int64_t cost) {
-    /* Waking a worker costs a few microseconds: give each one at least
-     * ~256K element-costs (~20-50 us of streaming work). */
-    const int64_t per = ((int64_t)1 << 18) / (cost > 0 ? cost : 1);
+    /* Waking a worker costs a microsecond or two: give each one at least
+     * ~32K element-costs (several microseconds of streaming work). */
+    const int64_t per = ((int64_t)1 << 15) / (cost > 0 ? cost : 1);
     int64_t nt = n / (per > 0 ? per : 1);
     const int cap = tc_default_threads();
     if (nt > cap) nt = cap;
@@ -103,8 +103,12 @@ static void run_map(map_ctx *c, int64_t cost) {
         map_worker(c, 0, c->n > 0 ? 1 : 0);
         return;
     }
-    c->chunk = (int64_t)1 << 14; /* a multiple of every vector width */
-    tc_parallel_for(nt, (c->n + c->chunk - 1) / c->chunk, map_worker, c);
+    /* about two chunks per thread, whole cache lines (a multiple of every
+     * vector width), at most 16K floats */
+    int64_t chunk = (c->n + 2 * nt - 1) / (2 * nt);
+    chunk = tc_imin((chunk + 63) / 64 * 64, (int64_t)1 << 14);
+    c->chunk = chunk;
+    tc_parallel_for(nt, (c->n + chunk - 1) / chunk, map_worker, c);
 }
 
 static tconv_status unary(const char *fn, void (*f)(const float *, float *, int64_t),

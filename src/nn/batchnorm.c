@@ -125,6 +125,120 @@ static tconv_status check_shape(const tconv_batchnorm2d *m, int ndim, const int6
     return TCONV_OK;
 }
 
+/* ---- small images: the slab path ---------------------------------------------
+ * With few pixels per channel (H*W < SLAB_HW) a per-channel loop makes
+ * many tiny calls; instead each image is one slab of C*H*W values: the
+ * sums go into per-element double accumulators (one pass over each image),
+ * are reduced per channel, and the channel's numbers are spread into
+ * per-element patterns applied in one pass per image.  Threads split the
+ * slab's positions (each position's sums always run over the images in
+ * order, so results do not depend on the thread count). */
+#define SLAB_HW 256
+
+typedef struct slab_ctx {
+    const tc_nn_kernels *k;
+    int pass; /* 0: s, ss += x; 1: s, sd += dy, dy*x; 2: y = x*A + B; 3: dx = dy*A + (x*B + C) */
+    int64_t n, L, chunk;
+    const float *x, *dy;
+    float *y;
+    double *s, *ss;
+    const float *A, *B, *C;
+} slab_ctx;
+
+static void slab_worker(void *vctx, int64_t b, int64_t e) {
+    const slab_ctx *t = vctx;
+    for (int64_t task = b; task < e; task++) {
+        const int64_t i0 = task * t->chunk, m = tc_imin(t->chunk, t->L - i0);
+        for (int64_t i = 0; i < t->n; i++) {
+            const int64_t o = i * t->L + i0;
+            switch (t->pass) {
+            case 0: t->k->acc_sumsq(t->x + o, t->s + i0, t->ss + i0, m); break;
+            case 1: t->k->acc_dot(t->dy + o, t->x + o, t->s + i0, t->ss + i0, m); break;
+            case 2: t->k->affine_v(t->x + o, t->y + o, m, t->A + i0, t->B + i0); break;
+            default: t->k->affine2_v(t->dy + o, t->x + o, t->y + o, m, t->A + i0, t->B + i0, t->C + i0);
+            }
+        }
+    }
+}
+
+static void slab_run(slab_ctx *t, int64_t cost) {
+    t->chunk = 1024; /* a multiple of every vector width */
+    const int64_t tasks = (t->L + t->chunk - 1) / t->chunk;
+    const int nt = (int)tc_imin(tasks, tc_nn_threads_for(t->n * t->L, cost));
+    if (nt <= 1) slab_worker(t, 0, tasks);
+    else tc_parallel_for(nt, tasks, slab_worker, t);
+}
+
+/* The slab workspace in the cache: 2L doubles, then 3L floats. */
+static tconv_status slab_ws(tconv_nn_cache *c, int64_t L, double **s, double **ss, float **A,
+                            float **B, float **C) {
+    int64_t bytes;
+    if (tc_mul_overflow(L, 2 * (int64_t)sizeof(double) + 3 * (int64_t)sizeof(float), &bytes) ||
+        (uint64_t)bytes > SIZE_MAX)
+        return tc_fail(TCONV_ERROR_OVERFLOW, "BatchNorm2d: workspace size overflows");
+    if ((size_t)bytes > c->ws_cap) {
+        free(c->ws);
+        c->ws_cap = 0;
+        if (!(c->ws = malloc((size_t)bytes)))
+            return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "BatchNorm2d: out of memory for a %lld-byte workspace",
+                           (long long)bytes);
+        c->ws_cap = (size_t)bytes;
+    }
+    *s = c->ws;
+    *ss = *s + L;
+    *A = (float *)(*ss + L);
+    *B = *A + L;
+    *C = *B + L;
+    return TCONV_OK;
+}
+
+static void fill(float *p, int64_t hw, float v) {
+    for (int64_t j = 0; j < hw; j++) p[j] = v;
+}
+
+static tconv_status slab_forward(tconv_batchnorm2d *m, int64_t n, int64_t c, int64_t hw,
+                                 double mo, const float *x, float *y) {
+    double *s = NULL, *ss = NULL;
+    float *A = NULL, *B = NULL, *C = NULL;
+    const int64_t L = c * hw, per = n * hw;
+    tconv_status st = slab_ws(m->cache, L, &s, &ss, &A, &B, &C);
+    if (st) return st;
+    slab_ctx t = {tc_nn_k(), 0, n, L, 0, x, NULL, y, s, ss, A, B, NULL};
+    if (m->training) {
+        memset(s, 0, (size_t)(2 * L) * sizeof(double));
+        slab_run(&t, 2);
+    }
+    for (int64_t ch = 0; ch < c; ch++) {
+        double mean, var;
+        if (m->training) {
+            double S = 0.0, SS = 0.0;
+            for (int64_t j = 0; j < hw; j++) {
+                S += s[ch * hw + j];
+                SS += ss[ch * hw + j];
+            }
+            mean = S / (double)per;
+            var = SS / (double)per - mean * mean;
+            if (var < 0.0) var = 0.0;
+            const double unbiased = var * (double)per / (double)(per - 1);
+            m->running_mean[ch] = (float)((1.0 - mo) * m->running_mean[ch] + mo * mean);
+            m->running_var[ch] = (float)((1.0 - mo) * m->running_var[ch] + mo * unbiased);
+        } else {
+            mean = m->running_mean[ch];
+            var = m->running_var[ch];
+        }
+        const double invstd = 1.0 / sqrt(var + m->eps);
+        m->cache->save_mean[ch] = mean;
+        m->cache->save_invstd[ch] = invstd;
+        const double g = m->weight ? m->weight[ch] : 1.0, be = m->bias ? m->bias[ch] : 0.0;
+        const double scale = invstd * g;
+        fill(A + ch * hw, hw, (float)scale);
+        fill(B + ch * hw, hw, (float)(be - mean * scale));
+    }
+    t.pass = 2;
+    slab_run(&t, 2);
+    return TCONV_OK;
+}
+
 /* y (N, C, H, W) = (x - mean) * invstd * weight + bias, per channel. */
 tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int64_t *input_shape,
                                        const float *input, float *output) {
@@ -158,6 +272,7 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
     const double mo = m->momentum >= 0           ? m->momentum
                       : m->num_batches_tracked > 0 ? 1.0 / (double)m->num_batches_tracked
                                                    : 1.0;
+    if (cache && hw < SLAB_HW) return slab_forward(m, n, c, hw, mo, input, output);
     bn_ctx t = {m, tc_nn_k(), n, c, hw, m->training, mo, input, NULL, output, NULL,
                 cache ? cache->save_mean : NULL, cache ? cache->save_invstd : NULL};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 3));
@@ -206,6 +321,59 @@ static void bwd_worker(void *vctx, int64_t b, int64_t e) {
     }
 }
 
+static tconv_status slab_backward(tconv_batchnorm2d *m, int training, int64_t n, int64_t c,
+                                  int64_t hw, const float *x, const float *dy, float *dx) {
+    double *s = NULL, *sd = NULL;
+    float *A = NULL, *B = NULL, *C = NULL;
+    const int64_t L = c * hw, per = n * hw;
+    tconv_status st = slab_ws(m->cache, L, &s, &sd, &A, &B, &C);
+    if (st) return st;
+    const double *smean = m->cache->save_mean, *sinv = m->cache->save_invstd;
+    slab_ctx t = {tc_nn_k(), 1, n, L, 0, x, dy, dx, s, sd, A, B, C};
+    const int sums = m->weight_grad || training;
+    if (sums) {
+        memset(s, 0, (size_t)(2 * L) * sizeof(double));
+        slab_run(&t, 3);
+    }
+    for (int64_t ch = 0; ch < c; ch++) {
+        double mean, invstd;
+        if (training) {
+            mean = smean[ch];
+            invstd = sinv[ch];
+        } else {
+            mean = m->running_mean[ch];
+            invstd = 1.0 / sqrt((double)m->running_var[ch] + m->eps);
+        }
+        double sdy = 0.0, sdyx = 0.0;
+        for (int64_t j = 0; sums && j < hw; j++) {
+            sdy += s[ch * hw + j];
+            sdyx += sd[ch * hw + j];
+        }
+        const double dotp = sdyx - mean * sdy;
+        if (m->weight_grad) {
+            m->weight_grad[ch] += (float)(dotp * invstd);
+            m->bias_grad[ch] += (float)sdy;
+        }
+        const double g = m->weight ? m->weight[ch] : 1.0;
+        if (training) {
+            const double kk = dotp * invstd * invstd / (double)per, gm = sdy / (double)per;
+            const double a = invstd * g;
+            fill(A + ch * hw, hw, (float)a);
+            fill(B + ch * hw, hw, (float)(-kk * a));
+            fill(C + ch * hw, hw, (float)((mean * kk - gm) * a));
+        } else {
+            fill(A + ch * hw, hw, (float)(invstd * g));
+            fill(B + ch * hw, hw, 0.0f);
+        }
+    }
+    if (dx) {
+        t.pass = training ? 3 : 2;
+        t.x = training ? x : dy; /* eval: dx = dy*A + 0 */
+        slab_run(&t, 3);
+    }
+    return TCONV_OK;
+}
+
 tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim, const int64_t *input_shape,
                                         const float *input, const float *grad_output,
                                         float *grad_input) {
@@ -238,6 +406,7 @@ tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim, const in
         return st;
     if (numel == 0) return TCONV_OK;
     const int64_t n = input_shape[0], c = input_shape[1], hw = input_shape[2] * input_shape[3];
+    if (hw < SLAB_HW) return slab_backward(m, training, n, c, hw, input, grad_output, grad_input);
     bn_ctx t = {m, tc_nn_k(), n, c, hw, training, 0.0, input, grad_output, NULL, grad_input,
                 cache->save_mean, cache->save_invstd};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 4));

@@ -42,6 +42,19 @@ typedef struct tc_nn_kernels {
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
     void (*affine2)(const float *dy, const float *x, float *dx, int64_t n, float a, float b,
                     float c);
+    /* the same per element, for slabs of small images: s[i] += x[i],
+     * ss[i] += x[i]^2; s[i] += dy[i], sd[i] += dy[i]*x[i]; y = x*A + B;
+     * dx = dy*A + (x*B + C) */
+    void (*acc_sumsq)(const float *x, double *s, double *ss, int64_t n);
+    void (*acc_dot)(const float *dy, const float *x, double *s, double *sd, int64_t n);
+    void (*affine_v)(const float *x, float *y, int64_t n, const float *A, const float *B);
+    void (*affine2_v)(const float *dy, const float *x, float *dx, int64_t n, const float *A,
+                      const float *B, const float *C);
+    /* MaxPool2d, one tap over n output columns: v = x[i*s], y[i] = v where
+     * v > y[i] or v is NaN (and ind[i] = base + i*s) */
+    void (*pool_tap)(const float *x, int64_t s, float *y, int64_t n);
+    void (*pool_tap_idx)(const float *x, int64_t s, float *y, int64_t *ind, int64_t n,
+                         int64_t base);
 } tc_nn_kernels;
 
 extern const tc_nn_kernels tc_nn_kernels_portable;

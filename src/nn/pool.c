@@ -119,58 +119,77 @@ static int64_t first_in(int64_t start, int64_t d) {
     return start < 0 ? start + ceil_div(-start, d) * d : start;
 }
 
+/* The column taps some output column can see (tap kx reads input column
+ * ox*sw + off, off = kx*dw - pw, for output columns lo..hi), computed
+ * once per batch of rows: they do not depend on the row or the plane. */
+#define POOL_TAPS 64
+typedef struct col_taps {
+    int64_t kx_lo, kx_hi; /* the taps visited */
+    int64_t n;            /* how many are tabled below (all when <= POOL_TAPS) */
+    int64_t off[POOL_TAPS], lo[POOL_TAPS], hi[POOL_TAPS];
+} col_taps;
+
+static void col_tap(const pool_geom *g, int64_t kx, int64_t *off, int64_t *lo, int64_t *hi) {
+    *off = kx * g->dw - g->pw;
+    *lo = tc_imax(0, ceil_div(-*off, g->sw));
+    *hi = tc_imin(g->ow - 1, tc_floor_div(g->w - 1 - *off, g->sw));
+}
+
+static void col_taps_init(const pool_geom *g, col_taps *t) {
+    t->kx_lo = tc_imax(0, ceil_div(g->pw - (g->ow - 1) * g->sw, g->dw));
+    t->kx_hi = tc_imin(g->kw - 1, tc_floor_div(g->w - 1 + g->pw, g->dw));
+    t->n = 0;
+    for (int64_t kx = t->kx_lo; kx <= t->kx_hi && t->n < POOL_TAPS; kx++, t->n++)
+        col_tap(g, kx, &t->off[t->n], &t->lo[t->n], &t->hi[t->n]);
+}
+
 /* One output row oy of one plane.  For each output column the window is
  * scanned in PyTorch's order (rows, then columns) with its rule
  * "val > max || isnan(val)": the first of equal maxima wins, a NaN always
  * replaces (the last NaN's index).  Here the scan runs tap by tap over the
  * whole row, which visits each window's taps in that same order. */
-static void pool_row(const pool_geom *g, int64_t plane, int64_t oy) {
+static void pool_row(const pool_geom *g, const col_taps *t, int64_t plane, int64_t oy) {
     const float *x = g->x + plane * g->h * g->w;
     float *y = g->y + (plane * g->oh + oy) * g->ow;
     int64_t *ind = g->ind ? g->ind + (plane * g->oh + oy) * g->ow : NULL;
-    const int64_t w = g->w, ow = g->ow, sw = g->sw, dw = g->dw;
+    const int64_t w = g->w, ow = g->ow, sw = g->sw;
     const int64_t ystart = oy * g->sh - g->ph;
     const int64_t iy1 = tc_imin(sat_add(ystart, (g->kh - 1) * g->dh + 1), g->h);
     const int64_t iy0 = first_in(ystart, g->dh);
-    for (int64_t ox = 0; ox < ow; ox++) {
-        y[ox] = -INFINITY;
-        /* PyTorch's starting index: the window's first in-range position
-         * (wrapping arithmetic: it is only a value, never dereferenced) */
-        if (ind)
+    for (int64_t ox = 0; ox < ow; ox++) y[ox] = -INFINITY;
+    if (ind) /* PyTorch's starting index: the window's first in-range position
+              * (wrapping arithmetic: it is only a value, never dereferenced) */
+        for (int64_t ox = 0; ox < ow; ox++) {
+            const int64_t xs = ox * sw - g->pw;
             ind[ox] = (int64_t)((uint64_t)iy0 * (uint64_t)w +
-                                (uint64_t)first_in(ox * sw - g->pw, dw));
-    }
-    /* columns: tap kx reads ix = ox*sw + off with off = kx*dw - pw; only
-     * taps some output column can see are visited */
-    const int64_t kx_lo = tc_imax(0, ceil_div(g->pw - (ow - 1) * sw, dw));
-    const int64_t kx_hi = tc_imin(g->kw - 1, tc_floor_div(w - 1 + g->pw, dw));
+                                (uint64_t)(xs < 0 ? first_in(xs, g->dw) : xs));
+        }
+    const tc_nn_kernels *k = tc_nn_k();
     for (int64_t iy = iy0; iy < iy1; iy += g->dh) {
         const float *xr = x + iy * w;
-        for (int64_t kx = kx_lo; kx <= kx_hi; kx++) {
-            const int64_t off = kx * dw - g->pw;
-            const int64_t lo = tc_imax(0, ceil_div(-off, sw));
-            const int64_t hi = tc_imin(ow - 1, tc_floor_div(w - 1 - off, sw));
-            if (ind) {
-                for (int64_t ox = lo; ox <= hi; ox++) {
-                    const float v = xr[ox * sw + off];
-                    if (v > y[ox] || v != v) {
-                        y[ox] = v;
-                        ind[ox] = iy * w + ox * sw + off;
-                    }
-                }
+        for (int64_t kx = t->kx_lo; kx <= t->kx_hi; kx++) {
+            int64_t off, lo, hi;
+            const int64_t j = kx - t->kx_lo;
+            if (j < t->n) {
+                off = t->off[j], lo = t->lo[j], hi = t->hi[j];
             } else {
-                for (int64_t ox = lo; ox <= hi; ox++) {
-                    const float v = xr[ox * sw + off], m = y[ox];
-                    y[ox] = (v > m || v != v) ? v : m;
-                }
+                col_tap(g, kx, &off, &lo, &hi);
             }
+            if (hi < lo) continue;
+            if (ind)
+                k->pool_tap_idx(xr + lo * sw + off, sw, y + lo, ind + lo, hi - lo + 1,
+                                iy * w + lo * sw + off);
+            else
+                k->pool_tap(xr + lo * sw + off, sw, y + lo, hi - lo + 1);
         }
     }
 }
 
 static void pool_worker(void *vctx, int64_t b, int64_t e) {
     const pool_geom *g = vctx;
-    for (int64_t r = b; r < e; r++) pool_row(g, r / g->oh, r % g->oh);
+    col_taps t;
+    col_taps_init(g, &t);
+    for (int64_t r = b; r < e; r++) pool_row(g, &t, r / g->oh, r % g->oh);
 }
 
 static void pool_bwd_worker(void *vctx, int64_t b, int64_t e) {

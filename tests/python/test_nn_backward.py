@@ -276,6 +276,37 @@ def test_maxpool_indices_and_backward_random(tally):
         done += 1
 
 
+@pytest.mark.parametrize("k,s,p,d", [((2, 2), (2, 2), (0, 0), (1, 1)), ((3, 3), (1, 1), (1, 1), (1, 1)),
+                                     ((2, 3), (2, 2), (1, 1), (1, 1)), ((3, 2), (1, 2), (0, 1), (2, 1)),
+                                     ((1, 4), (1, 3), (0, 2), (1, 1))])
+def test_maxpool_wide_rows(tally, k, s, p, d):
+    """Rows wider than the vector kernels' width (stride 1 and 2 run as vectors)."""
+    shape = (2, 3, 9, 133)
+    x = R.integers(-4, 5, shape).astype(np.float32)
+    x[0, 0, 3, 17:40:3] = np.nan
+    ref, ind_ref = F.max_pool2d(t64(x), k, s, p, d, return_indices=True)
+    pr = pool_params(k, s, p, d, False)
+    n_out = ref.numel()
+    y, ind = poisoned(n_out), np.full(n_out, -7, np.int64)
+    assert LIB.tconv_maxpool2d_with_indices(C.byref(pr), 4, shp(shape), fp(x), fp(y), i64p(ind),
+                                            I64(n_out), None) == 0, err()
+    assert np.array_equal(y.reshape(ref.shape), ref.numpy().astype(np.float32), equal_nan=True)
+    assert np.array_equal(ind.reshape(ref.shape), ind_ref.numpy())
+    y2 = poisoned(n_out)
+    assert LIB.tconv_maxpool2d(C.byref(pr), 4, shp(shape), fp(x), fp(y2), I64(n_out), None) == 0
+    assert np.array_equal(y2, y, equal_nan=True)
+    x[np.isnan(x)] = 0
+    ref, ind_ref = F.max_pool2d(t64(x), k, s, p, d, return_indices=True)
+    ind = np.ascontiguousarray(ind_ref.numpy().ravel())
+    dy, dx = randn(*ref.shape), poisoned(x.size)
+    assert LIB.tconv_maxpool2d_backward(C.byref(pr), 4, shp(shape), i64p(ind), fp(dy), fp(dx),
+                                        I64(x.size)) == 0, err()
+    xt = t64(x, True)
+    F.max_pool2d(xt, k, s, p, d).backward(t64(dy))
+    agree(tally, dx, xt.grad.numpy(), "maxpool wide k%s s%s" % (k, s))
+    tally.cases += 1
+
+
 def test_maxpool_bounded_and_refusals():
     # a kernel of 2^34 on a 1x1 input: one tap, not minutes
     pr = pool_params((1 << 34, 1 << 34), (1, 1), (1 << 33, 1 << 33), (1, 1), False)
