@@ -126,14 +126,16 @@ static tconv_status check_shape(const tconv_batchnorm2d *m, int ndim, const int6
 }
 
 /* ---- small images: the slab path ---------------------------------------------
- * With few pixels per channel (H*W < SLAB_HW) a per-channel loop makes
- * many tiny calls; instead each image is one slab of C*H*W values: the
- * sums go into per-element double accumulators (one pass over each image),
- * are reduced per channel, and the channel's numbers are spread into
- * per-element patterns applied in one pass per image.  Threads split the
- * slab's positions (each position's sums always run over the images in
- * order, so results do not depend on the thread count). */
-#define SLAB_HW 256
+ * With few pixels per channel and several images the per-channel loop
+ * makes many tiny calls (N*C of H*W values); instead each image is one slab
+ * of C*H*W values: the sums go into per-element double accumulators (kept
+ * in registers across the images), are reduced per channel, and the
+ * channel's numbers are spread into per-element patterns applied in one
+ * pass per image.  It pays where the N*C calls cost more than the C*H*W
+ * scalar reductions: slab_pays.  Threads split the slab's positions (each
+ * position's sums always run over the images in order, so results do not
+ * depend on the thread count). */
+static int slab_pays(int64_t n, int64_t hw) { return hw < 256 && n * 8 > hw; }
 
 typedef struct slab_ctx {
     const tc_nn_kernels *k;
@@ -149,14 +151,18 @@ static void slab_worker(void *vctx, int64_t b, int64_t e) {
     const slab_ctx *t = vctx;
     for (int64_t task = b; task < e; task++) {
         const int64_t i0 = task * t->chunk, m = tc_imin(t->chunk, t->L - i0);
+        if (t->pass == 0) {
+            t->k->acc_sumsq(t->x + i0, t->L, t->n, t->s + i0, t->ss + i0, m);
+            continue;
+        }
+        if (t->pass == 1) {
+            t->k->acc_dot(t->dy + i0, t->x + i0, t->L, t->n, t->s + i0, t->ss + i0, m);
+            continue;
+        }
         for (int64_t i = 0; i < t->n; i++) {
             const int64_t o = i * t->L + i0;
-            switch (t->pass) {
-            case 0: t->k->acc_sumsq(t->x + o, t->s + i0, t->ss + i0, m); break;
-            case 1: t->k->acc_dot(t->dy + o, t->x + o, t->s + i0, t->ss + i0, m); break;
-            case 2: t->k->affine_v(t->x + o, t->y + o, m, t->A + i0, t->B + i0); break;
-            default: t->k->affine2_v(t->dy + o, t->x + o, t->y + o, m, t->A + i0, t->B + i0, t->C + i0);
-            }
+            if (t->pass == 2) t->k->affine_v(t->x + o, t->y + o, m, t->A + i0, t->B + i0);
+            else t->k->affine2_v(t->dy + o, t->x + o, t->y + o, m, t->A + i0, t->B + i0, t->C + i0);
         }
     }
 }
@@ -204,10 +210,7 @@ static tconv_status slab_forward(tconv_batchnorm2d *m, int64_t n, int64_t c, int
     tconv_status st = slab_ws(m->cache, L, &s, &ss, &A, &B, &C);
     if (st) return st;
     slab_ctx t = {tc_nn_k(), 0, n, L, 0, x, NULL, y, s, ss, A, B, NULL};
-    if (m->training) {
-        memset(s, 0, (size_t)(2 * L) * sizeof(double));
-        slab_run(&t, 2);
-    }
+    if (m->training) slab_run(&t, 2);
     for (int64_t ch = 0; ch < c; ch++) {
         double mean, var;
         if (m->training) {
@@ -272,7 +275,7 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
     const double mo = m->momentum >= 0           ? m->momentum
                       : m->num_batches_tracked > 0 ? 1.0 / (double)m->num_batches_tracked
                                                    : 1.0;
-    if (cache && hw < SLAB_HW) return slab_forward(m, n, c, hw, mo, input, output);
+    if (cache && slab_pays(n, hw)) return slab_forward(m, n, c, hw, mo, input, output);
     bn_ctx t = {m, tc_nn_k(), n, c, hw, m->training, mo, input, NULL, output, NULL,
                 cache ? cache->save_mean : NULL, cache ? cache->save_invstd : NULL};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 3));
@@ -331,10 +334,7 @@ static tconv_status slab_backward(tconv_batchnorm2d *m, int training, int64_t n,
     const double *smean = m->cache->save_mean, *sinv = m->cache->save_invstd;
     slab_ctx t = {tc_nn_k(), 1, n, L, 0, x, dy, dx, s, sd, A, B, C};
     const int sums = m->weight_grad || training;
-    if (sums) {
-        memset(s, 0, (size_t)(2 * L) * sizeof(double));
-        slab_run(&t, 3);
-    }
+    if (sums) slab_run(&t, 3);
     for (int64_t ch = 0; ch < c; ch++) {
         double mean, invstd;
         if (training) {
@@ -406,7 +406,7 @@ tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim, const in
         return st;
     if (numel == 0) return TCONV_OK;
     const int64_t n = input_shape[0], c = input_shape[1], hw = input_shape[2] * input_shape[3];
-    if (hw < SLAB_HW) return slab_backward(m, training, n, c, hw, input, grad_output, grad_input);
+    if (slab_pays(n, hw)) return slab_backward(m, training, n, c, hw, input, grad_output, grad_input);
     bn_ctx t = {m, tc_nn_k(), n, c, hw, training, 0.0, input, grad_output, NULL, grad_input,
                 cache->save_mean, cache->save_invstd};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 4));

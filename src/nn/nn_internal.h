@@ -42,11 +42,14 @@ typedef struct tc_nn_kernels {
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
     void (*affine2)(const float *dy, const float *x, float *dx, int64_t n, float a, float b,
                     float c);
-    /* the same per element, for slabs of small images: s[i] += x[i],
-     * ss[i] += x[i]^2; s[i] += dy[i], sd[i] += dy[i]*x[i]; y = x*A + B;
+    /* the same per element, for slabs of small images: over nimg images
+     * `stride` floats apart, s[i] = sum x[i], ss[i] = sum x[i]^2;
+     * s[i] = sum dy[i], sd[i] = sum dy[i]*x[i]; then y = x*A + B,
      * dx = dy*A + (x*B + C) */
-    void (*acc_sumsq)(const float *x, double *s, double *ss, int64_t n);
-    void (*acc_dot)(const float *dy, const float *x, double *s, double *sd, int64_t n);
+    void (*acc_sumsq)(const float *x, int64_t stride, int64_t nimg, double *s, double *ss,
+                      int64_t n);
+    void (*acc_dot)(const float *dy, const float *x, int64_t stride, int64_t nimg, double *s,
+                    double *sd, int64_t n);
     void (*affine_v)(const float *x, float *y, int64_t n, const float *A, const float *B);
     void (*affine2_v)(const float *dy, const float *x, float *dx, int64_t n, const float *A,
                       const float *B, const float *C);

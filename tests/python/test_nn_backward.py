@@ -155,7 +155,7 @@ def test_linear_backward_degenerate_and_refusals(tally):
 
 # ---- BatchNorm2d -----------------------------------------------------------------------
 
-@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (4, 16, 8, 8), (1, 5, 3, 1), (16, 8, 1, 1),
+@pytest.mark.parametrize("shape", [(2, 3, 4, 5), (4, 16, 8, 8), (1, 5, 3, 1), (16, 8, 1, 1), (16, 8, 4, 4), (16, 4, 5, 3),
                                    (3, 2, 33, 17)])
 @pytest.mark.parametrize("training", [True, False])
 def test_batchnorm_backward(tally, shape, training):
