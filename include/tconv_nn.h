@@ -1,14 +1,26 @@
 /*
- * tconv_nn.h -- the layers, modules and weight files of libtconv, for
- * networks built around its convolutions (included by tconv.h; see there
- * for the conventions and the concurrency contract).
+ * tconv_nn.h -- the layers, modules, losses, optimizers and weight files of
+ * libtconv, for networks built around its convolutions (included by
+ * tconv.h; see there for the conventions and the concurrency contract).
  *
- * The layers and weight loading that PyTorch's DCGAN generators and U-Net
- * decoders need, with PyTorch's semantics and refusals: dense float32 NCHW
- * tensors, int64 shapes, every size checked for overflow, a tconv_status
- * from every call that can fail (message in tconv_last_error()), nothing
- * written on failure.  Unless said otherwise an output may alias its input
- * exactly (in place) but must not overlap it partially.
+ * The layers that PyTorch's DCGAN generators and U-Net decoders need,
+ * forward and backward, with PyTorch's semantics and refusals: dense
+ * float32 NCHW tensors, int64 shapes, every size checked for overflow, a
+ * tconv_status from every call that can fail (message in
+ * tconv_last_error()), nothing written on failure.  Unless said otherwise
+ * an output may alias its input exactly (in place) but must not overlap it
+ * partially.
+ *
+ * Training, the llm.c way: each layer's x_forward has an x_backward beside
+ * it taking dy (grad_output) and giving dx (grad_input, OVERWRITTEN);
+ * modules' parameter gradients ACCUMULATE into their .grad arrays
+ * (weight_grad, bias_grad), as PyTorch's .grad; the caller chains the
+ * calls in reverse and steps an optimizer.  Stateless functions (the
+ * activations, pooling, cat, losses) may be called from any thread at once;
+ * a module, an optimizer or a safetensors writer must not be used from two
+ * threads at once (distinct ones may).  Element-wise layers, BatchNorm2d
+ * and MaxPool2d split large tensors over the process-wide thread count
+ * (tconv_set_num_threads); their results never depend on it.
  */
 #ifndef TCONV_NN_H
 #define TCONV_NN_H

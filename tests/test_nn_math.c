@@ -24,9 +24,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* sanitizer builds (GCC defines __SANITIZE_*, clang has __has_feature) */
 #if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define DEFAULT_STEP 61
-#else
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define DEFAULT_STEP 61
+#endif
+#endif
+#if !defined(DEFAULT_STEP)
 #define DEFAULT_STEP 1
 #endif
 

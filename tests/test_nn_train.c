@@ -25,7 +25,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__GLIBC__) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+/* sanitizer builds (GCC defines __SANITIZE_*, clang has __has_feature) */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer) || \
+    __has_feature(memory_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(SANITIZED)
 #define COUNT_ALLOCS 1
 extern void *__libc_malloc(size_t);
 extern void *__libc_calloc(size_t, size_t);

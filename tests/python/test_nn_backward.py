@@ -358,6 +358,20 @@ def test_cat_backward_random(tally):
         for o, xt in zip(outs, xs):
             assert np.array_equal(o.reshape(xt.shape), xt.grad.numpy().astype(np.float32))
         tally.cases += 1
+    # large: the copies run in chunks over threads
+    shapes = [(2, 40, 64, 64), (2, 24, 64, 64), (2, 1, 64, 64)]
+    xs = [randn(*sh) for sh in shapes]
+    ref = np.concatenate(xs, 1)
+    y = poisoned(ref.size)
+    cs = [shp(sh) for sh in shapes]
+    shape_ptrs = (C.POINTER(C.c_int64) * 3)(*[C.cast(c, C.POINTER(C.c_int64)) for c in cs])
+    xptrs = (C.POINTER(C.c_float) * 3)(*[fp(x) for x in xs])
+    assert LIB.tconv_cat(3, xptrs, shape_ptrs, 4, 1, fp(y), I64(y.size), None) == 0, err()
+    assert np.array_equal(y.reshape(ref.shape), ref)
+    outs = [poisoned(x.size) for x in xs]
+    ptrs = (C.POINTER(C.c_float) * 3)(*[fp(o) for o in outs])
+    assert LIB.tconv_cat_backward(3, shape_ptrs, 4, -3, fp(y), ptrs) == 0, err()
+    assert all(np.array_equal(o.reshape(x.shape), x) for o, x in zip(outs, xs))
     s = [shp((1, 2, 3)), shp((1, 4, 3))]
     sp = (C.POINTER(C.c_int64) * 2)(*[C.cast(c, C.POINTER(C.c_int64)) for c in s])
     o = poisoned(6)
