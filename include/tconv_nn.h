@@ -1,14 +1,26 @@
 /*
- * tconv_nn.h -- the layers, modules and weight files of libtconv, for
- * networks built around its convolutions (included by tconv.h; see there
- * for the conventions and the concurrency contract).
+ * tconv_nn.h -- the layers, modules, losses, optimizers and weight files of
+ * libtconv, for networks built around its convolutions (included by
+ * tconv.h; see there for the conventions and the concurrency contract).
  *
- * The layers and weight loading that PyTorch's DCGAN generators and U-Net
- * decoders need, with PyTorch's semantics and refusals: dense float32 NCHW
- * tensors, int64 shapes, every size checked for overflow, a tconv_status
- * from every call that can fail (message in tconv_last_error()), nothing
- * written on failure.  Unless said otherwise an output may alias its input
- * exactly (in place) but must not overlap it partially.
+ * The layers that PyTorch's DCGAN generators and U-Net decoders need,
+ * forward and backward, with PyTorch's semantics and refusals: dense
+ * float32 NCHW tensors, int64 shapes, every size checked for overflow, a
+ * tconv_status from every call that can fail (message in
+ * tconv_last_error()), nothing written on failure.  Unless said otherwise
+ * an output may alias its input exactly (in place) but must not overlap it
+ * partially.
+ *
+ * Training, the llm.c way: each layer's x_forward has an x_backward beside
+ * it taking dy (grad_output) and giving dx (grad_input, OVERWRITTEN);
+ * modules' parameter gradients ACCUMULATE into their .grad arrays
+ * (weight_grad, bias_grad), as PyTorch's .grad; the caller chains the
+ * calls in reverse and steps an optimizer.  Stateless functions (the
+ * activations, pooling, cat, losses) may be called from any thread at once;
+ * a module, an optimizer or a safetensors writer must not be used from two
+ * threads at once (distinct ones may).  Element-wise layers, BatchNorm2d
+ * and MaxPool2d split large tensors over the process-wide thread count
+ * (tconv_set_num_threads); their results never depend on it.
  */
 #ifndef TCONV_NN_H
 #define TCONV_NN_H
@@ -31,7 +43,7 @@ typedef struct tconv_rng {
     uint64_t state;
 } tconv_rng;
 
-/* Starts the stream for a seed (any value). */
+/* Starts the stream for a seed (any value); rng NULL does nothing. */
 TCONV_API void tconv_rng_init(tconv_rng *rng, uint64_t seed);
 /* The next 64 random bits. */
 TCONV_API uint64_t tconv_rng_next_u64(tconv_rng *rng);
@@ -69,19 +81,58 @@ TCONV_API tconv_status tconv_cat(int count, const float *const *xs,
                                  float *output, int64_t output_capacity,
                                  int64_t *output_shape);
 
+/* torch.cat's backward: grad_output has the concatenation's shape; each
+ * grad_inputs[i] (shapes[i]; NULL: not needed) is overwritten with the
+ * slice of grad_output that tensor i filled.  The same checks and messages
+ * as tconv_cat.  (A view's backward needs no call: its gradient is
+ * grad_output itself, read with the input's shape.) */
+TCONV_API tconv_status tconv_cat_backward(int count, const int64_t *const *shapes, int ndim,
+                                          int dim, const float *grad_output,
+                                          float *const *grad_inputs);
+
 /* ------------------------------------------------------------------------ */
 /* Element-wise activations (nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid)     */
 /* ------------------------------------------------------------------------ */
+/*
+ * Forward: y[i] = f(x[i]) for i in [0, n); y may equal x (inplace=True) but
+ * must not overlap it otherwise.  Backward: dx[i] = dy[i] * f'(...) from the
+ * tensor the forward saved (its output y, or for LeakyReLU its input x);
+ * dx overwrites (an input gradient) and may equal dy.  Fail only for n < 0,
+ * a NULL pointer with n > 0, or partial overlap.
+ *
+ * All run on vector kernels for the CPU's ISA (AVX-512, AVX2, portable; the
+ * same bits on each) and on several threads for large n (the process-wide
+ * count, tconv_set_num_threads); every result is the same for every thread
+ * count.  NaN in gives NaN out, as PyTorch.  Accuracy in float32 ulps
+ * against the exact function, measured over all 2^32 float32 inputs
+ * (tests/test_nn_math.c): tanh <= 1.5 ulp (max seen 1.33), sigmoid
+ * <= 2.5 ulp (max seen 2.40; subnormal results down to x = -103.9), the exp
+ * inside them <= 1.0 ulp (0.99).  ReLU and LeakyReLU are exact.
+ */
 
-/* y[i] = f(x[i]) for i in [0, n); y may equal x (inplace=True).  NaN stays
- * NaN as in PyTorch.  Fail only for n < 0 or a NULL pointer with n > 0. */
+/* nn.ReLU: x < 0 ? 0 : x (NaN passes). */
 TCONV_API tconv_status tconv_relu(const float *x, float *y, int64_t n);
-/* x >= 0 ? x : negative_slope * x  (nn.LeakyReLU default slope 0.01). */
+/* ReLU's gradient from its output y (or input x: same sign): dx = y <= 0 ? 0
+ * : dy, as PyTorch's threshold_backward (a NaN y passes dy). */
+TCONV_API tconv_status tconv_relu_backward(const float *y, const float *dy, float *dx, int64_t n);
+
+/* nn.LeakyReLU: x > 0 ? x : negative_slope * x (default slope 0.01). */
 TCONV_API tconv_status tconv_leaky_relu(const float *x, float *y, int64_t n,
                                         float negative_slope);
+/* From the forward's INPUT x: dx = x > 0 ? dy : dy * negative_slope. */
+TCONV_API tconv_status tconv_leaky_relu_backward(const float *x, const float *dy, float *dx,
+                                                 int64_t n, float negative_slope);
+
+/* nn.Tanh. */
 TCONV_API tconv_status tconv_tanh(const float *x, float *y, int64_t n);
-/* 1 / (1 + exp(-x)). */
+/* From the forward's output y: dx = dy * (1 - y*y). */
+TCONV_API tconv_status tconv_tanh_backward(const float *y, const float *dy, float *dx, int64_t n);
+
+/* nn.Sigmoid: 1 / (1 + exp(-x)). */
 TCONV_API tconv_status tconv_sigmoid(const float *x, float *y, int64_t n);
+/* From the forward's output y: dx = dy * (1 - y) * y (in that order). */
+TCONV_API tconv_status tconv_sigmoid_backward(const float *y, const float *dy, float *dx,
+                                              int64_t n);
 
 /* ------------------------------------------------------------------------ */
 /* nn.MaxPool2d                                                              */
@@ -95,7 +146,8 @@ typedef struct tconv_maxpool2d_params {
     int ceil_mode; /* 0 = floor (default), 1 = ceil */
 } tconv_maxpool2d_params;
 
-/* kernel (kh, kw), stride = kernel, padding 0, dilation 1, floor mode. */
+/* kernel (kh, kw), stride = kernel, padding 0, dilation 1, floor mode.
+ * p NULL does nothing. */
 TCONV_API void tconv_maxpool2d_params_init(tconv_maxpool2d_params *p, int64_t kernel_h,
                                            int64_t kernel_w);
 
@@ -109,11 +161,40 @@ TCONV_API tconv_status tconv_maxpool2d_output_shape(const tconv_maxpool2d_params
                                                     const int64_t *input_shape,
                                                     int64_t *output_shape);
 
-/* F.max_pool2d: padded positions never win (implicit -inf); NaN propagates. */
+/* F.max_pool2d: padded positions never win (implicit -inf); NaN propagates.
+ * output (capacity output_capacity floats) must not overlap input;
+ * output_shape (ndim entries, may be NULL) receives the shape.  The work is
+ * bounded by the input: window parts that never touch it cost nothing.
+ * Threads split the output rows of large tensors. */
 TCONV_API tconv_status tconv_maxpool2d(const tconv_maxpool2d_params *p, int ndim,
                                        const int64_t *input_shape, const float *input,
                                        float *output, int64_t output_capacity,
                                        int64_t *output_shape);
+
+/* F.max_pool2d(..., return_indices=True): as tconv_maxpool2d, and indices
+ * (the output's shape, int64; may be NULL) receives for each output the
+ * flat index of its maximum in the input's H*W plane, with PyTorch's rules:
+ * the first of equal maxima in window order (rows, then columns) wins, a
+ * NaN always wins (the last NaN of the window), and a window whose values
+ * are all -inf gets its first in-range position. */
+TCONV_API tconv_status tconv_maxpool2d_with_indices(const tconv_maxpool2d_params *p, int ndim,
+                                                    const int64_t *input_shape,
+                                                    const float *input, float *output,
+                                                    int64_t *indices, int64_t output_capacity,
+                                                    int64_t *output_shape);
+
+/* The gradient of tconv_maxpool2d_with_indices: grad_input (input_shape,
+ * capacity grad_input_capacity floats) is overwritten with zeros plus, for
+ * each output element, grad_output at its index (summed where windows
+ * share a maximum), as max_pool2d_with_indices_backward.  indices and
+ * grad_output have the forward output's shape for p and input_shape; every
+ * index must lie in [0, H*W) (checked before anything is written).
+ * grad_input must not overlap the other arrays. */
+TCONV_API tconv_status tconv_maxpool2d_backward(const tconv_maxpool2d_params *p, int ndim,
+                                                const int64_t *input_shape,
+                                                const int64_t *indices,
+                                                const float *grad_output, float *grad_input,
+                                                int64_t grad_input_capacity);
 
 /* ------------------------------------------------------------------------ */
 /* Modules with parameters: Linear, BatchNorm2d, ConvTranspose2d, Conv2d     */
@@ -131,14 +212,57 @@ TCONV_API tconv_status tconv_maxpool2d(const tconv_maxpool2d_params *p, int ndim
  *     Linear          in_features
  *     Conv2d          (in_channels/groups) * kH * kW
  *     ConvTranspose2d (out_channels/groups) * kH * kW   (weight is (Cin, Cout/g, kH, kW))
- * Bias bound is 0 when fan_in is 0.  *_free on a zeroed or freed struct is a no-op.
+ * Bias bound is 0 when fan_in is 0.  *_free on a zeroed or freed struct is a
+ * no-op; *_init on a live module leaks it (free it first).
+ *
+ * Packed operators.  Linear, ConvTranspose2d and Conv2d run on the library's
+ * operators (Linear as a 1x1 Conv2d on (rows, in_features, 1, 1): the
+ * threaded, register-blocked GEMM path).  A module creates each operator
+ * once, at its first forward / backward, keeps it, its reshape and its
+ * workspace in the private `cache`, and reshapes only when the input shape
+ * changes: a forward then costs one tconv_op_run, and a forward + backward
+ * of the same shapes allocates nothing after the first.  The packed
+ * operators hold a COPY of the weights, so after the weights change they
+ * must be packed again (at the next forward or backward):
+ *  - every library function that writes a module's parameters does it
+ *    (tconv_*_load, *_init, the optimizers' step);
+ *  - after writing m->weight or m->bias IN PLACE yourself, call the
+ *    module's tconv_*_weights_changed(m) before the next forward;
+ *  - replacing the m->weight / m->bias pointers, or editing m->p, is seen
+ *    by itself.
+ * Setting TCONV_CHECK_WEIGHTS=1 in the environment makes every forward and
+ * backward verify a checksum of the weights and fail with
+ * TCONV_ERROR_INVALID_STATE where a weights_changed call is missing (a
+ * debugging aid; it reads all the weights at each call).  A module struct
+ * filled by hand (cache NULL) still works, through the one-call functions.
+ *
+ * Gradients (training).  Each module has `weight_grad` / `bias_grad`
+ * arrays of the parameters' shapes, PyTorch's .grad: NULL until the first
+ * backward (or *_parameters) allocates them zeroed; every backward ADDS the
+ * parameter gradients into them (as .grad accumulates) and *_zero_grad (or
+ * tconv_optimizer_zero_grad) sets them to zero.  The input gradient dx of a
+ * backward is OVERWRITTEN (it may be NULL when not needed, e.g. for the
+ * first layer).  Naming: x input, y output, dy = grad_output, dx =
+ * grad_input; a backward takes the forward's input shape and, where the
+ * gradient needs it, its input x (keep it: do not run a forward in place
+ * on a tensor its backward needs).
+ *
+ * Concurrency: a module is like an operator that is reshaped as it runs:
+ * one module must not be used from two threads at once (its forward
+ * updates its cache even though the conv/Linear forward takes a const
+ * pointer), but distinct modules may be used concurrently.
  */
+
+typedef struct tconv_nn_cache tconv_nn_cache; /* private */
 
 /* nn.Linear(in_features, out_features, bias): y = x W^T + b. */
 typedef struct tconv_linear {
     int64_t in_features, out_features;
     float *weight; /* (out_features, in_features) */
     float *bias;   /* (out_features), or NULL for bias=False */
+    float *weight_grad; /* .grad of weight (same shape), NULL until needed */
+    float *bias_grad;   /* .grad of bias, NULL until needed (or without bias) */
+    tconv_nn_cache *cache; /* private: packed operators, workspace */
 } tconv_linear;
 
 TCONV_API tconv_status tconv_linear_init(tconv_linear *m, int64_t in_features,
@@ -146,12 +270,27 @@ TCONV_API tconv_status tconv_linear_init(tconv_linear *m, int64_t in_features,
 TCONV_API void tconv_linear_free(tconv_linear *m);
 /* input (..., in_features), ndim >= 1 -> output (..., out_features).  A last
  * dimension other than in_features fails with PyTorch's "mat1 and mat2
- * shapes cannot be multiplied (AxB and CxD)".  Double accumulation.  output
- * must not overlap input. */
+ * shapes cannot be multiplied (AxB and CxD)".  float32 accumulation on the
+ * GEMM kernels (sums of in_features products in a fixed order: the result
+ * does not depend on the thread count).  output must not overlap input. */
 TCONV_API tconv_status tconv_linear_forward(const tconv_linear *m, int ndim,
                                             const int64_t *input_shape, const float *input,
                                             float *output, int64_t output_capacity,
                                             int64_t *output_shape);
+/* Backward of tconv_linear_forward for the same input shape:
+ *   dx (input_shape) = dy W                (overwritten; may be NULL)
+ *   weight_grad     += dy^T x              (summed over all leading dims)
+ *   bias_grad       += sum of dy over rows
+ * dy: (..., out_features); x may be NULL only when in_features or the rows
+ * are 0.  dx must not overlap dy or x. */
+TCONV_API tconv_status tconv_linear_backward(tconv_linear *m, int ndim,
+                                             const int64_t *input_shape, const float *input,
+                                             const float *grad_output, float *grad_input);
+/* Marks the packed weights stale after m->weight / m->bias were written in
+ * place (see "Packed operators").  m NULL does nothing. */
+TCONV_API void tconv_linear_weights_changed(tconv_linear *m);
+/* .grad arrays set to zero (those allocated). */
+TCONV_API void tconv_linear_zero_grad(tconv_linear *m);
 
 /* nn.BatchNorm2d(num_features, eps=1e-5, momentum=0.1, affine=True,
  * track_running_stats=True).  A new module is in training mode, as a new
@@ -165,7 +304,8 @@ TCONV_API tconv_status tconv_linear_forward(const tconv_linear *m, int ndim,
  *    gives an empty output and leaves the running stats alone.
  *  - training = 0 (module.eval()): normalise with running_mean/running_var.
  * y = (x - mean) / sqrt(var + eps) * weight + bias.  weight/bias NULL means
- * affine=False. */
+ * affine=False.  Statistics are summed in double; channels are split over
+ * threads (results independent of the thread count). */
 typedef struct tconv_batchnorm2d {
     int64_t num_features;
     double eps;      /* 1e-5 */
@@ -176,23 +316,47 @@ typedef struct tconv_batchnorm2d {
     float *running_mean; /* (C) init 0 */
     float *running_var;  /* (C) init 1 */
     int64_t num_batches_tracked;
+    float *weight_grad;  /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private: the statistics the backward needs */
 } tconv_batchnorm2d;
 
 TCONV_API tconv_status tconv_batchnorm2d_init(tconv_batchnorm2d *m, int64_t num_features);
 TCONV_API void tconv_batchnorm2d_free(tconv_batchnorm2d *m);
 /* input (N, C, H, W) (4-D only, as PyTorch: "expected 4D input (got 3D
- * input)"); output has the same shape and may equal input. */
+ * input)"); output has the same shape and may equal input (but the
+ * backward needs the input: see tconv_batchnorm2d_backward). */
 TCONV_API tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim,
                                                  const int64_t *input_shape, const float *input,
                                                  float *output);
+/* Backward of the LAST forward (same input shape and the same input x),
+ * in the mode that forward ran in, with PyTorch's formulas:
+ *  training: with the batch mean and invstd = 1/sqrt(var + eps) that
+ *    forward saved, xhat = (x - mean) * invstd, over (N, H, W) per channel:
+ *      bias_grad   += sum dy
+ *      weight_grad += sum dy * xhat
+ *      dx = weight * invstd * (dy - mean(dy) - xhat * mean(dy * xhat))
+ *  eval: with the running statistics, dx = dy * weight * invstd, the
+ *    parameter gradients as above.
+ * dx (input shape) is overwritten, may be NULL, may equal dy, must not
+ * overlap x.  Fails with TCONV_ERROR_INVALID_STATE before any forward or
+ * for another shape than the last forward's. */
+TCONV_API tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim,
+                                                  const int64_t *input_shape,
+                                                  const float *input,
+                                                  const float *grad_output,
+                                                  float *grad_input);
+TCONV_API void tconv_batchnorm2d_zero_grad(tconv_batchnorm2d *m);
 
-/* nn.ConvTranspose2d as a module: parameters + owned weight and bias.  The
- * forward reads m->weight/m->bias at every call (so they may be changed in
- * between) and runs tconv_conv_transpose2d. */
+/* nn.ConvTranspose2d as a module: parameters + owned weight and bias, run
+ * through its packed operators (see "Packed operators"). */
 typedef struct tconv_conv_transpose2d_module {
     tconv_conv_transpose2d_params p;
     float *weight; /* (in_channels, out_channels/groups, kH, kW) */
     float *bias;   /* (out_channels) or NULL */
+    float *weight_grad; /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private */
 } tconv_conv_transpose2d_module;
 
 /* Checks p as the constructor does, allocates and initialises. */
@@ -201,17 +365,32 @@ TCONV_API tconv_status tconv_conv_transpose2d_module_init(tconv_conv_transpose2d
                                                           int bias, tconv_rng *rng);
 TCONV_API void tconv_conv_transpose2d_module_free(tconv_conv_transpose2d_module *m);
 /* forward(input, output_size) as tconv_conv_transpose2d (output_size may be
- * NULL with len 0). */
+ * NULL with len 0): the same checks, messages and results. */
 TCONV_API tconv_status tconv_conv_transpose2d_module_forward(
     const tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape,
     const float *input, const int64_t *output_size, int output_size_len, float *output,
     int64_t output_capacity, int64_t *output_shape);
+/* Backward of the forward with this input shape (and output_size):
+ * dy has the forward output's shape;
+ *   dx (input_shape, overwritten; may be NULL)   = the data gradient
+ *   weight_grad += dw, bias_grad += db            (from x and dy)
+ * through the library's backward-data and backward-weight operators (kept
+ * in the cache like the forward's).  dx must not overlap dy or x. */
+TCONV_API tconv_status tconv_conv_transpose2d_module_backward(
+    tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape, const float *input,
+    const int64_t *output_size, int output_size_len, const float *grad_output,
+    float *grad_input);
+TCONV_API void tconv_conv_transpose2d_module_weights_changed(tconv_conv_transpose2d_module *m);
+TCONV_API void tconv_conv_transpose2d_module_zero_grad(tconv_conv_transpose2d_module *m);
 
 /* nn.Conv2d as a module, the same way. */
 typedef struct tconv_conv2d_module {
     tconv_conv2d_params p;
     float *weight; /* (out_channels, in_channels/groups, kH, kW) */
     float *bias;   /* (out_channels) or NULL */
+    float *weight_grad; /* .grad of weight / bias, NULL until needed */
+    float *bias_grad;
+    tconv_nn_cache *cache; /* private */
 } tconv_conv2d_module;
 
 TCONV_API tconv_status tconv_conv2d_module_init(tconv_conv2d_module *m,
@@ -223,6 +402,201 @@ TCONV_API tconv_status tconv_conv2d_module_forward(const tconv_conv2d_module *m,
                                                    const float *input, float *output,
                                                    int64_t output_capacity,
                                                    int64_t *output_shape);
+TCONV_API tconv_status tconv_conv2d_module_backward(tconv_conv2d_module *m, int ndim,
+                                                    const int64_t *input_shape,
+                                                    const float *input,
+                                                    const float *grad_output,
+                                                    float *grad_input);
+TCONV_API void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m);
+TCONV_API void tconv_conv2d_module_zero_grad(tconv_conv2d_module *m);
+
+/* ------------------------------------------------------------------------ */
+/* Losses (nn.MSELoss, nn.L1Loss, nn.BCELoss, nn.BCEWithLogitsLoss)          */
+/* ------------------------------------------------------------------------ */
+/*
+ * input and target hold n elements each (the same shape; PyTorch's
+ * broadcasting is not offered), weight (PyTorch's per-element rescaling)
+ * n elements or NULL.  The forward writes one value for 'mean' / 'sum' or
+ * n values for 'none' to output; the backward takes grad_output (1 value,
+ * or n for 'none'; 1.0 for a loss that is the end of the graph) and
+ * OVERWRITES grad_input (n values; it may be input or target itself).
+ * Elements are computed in double from the float inputs with PyTorch's
+ * formulas and the reduction summed in double in index order, then rounded
+ * to float once.  'mean' of zero elements is NaN, as PyTorch.
+ */
+typedef enum tconv_reduction {
+    TCONV_REDUCTION_MEAN = 0, /* PyTorch's default */
+    TCONV_REDUCTION_SUM = 1,
+    TCONV_REDUCTION_NONE = 2
+} tconv_reduction;
+
+/* (x - t)^2;  dx = 2 (x - t) g */
+TCONV_API tconv_status tconv_mse_loss(const float *input, const float *target, int64_t n,
+                                      tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_mse_loss_backward(const float *input, const float *target,
+                                               int64_t n, tconv_reduction reduction,
+                                               const float *grad_output, float *grad_input);
+/* |x - t|;  dx = sign(x - t) g  (sign(0) = sign(NaN) = 0, as torch.sign) */
+TCONV_API tconv_status tconv_l1_loss(const float *input, const float *target, int64_t n,
+                                     tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_l1_loss_backward(const float *input, const float *target,
+                                              int64_t n, tconv_reduction reduction,
+                                              const float *grad_output, float *grad_input);
+/* -w (t log(x) + (1 - t) log(1 - x)) with each log clamped at -100 (so a
+ * probability of exactly 0 or 1 costs at most 100);
+ * dx = w (x - t) / max((1 - x) x, 1e-12) g.  Every input must be in [0, 1]
+ * ("all elements of input should be between 0 and 1"; NaN fails too). */
+TCONV_API tconv_status tconv_bce_loss(const float *input, const float *target,
+                                      const float *weight, int64_t n,
+                                      tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_bce_loss_backward(const float *input, const float *target,
+                                               const float *weight, int64_t n,
+                                               tconv_reduction reduction,
+                                               const float *grad_output, float *grad_input);
+/* BCE of sigmoid(x), in PyTorch's stable form, m = max(-x, 0):
+ *   w ((1 - t) x + lw (log(e^-m + e^(-x-m)) + m)),  lw = (pos_weight - 1) t + 1
+ *   dx = w ((pos_weight t + 1 - t) sigmoid(x) - pos_weight t) g
+ * pos_weight (NULL: 1) has pos_weight_len values, one per class along the
+ * input's last dimension: element i uses pos_weight[i % pos_weight_len]
+ * (pos_weight_len must divide n; 1 is a scalar). */
+TCONV_API tconv_status tconv_bce_with_logits_loss(const float *input, const float *target,
+                                                  const float *weight, const float *pos_weight,
+                                                  int64_t pos_weight_len, int64_t n,
+                                                  tconv_reduction reduction, float *output);
+TCONV_API tconv_status tconv_bce_with_logits_loss_backward(
+    const float *input, const float *target, const float *weight, const float *pos_weight,
+    int64_t pos_weight_len, int64_t n, tconv_reduction reduction, const float *grad_output,
+    float *grad_input);
+
+/* ------------------------------------------------------------------------ */
+/* Optimizers (torch.optim.SGD, Adam, AdamW)                                 */
+/* ------------------------------------------------------------------------ */
+/*
+ * An optimizer updates a list of parameters, each a float array with its
+ * gradient, in place, exactly as torch.optim's single-tensor implementation
+ * (foreach=False) of PyTorch 1.13 does: the same formulas in the same order
+ * in float32 (scalars such as lr and betas rounded to float where PyTorch
+ * multiplies a float tensor by them; bias corrections in double, as
+ * PyTorch's Python floats), state in float32.  Parameters come in groups
+ * with their own options (PyTorch's param_groups); the state of parameter i
+ * (numbered across the groups in order, as in state_dict()) is reachable by
+ * PyTorch's names: "step" (1 float, as PyTorch 1.13's float32 tensor),
+ * "momentum_buffer", "exp_avg", "exp_avg_sq", "max_exp_avg_sq".
+ *
+ * The optimizer allocates all its state when it is created (or a group is
+ * added): a step never allocates.  An optimizer must not be used from two
+ * threads at once.
+ */
+
+/* One parameter: data and grad hold numel floats.  grad NULL: step skips
+ * it (PyTorch skips a parameter whose .grad is None).  changed(owner), if
+ * set, is called after step has written data: the tconv_*_parameters
+ * functions set it to the module's weights_changed, so its packed
+ * operators are re-packed before the next forward. */
+typedef struct tconv_param {
+    float *data;
+    float *grad;
+    int64_t numel;
+    void (*changed)(void *owner);
+    void *owner;
+} tconv_param;
+
+/* A module's parameters in PyTorch's order (weight, then bias if any), with
+ * their .grad arrays (allocated zeroed if still NULL) and changed set as
+ * above.  Writes *count entries (at most capacity; 2 always suffices). */
+TCONV_API tconv_status tconv_linear_parameters(tconv_linear *m, tconv_param *params,
+                                               int capacity, int *count);
+TCONV_API tconv_status tconv_batchnorm2d_parameters(tconv_batchnorm2d *m, tconv_param *params,
+                                                    int capacity, int *count);
+TCONV_API tconv_status tconv_conv_transpose2d_module_parameters(
+    tconv_conv_transpose2d_module *m, tconv_param *params, int capacity, int *count);
+TCONV_API tconv_status tconv_conv2d_module_parameters(tconv_conv2d_module *m,
+                                                      tconv_param *params, int capacity,
+                                                      int *count);
+
+typedef enum tconv_optimizer_kind {
+    TCONV_OPTIMIZER_SGD = 0,
+    TCONV_OPTIMIZER_ADAM = 1,
+    TCONV_OPTIMIZER_ADAMW = 2
+} tconv_optimizer_kind;
+
+/* The options of a param group; each kind reads its own. */
+typedef struct tconv_optimizer_options {
+    double lr;
+    double momentum, dampening; /* SGD */
+    int nesterov;               /* SGD */
+    double beta1, beta2, eps;   /* Adam, AdamW: betas=(beta1, beta2) */
+    int amsgrad;                /* Adam, AdamW */
+    double weight_decay;        /* SGD, Adam: L2 added to the gradient; AdamW: decoupled */
+    int maximize;
+} tconv_optimizer_options;
+
+/* PyTorch's defaults for kind with learning rate lr: SGD momentum 0,
+ * dampening 0, nesterov 0, weight_decay 0 (SGD has no default lr: give
+ * one); Adam lr 1e-3 (when you pass it), betas (0.9, 0.999), eps 1e-8,
+ * weight_decay 0, amsgrad 0; AdamW the same with weight_decay 1e-2;
+ * maximize 0.  o NULL does nothing. */
+TCONV_API void tconv_optimizer_options_init(tconv_optimizer_options *o, tconv_optimizer_kind kind,
+                                            double lr);
+
+typedef struct tconv_optimizer tconv_optimizer;
+
+/*
+ * SGD (torch.optim.SGD), per parameter p with gradient g:
+ *   d = maximize ? -g : g;  if weight_decay: d = d + weight_decay * p
+ *   if momentum: buf = first step ? d : buf * momentum + (1 - dampening) * d
+ *                d = nesterov ? d + momentum * buf : buf
+ *   p = p + (-lr) * d
+ * Adam (torch.optim.Adam):
+ *   step += 1;  d = maximize ? -g : g;  if weight_decay: d = d + weight_decay * p
+ *   exp_avg = exp_avg * beta1 + (1 - beta1) * d
+ *   exp_avg_sq = exp_avg_sq * beta2 + (1 - beta2) * d * d
+ *   bc1 = 1 - beta1^step, bc2 = 1 - beta2^step  (double)
+ *   v = amsgrad ? (max_exp_avg_sq = max(max_exp_avg_sq, exp_avg_sq)) : exp_avg_sq
+ *   denom = sqrt(v) / sqrt(bc2) + eps
+ *   p = p + (-lr / bc1) * (exp_avg / denom)
+ * AdamW (torch.optim.AdamW): p = p * (1 - lr * weight_decay) first, then
+ *   Adam's update without the weight decay on d.
+ * Options are checked with PyTorch's messages ("Invalid learning rate: -1.0",
+ * "Nesterov momentum requires a momentum and zero dampening", ...).
+ */
+TCONV_API tconv_status tconv_optimizer_create(tconv_optimizer_kind kind,
+                                              const tconv_param *params, int64_t count,
+                                              const tconv_optimizer_options *options,
+                                              tconv_optimizer **out);
+/* optimizer.add_param_group: another group with its own options (NULL: the
+ * first group's).  On failure the optimizer is unchanged. */
+TCONV_API tconv_status tconv_optimizer_add_param_group(tconv_optimizer *opt,
+                                                       const tconv_param *params, int64_t count,
+                                                       const tconv_optimizer_options *options);
+/* The live options of group g (0-based), e.g. to change lr between steps
+ * (as param_groups[g]['lr'] = ...); NULL if there is no such group.  The
+ * next step checks them again. */
+TCONV_API tconv_optimizer_options *tconv_optimizer_group_options(tconv_optimizer *opt,
+                                                                 int64_t group);
+/* optimizer.step(): updates every parameter whose grad is not NULL, then
+ * calls its changed hook.  Allocates nothing. */
+TCONV_API tconv_status tconv_optimizer_step(tconv_optimizer *opt);
+/* optimizer.zero_grad(): sets every parameter's grad array to zero.
+ * (PyTorch 1.13's default set_to_none=False; PyTorch 2.x's default
+ * set_to_none=True frees .grad instead, which has no C analogue here: a
+ * zero gradient gives the same next step.) */
+TCONV_API void tconv_optimizer_zero_grad(tconv_optimizer *opt);
+/* Parameter index's state tensor `name` (see above): *data points at its
+ * numel floats, valid until destroy, and may be written (to load a state
+ * dict).  TCONV_ERROR_NOT_FOUND where PyTorch has no such entry: before
+ * the parameter's first step, a name the kind does not keep (or
+ * momentum_buffer with momentum 0, max_exp_avg_sq without amsgrad). */
+TCONV_API tconv_status tconv_optimizer_state(tconv_optimizer *opt, int64_t index,
+                                             const char *name, float **data, int64_t *numel);
+/* load_state_dict for one entry: copies numel floats (the parameter's numel,
+ * 1 for "step") into the state `name` of parameter index, which then exists
+ * (so a following step continues from it, as after PyTorch's
+ * load_state_dict).  NOT_FOUND for a name the kind and options do not keep. */
+TCONV_API tconv_status tconv_optimizer_load_state(tconv_optimizer *opt, int64_t index,
+                                                  const char *name, const float *data,
+                                                  int64_t numel);
+TCONV_API void tconv_optimizer_destroy(tconv_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
 /* Safetensors: weights as safetensors.torch.save_file writes them           */
@@ -294,6 +668,57 @@ TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, c
                                                   int ndim, const int64_t *expected_shape,
                                                   float *dst, int64_t dst_capacity);
 
+/* ---- writing -------------------------------------------------------------- */
+/*
+ * A writer collects tensors (copied when added) and metadata, then saves
+ * them as one file that safetensors.torch.load_file (and tconv's reader)
+ * reads: tensors in the order added, contiguous, the header space-padded to
+ * a multiple of 8 bytes.  The file is written under a temporary name beside
+ * `path` and renamed over it when complete (a failed save leaves no partial
+ * file; TCONV_ERROR_IO).  A writer must not be used from two threads at once.
+ */
+typedef struct tconv_safetensors_writer tconv_safetensors_writer;
+
+TCONV_API tconv_status tconv_safetensors_writer_create(tconv_safetensors_writer **w);
+/* Adds tensor `name` (non-empty UTF-8, unique, not "__metadata__") of any
+ * dtype with ndim (0..TCONV_MAX_DIMS; 0 = a scalar) dims: data holds
+ * numel * (dtype size) bytes in the host's byte order (written
+ * little-endian), copied now. */
+TCONV_API tconv_status tconv_safetensors_writer_add(tconv_safetensors_writer *w,
+                                                    const char *name, tconv_dtype dtype,
+                                                    int ndim, const int64_t *shape,
+                                                    const void *data);
+/* A "__metadata__" entry (UTF-8 strings); setting a key again replaces it. */
+TCONV_API tconv_status tconv_safetensors_writer_set_metadata(tconv_safetensors_writer *w,
+                                                             const char *key,
+                                                             const char *value);
+TCONV_API tconv_status tconv_safetensors_writer_save(const tconv_safetensors_writer *w,
+                                                     const char *path);
+TCONV_API void tconv_safetensors_writer_destroy(tconv_safetensors_writer *w);
+/* All at once: count tensors names[i], dtypes[i], ndims[i], shapes[i], data[i]. */
+TCONV_API tconv_status tconv_safetensors_save(const char *path, int64_t count,
+                                              const char *const *names,
+                                              const tconv_dtype *dtypes, const int *ndims,
+                                              const int64_t *const *shapes,
+                                              const void *const *data);
+
+/* A module's state_dict entries, as its *_load reads them and PyTorch's
+ * load_state_dict(strict=True) expects: "<prefix>.weight", "<prefix>.bias"
+ * (if the module has one) as F32; BatchNorm2d also "<prefix>.running_mean",
+ * "<prefix>.running_var" and "<prefix>.num_batches_tracked" (an I64
+ * scalar).  prefix "" or NULL: the bare names. */
+TCONV_API tconv_status tconv_linear_save(const tconv_linear *m, tconv_safetensors_writer *w,
+                                         const char *prefix);
+TCONV_API tconv_status tconv_batchnorm2d_save(const tconv_batchnorm2d *m,
+                                              tconv_safetensors_writer *w, const char *prefix);
+TCONV_API tconv_status tconv_conv_transpose2d_module_save(const tconv_conv_transpose2d_module *m,
+                                                          tconv_safetensors_writer *w,
+                                                          const char *prefix);
+TCONV_API tconv_status tconv_conv2d_module_save(const tconv_conv2d_module *m,
+                                                tconv_safetensors_writer *w, const char *prefix);
+
+/* ---- reading into modules ------------------------------------------------------ */
+
 /* Load a module's state_dict entries "<prefix>.weight", "<prefix>.bias" (and
  * for BatchNorm2d "<prefix>.running_mean", "<prefix>.running_var" and, if
  * present, the I64 scalar "<prefix>.num_batches_tracked"), checking each
@@ -301,7 +726,9 @@ TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, c
  * e.g. "fc", "deconv.0", "net.1".  A bias in the file that the module does not
  * have is TCONV_ERROR_FORMAT ("Unexpected key(s)"), a missing one
  * TCONV_ERROR_NOT_FOUND ("Missing key(s)"), as load_state_dict(strict=True).
- * On failure the module may be partly loaded. */
+ * On failure the module may be partly loaded.  Loading marks the module's
+ * packed weights stale (its weights_changed), as every write of the
+ * library does. */
 TCONV_API tconv_status tconv_linear_load(tconv_linear *m, const tconv_safetensors *st,
                                          const char *prefix);
 TCONV_API tconv_status tconv_batchnorm2d_load(tconv_batchnorm2d *m, const tconv_safetensors *st,

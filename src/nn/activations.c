@@ -1,10 +1,9 @@
-/* activations.c -- nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid, element-wise.
- * Computed in double and rounded once, so each result is the correctly
- * rounded float of the exact function up to libm's last-bit error; PyTorch's
- * vectorised float code may differ by an ulp or two. */
+/* activations.c -- nn.ReLU, nn.LeakyReLU, nn.Tanh, nn.Sigmoid: forward and
+ * backward side by side, on the vector kernels of eltwise.inc (one set per
+ * ISA, picked at run time), split over threads for large tensors.  Every
+ * element's result is the same for every ISA, thread count and position. */
 #include "nn_internal.h"
 
-#include <math.h>
 #include <stdlib.h>
 
 tconv_status tc_nn_check_elementwise(const char *fn, const float *x, const float *y, int64_t n) {
@@ -31,34 +30,171 @@ tconv_status tc_nn_alloc_fill(int64_t n, float value, const char *what, float **
     return TCONV_OK;
 }
 
-tconv_status tconv_relu(const float *x, float *y, int64_t n) {
+bool tc_nn_overlap(const void *a, int64_t an, const void *b, int64_t bn) {
+    if (!a || !b || an <= 0 || bn <= 0) return false;
+    const uintptr_t pa = (uintptr_t)a, pb = (uintptr_t)b;
+    /* sizes were checked to fit in memory, so the ends do not wrap */
+    return pa < pb + (uintptr_t)bn * sizeof(float) && pb < pa + (uintptr_t)an * sizeof(float);
+}
+
+/* ---- kernel sets and threads ---------------------------------------------- */
+
+const tc_nn_kernels *tc_nn_kernels_for(tconv_impl impl) {
+#if defined(TCONV_X86)
+    if (impl == TCONV_IMPL_AUTO) impl = tconv_best_impl();
+    if (impl == TCONV_IMPL_AVX512) return tc_cpu_has_avx512() ? &tc_nn_kernels_avx512 : NULL;
+    if (impl == TCONV_IMPL_AVX2) return tc_cpu_has_avx2_fma() ? &tc_nn_kernels_avx2 : NULL;
+#else
+    if (impl == TCONV_IMPL_AVX512 || impl == TCONV_IMPL_AVX2) return NULL;
+#endif
+    return &tc_nn_kernels_portable;
+}
+
+const tc_nn_kernels *tc_nn_k(void) {
+    static const tc_nn_kernels *cached; /* benign race: every thread finds the same set */
+    const tc_nn_kernels *k = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
+    if (!k) {
+        k = tc_nn_kernels_for(TCONV_IMPL_AUTO);
+        __atomic_store_n(&cached, k, __ATOMIC_RELEASE);
+    }
+    return k;
+}
+
+int tc_nn_threads_for(int64_t n, int64_t cost) {
+    /* Waking a worker costs a microsecond or two: give each one at least
+     * ~32K element-costs (several microseconds of streaming work). */
+    const int64_t per = ((int64_t)1 << 15) / (cost > 0 ? cost : 1);
+    int64_t nt = n / (per > 0 ? per : 1);
+    const int cap = tc_default_threads();
+    if (nt > cap) nt = cap;
+    return nt < 1 ? 1 : (int)nt;
+}
+
+/* A map split into chunks over threads. */
+typedef struct map_ctx {
+    int kind; /* 0: unary, 1: unary with slope, 2: binary, 3: binary with slope */
+    void (*f1)(const float *, float *, int64_t);
+    void (*f1s)(const float *, float *, int64_t, float);
+    void (*f2)(const float *, const float *, float *, int64_t);
+    void (*f2s)(const float *, const float *, float *, int64_t, float);
+    const float *a, *b;
+    float *y;
+    float s;
+    int64_t n, chunk;
+} map_ctx;
+
+static void map_worker(void *vctx, int64_t tb, int64_t te) {
+    const map_ctx *c = vctx;
+    for (int64_t t = tb; t < te; t++) {
+        const int64_t i = t * c->chunk, m = tc_imin(c->chunk, c->n - i);
+        switch (c->kind) {
+        case 0: c->f1(c->a + i, c->y + i, m); break;
+        case 1: c->f1s(c->a + i, c->y + i, m, c->s); break;
+        case 2: c->f2(c->a + i, c->b + i, c->y + i, m); break;
+        default: c->f2s(c->a + i, c->b + i, c->y + i, m, c->s); break;
+        }
+    }
+}
+
+static void run_map(map_ctx *c, int64_t cost) {
+    const int nt = tc_nn_threads_for(c->n, cost);
+    if (nt <= 1) {
+        c->chunk = c->n;
+        map_worker(c, 0, c->n > 0 ? 1 : 0);
+        return;
+    }
+    /* about two chunks per thread, whole cache lines (a multiple of every
+     * vector width), at most 16K floats */
+    int64_t chunk = (c->n + 2 * nt - 1) / (2 * nt);
+    chunk = tc_imin((chunk + 63) / 64 * 64, (int64_t)1 << 14);
+    c->chunk = chunk;
+    tc_parallel_for(nt, (c->n + chunk - 1) / chunk, map_worker, c);
+}
+
+static tconv_status unary(const char *fn, void (*f)(const float *, float *, int64_t),
+                          const float *x, float *y, int64_t n, int64_t cost) {
     tc_clear_error();
-    tconv_status st = tc_nn_check_elementwise("relu", x, y, n);
+    tconv_status st = tc_nn_check_elementwise(fn, x, y, n);
     if (st) return st;
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN passes through */
+    if (x != y && tc_nn_overlap(x, n, y, n))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "%s: output must be the input itself or not overlap it", fn);
+    map_ctx c = {.kind = 0, .f1 = f, .a = x, .y = y, .n = n};
+    run_map(&c, cost);
     return TCONV_OK;
 }
 
+/* Backward maps: (saved, dy) -> dx; dx may be dy itself (in place). */
+static tconv_status binary(const char *fn,
+                           void (*f)(const float *, const float *, float *, int64_t),
+                           void (*fs)(const float *, const float *, float *, int64_t, float),
+                           float s, const float *a, const float *dy, float *dx, int64_t n) {
+    tc_clear_error();
+    tconv_status st = tc_nn_check_elementwise(fn, dy, dx, n);
+    if (st) return st;
+    if (n > 0 && !a) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "%s: the saved tensor is NULL", fn);
+    if ((dx != dy && tc_nn_overlap(dx, n, dy, n)) || (dx != a && tc_nn_overlap(dx, n, a, n)))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "%s: grad_input must be grad_output or the saved tensor itself, or "
+                       "overlap neither", fn);
+    map_ctx c = {.kind = fs ? 3 : 2, .f2 = f, .f2s = fs, .a = a, .b = dy, .y = dx, .s = s, .n = n};
+    run_map(&c, 2);
+    return TCONV_OK;
+}
+
+/* ---- ReLU ------------------------------------------------------------------ */
+
+/* y (n) = max(x, 0); NaN stays NaN. */
+tconv_status tconv_relu(const float *x, float *y, int64_t n) {
+    return unary("relu", tc_nn_k()->relu, x, y, n, 1);
+}
+
+/* dx (n) = y <= 0 ? 0 : dy, y the forward's output (or its input). */
+tconv_status tconv_relu_backward(const float *y, const float *dy, float *dx, int64_t n) {
+    return binary("relu_backward", tc_nn_k()->relu_bwd, NULL, 0.0f, y, dy, dx, n);
+}
+
+/* ---- LeakyReLU ------------------------------------------------------------- */
+
+/* y = x > 0 ? x : x * slope */
 tconv_status tconv_leaky_relu(const float *x, float *y, int64_t n, float negative_slope) {
     tc_clear_error();
     tconv_status st = tc_nn_check_elementwise("leaky_relu", x, y, n);
     if (st) return st;
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * negative_slope;
+    if (x != y && tc_nn_overlap(x, n, y, n))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "leaky_relu: output must be the input itself or not overlap it");
+    map_ctx c = {.kind = 1, .f1s = tc_nn_k()->leaky_relu, .a = x, .y = y, .s = negative_slope,
+                 .n = n};
+    run_map(&c, 1);
     return TCONV_OK;
 }
+
+/* dx = x > 0 ? dy : dy * slope, x the forward's input */
+tconv_status tconv_leaky_relu_backward(const float *x, const float *dy, float *dx, int64_t n,
+                                       float negative_slope) {
+    return binary("leaky_relu_backward", NULL, tc_nn_k()->leaky_relu_bwd, negative_slope, x, dy,
+                  dx, n);
+}
+
+/* ---- Tanh ------------------------------------------------------------------- */
 
 tconv_status tconv_tanh(const float *x, float *y, int64_t n) {
-    tc_clear_error();
-    tconv_status st = tc_nn_check_elementwise("tanh", x, y, n);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) y[i] = (float)tanh((double)x[i]);
-    return TCONV_OK;
+    return unary("tanh", tc_nn_k()->tanh, x, y, n, 8);
 }
 
+/* dx = dy * (1 - y*y), y the forward's output */
+tconv_status tconv_tanh_backward(const float *y, const float *dy, float *dx, int64_t n) {
+    return binary("tanh_backward", tc_nn_k()->tanh_bwd, NULL, 0.0f, y, dy, dx, n);
+}
+
+/* ---- Sigmoid ---------------------------------------------------------------- */
+
 tconv_status tconv_sigmoid(const float *x, float *y, int64_t n) {
-    tc_clear_error();
-    tconv_status st = tc_nn_check_elementwise("sigmoid", x, y, n);
-    if (st) return st;
-    for (int64_t i = 0; i < n; i++) y[i] = (float)(1.0 / (1.0 + exp(-(double)x[i])));
-    return TCONV_OK;
+    return unary("sigmoid", tc_nn_k()->sigmoid, x, y, n, 8);
+}
+
+/* dx = dy * (1 - y) * y, y the forward's output */
+tconv_status tconv_sigmoid_backward(const float *y, const float *dy, float *dx, int64_t n) {
+    return binary("sigmoid_backward", tc_nn_k()->sigmoid_bwd, NULL, 0.0f, y, dy, dx, n);
 }

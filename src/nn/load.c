@@ -43,6 +43,7 @@ tconv_status tconv_linear_load(tconv_linear *m, const tconv_safetensors *st, con
     tconv_status s = check_args(m, st, m ? m->weight : NULL);
     if (s) return s;
     int64_t ws[2] = {m->out_features, m->in_features};
+    tconv_linear_weights_changed(m); /* also on failure: it may be partly loaded */
     if ((s = load_param(st, prefix, "weight", m->weight, 2, ws))) return s;
     return load_param(st, prefix, "bias", m->bias, 1, &m->out_features);
 }
@@ -74,6 +75,7 @@ tconv_status tconv_conv_transpose2d_module_load(tconv_conv_transpose2d_module *m
     const tconv_conv_transpose2d_params *p = &m->p;
     int64_t ws[4] = {p->in_channels, p->out_channels / p->groups, p->kernel_size[0],
                      p->kernel_size[1]};
+    tconv_conv_transpose2d_module_weights_changed(m);
     if ((s = load_param(st, prefix, "weight", m->weight, 4, ws))) return s;
     return load_param(st, prefix, "bias", m->bias, 1, &p->out_channels);
 }
@@ -86,6 +88,7 @@ tconv_status tconv_conv2d_module_load(tconv_conv2d_module *m, const tconv_safete
     const tconv_conv2d_params *p = &m->p;
     int64_t ws[4] = {p->out_channels, p->in_channels / p->groups, p->kernel_size[0],
                      p->kernel_size[1]};
+    tconv_conv2d_module_weights_changed(m);
     if ((s = load_param(st, prefix, "weight", m->weight, 4, ws))) return s;
     return load_param(st, prefix, "bias", m->bias, 1, &p->out_channels);
 }

@@ -3,7 +3,9 @@
 
 #include <math.h>
 
-void tconv_rng_init(tconv_rng *rng, uint64_t seed) { rng->state = seed; }
+void tconv_rng_init(tconv_rng *rng, uint64_t seed) {
+    if (rng) rng->state = seed;
+}
 
 uint64_t tconv_rng_next_u64(tconv_rng *rng) {
     /* SplitMix64: Weyl step then the variant-13 mixer (Stafford). */

@@ -8,7 +8,6 @@ Run: /usr/bin/python3 -m pytest tests/python  (library: TCONV_LIBRARY, else
 build/libtconv.so).
 """
 import ctypes as C
-import os
 
 import numpy as np
 import pytest
@@ -16,57 +15,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-LIB = C.CDLL(os.environ.get("TCONV_LIBRARY") or os.path.join(ROOT, "build", "libtconv.so"))
-I64, FP, F32 = C.c_int64, C.POINTER(C.c_float), C.c_float
-I64P = C.POINTER(C.c_int64)
-LIB.tconv_last_error.restype = C.c_char_p
+from nn_ctypes import (LIB, I64, FP, I64P, Linear, BatchNorm2d, MaxPoolParams,  # noqa: E402
+                       CT2dParams, Conv2dParams, CT2dModule, Conv2dModule, Rng)
 
-
-class Linear(C.Structure):
-    _fields_ = [("in_features", I64), ("out_features", I64), ("weight", FP), ("bias", FP)]
-
-
-class BatchNorm2d(C.Structure):
-    _fields_ = [("num_features", I64), ("eps", C.c_double), ("momentum", C.c_double),
-                ("training", C.c_int), ("weight", FP), ("bias", FP), ("running_mean", FP),
-                ("running_var", FP), ("num_batches_tracked", I64)]
-
-
-class MaxPoolParams(C.Structure):
-    _fields_ = [("kernel_size", I64 * 2), ("stride", I64 * 2), ("padding", I64 * 2),
-                ("dilation", I64 * 2), ("ceil_mode", C.c_int)]
-
-
-class CT2dParams(C.Structure):
-    _fields_ = [("in_channels", I64), ("out_channels", I64), ("kernel_size", I64 * 2),
-                ("stride", I64 * 2), ("padding", I64 * 2), ("output_padding", I64 * 2),
-                ("dilation", I64 * 2), ("groups", I64)]
-
-
-class Conv2dParams(C.Structure):
-    _fields_ = [("in_channels", I64), ("out_channels", I64), ("kernel_size", I64 * 2),
-                ("stride", I64 * 2), ("padding", I64 * 2), ("dilation", I64 * 2),
-                ("groups", I64), ("padding_kind", C.c_int), ("padding_mode", C.c_int)]
-
-
-class CT2dModule(C.Structure):
-    _fields_ = [("p", CT2dParams), ("weight", FP), ("bias", FP)]
-
-
-class Conv2dModule(C.Structure):
-    _fields_ = [("p", Conv2dParams), ("weight", FP), ("bias", FP)]
-
-
-class Rng(C.Structure):
-    _fields_ = [("state", C.c_uint64)]
-
-
-LIB.tconv_leaky_relu.argtypes = [FP, FP, I64, F32]
-LIB.tconv_rng_init.argtypes = [C.POINTER(Rng), C.c_uint64]
 LIB.tconv_rng_fill_uniform.argtypes = [C.POINTER(Rng), FP, I64, C.c_double, C.c_double]
-for fn in ("tconv_relu", "tconv_tanh", "tconv_sigmoid"):
-    getattr(LIB, fn).argtypes = [FP, FP, I64]
 
 
 def fp(a):
