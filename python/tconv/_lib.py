@@ -85,15 +85,18 @@ class Options(ctypes.Structure):
 
 
 class Linear(ctypes.Structure):
-    """tconv_linear (the arrays are the Python module's; never freed by C here)."""
-    _fields_ = [("in_features", _i64), ("out_features", _i64), ("weight", _fp), ("bias", _fp)]
+    """tconv_linear (the arrays are the Python module's; never freed by C
+    here; no .grad arrays and no cache: C computes the direct sums)."""
+    _fields_ = [("in_features", _i64), ("out_features", _i64), ("weight", _fp), ("bias", _fp),
+                ("weight_grad", _fp), ("bias_grad", _fp), ("cache", ctypes.c_void_p)]
 
 
 class BatchNorm2d(ctypes.Structure):
     """tconv_batchnorm2d (the arrays are the Python module's)."""
     _fields_ = [("num_features", _i64), ("eps", ctypes.c_double), ("momentum", ctypes.c_double),
                 ("training", ctypes.c_int), ("weight", _fp), ("bias", _fp),
-                ("running_mean", _fp), ("running_var", _fp), ("num_batches_tracked", _i64)]
+                ("running_mean", _fp), ("running_var", _fp), ("num_batches_tracked", _i64),
+                ("weight_grad", _fp), ("bias_grad", _fp), ("cache", ctypes.c_void_p)]
 
 
 class MaxPool2dParams(ctypes.Structure):

@@ -641,7 +641,9 @@ class Linear(Module):
     weight (out_features, in_features), bias (out_features,) or None, drawn
     from U(-1/sqrt(in_features), 1/sqrt(in_features)) as PyTorch's default
     initialisation (rng: a NumPy Generator or seed; default the generator of
-    tconv.manual_seed).  Computed in C with double accumulation."""
+    tconv.manual_seed).  Runs on a packed operator kept by the module (the
+    library's 1x1 GEMM path: a Linear is a 1x1 convolution of (M,
+    in_features, 1, 1)), made again after an assignment to weight or bias."""
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None, *,
                  rng=None):
@@ -656,6 +658,15 @@ class Linear(Module):
         else:
             self.register_parameter("bias", None)
         self.reset_parameters(rng)
+
+    def _init_transient(self):
+        super()._init_transient()
+        self.__dict__["_op"] = None
+
+    def _changed(self, name):
+        if name in ("weight", "bias"):
+            with self.__dict__["_lock"]:
+                self.__dict__["_op"] = None
 
     def reset_parameters(self, rng=None):
         """Redraws weight and bias from PyTorch's default distribution."""
@@ -676,6 +687,9 @@ class Linear(Module):
         if b is not None and b.shape != (w.shape[0],):
             raise Error("Linear: bias must have shape [%d] to match weight %s, but has shape %s"
                         % (w.shape[0], _F._dims(w.shape), _F._dims(b.shape)))
+        if x.ndim >= 1 and x.shape[-1] == w.shape[1] and w.shape[0] > 0 and w.shape[1] > 0:
+            return self._forward_op(x, w, b)
+        # empty weights and refusals: the library's own Linear
         st = _lib.Linear(w.shape[1], w.shape[0], _ptr(w), None if b is None else _ptr(b))
         nd = x.ndim
         if nd >= 1:
@@ -689,6 +703,25 @@ class Linear(Module):
             _lib.ctypes.byref(st), nd, _lib.i64_array(x.shape) if nd else None, x.ctypes.data,
             y.ctypes.data, cap, oshape))
         return y
+
+    def _forward_op(self, x, w, b):
+        """x (..., in) as (M, in, 1, 1) through the kept 1x1 conv2d operator."""
+        out_f, in_f = w.shape
+        m = int(np.prod(x.shape[:-1], dtype=np.int64)) if x.ndim > 1 else 1
+        x4 = x.reshape((m, in_f, 1, 1) if x.ndim > 1 else (in_f, 1, 1))
+        with self._lock:
+            op = self._op
+            if op is None or op._impl_asked != _F._defaults["impl"]:
+                p = _lib.Conv2dParams()
+                p.in_channels, p.out_channels, p.groups = in_f, out_f, 1
+                p.kernel_size[:], p.stride[:], p.padding[:], p.dilation[:] = [1, 1], [1, 1], \
+                    [0, 0], [1, 1]
+                op = _F.Operator("conv2d", p, w.reshape(out_f, in_f, 1, 1), b)
+                self.__dict__["_op"] = op
+            if x4.shape != op._shape:
+                op._reshape(tuple(x4.shape), None)
+            y = op._run(x4, None)
+        return y.reshape(x.shape[:-1] + (out_f,))
 
     def extra_repr(self):
         """The constructor arguments repr shows, as PyTorch's."""
