@@ -492,22 +492,33 @@ static void on_alarm(int sig) {
     _exit(2);
 }
 
+/* TCONV_TEST_CONCURRENCY_SKIP: case names to leave out (e.g. "fork"),
+ * for a sanitizer stage that cannot run one of them yet. */
+static int skip(const char *name) {
+    const char *s = getenv("TCONV_TEST_CONCURRENCY_SKIP");
+    if (!s || !strstr(s, name)) return 0;
+    printf("case '%s' skipped (TCONV_TEST_CONCURRENCY_SKIP)\n", name);
+    return 1;
+}
+
 int main(void) {
     signal(SIGALRM, on_alarm);
     alarm(300);
     printf("cores usable: %d\n", tconv_max_num_threads());
     job js[NJOBS];
     jobs_make(js, 5);
-    test_distinct_ops(js);
-    test_same_op(js);
-    test_reshape_race(&js[0]);
-    test_reshape_race(&js[5]);
-    test_set_threads_during_runs(js);
-    test_shutdown(js);
-    test_fork(js);
+    if (!skip("distinct")) test_distinct_ops(js);
+    if (!skip("same_op")) test_same_op(js);
+    if (!skip("reshape")) {
+        test_reshape_race(&js[0]);
+        test_reshape_race(&js[5]);
+    }
+    if (!skip("set_threads")) test_set_threads_during_runs(js);
+    if (!skip("shutdown")) test_shutdown(js);
+    if (!skip("fork")) test_fork(js);
     jobs_free(js);
 #ifdef TCONV_SHARED_LIBRARY
-    test_dlopen();
+    if (!skip("dlopen")) test_dlopen();
 #else
     printf("no TCONV_SHARED_LIBRARY: dlopen case skipped\n");
 #endif
