@@ -613,7 +613,10 @@ TCONV_API void tconv_optimizer_destroy(tconv_optimizer *opt);
  * TCONV_ERROR_FORMAT and a message naming the tensor and the numbers; an
  * unreadable file is TCONV_ERROR_IO.  The JSON parser is strict (no
  * duplicate keys, no unknown fields in a tensor entry, integers only where
- * integers belong, nesting exactly as above).
+ * integers belong, nesting exactly as above, strings valid UTF-8).  Names
+ * in messages are escaped (control characters and bytes that are not
+ * UTF-8 as \xNN).  Opening costs time linear (or n log n) in the header's
+ * size and memory about the file's size.
  */
 typedef struct tconv_safetensors tconv_safetensors;
 
@@ -638,9 +641,11 @@ typedef struct tconv_tensor_info {
     int64_t nbytes;
 } tconv_tensor_info;
 
-/* Reads and validates a whole file.  Files larger than the host can address
- * or whose header is over 100 MB (the reference implementation's limit) are
- * refused. */
+/* Reads and validates a whole file.  Only regular files are read (a
+ * directory, device, pipe or socket is TCONV_ERROR_IO); the header is read
+ * first and checked against the file's size before the data is read.
+ * Files larger than the host can address or whose header is over 100 MB
+ * (the reference implementation's limit) are refused. */
 TCONV_API tconv_status tconv_safetensors_open(const char *path, tconv_safetensors **st);
 /* The same from bytes in memory (copied; the caller keeps its buffer). */
 TCONV_API tconv_status tconv_safetensors_open_memory(const void *data, size_t size,

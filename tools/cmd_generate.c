@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <tconv.h>
+#include <unistd.h>
 
 #ifdef TCONV_HAVE_PNG
 #include <png.h>
@@ -21,66 +23,142 @@
 #include "cli.h"
 #include "commands.h"
 
-#define CMD "tconv generate"
-#define DEFAULT_WEIGHTS "models/dcgan_digits.safetensors"
+#define CMD "generate" /* cli.c's helpers add the "tconv " */
+#define PFX "tconv " CMD
+#define MODEL_FILE "dcgan_digits.safetensors"
+#define DEFAULT_WEIGHTS "models/" MODEL_FILE
+/* Where an installed tconv finds the model, relative to its own directory
+ * (CMake passes ../share/tconv for the default layout), and the source tree
+ * it was built from. */
+#ifndef TCONV_DATA_FROM_BIN
+#define TCONV_DATA_FROM_BIN "../share/tconv"
+#endif
+
+#define MAX_COUNT 4096
+/* Bounds on what one run may allocate: any activation (floats) and the
+ * PNG's pixels (bytes). */
+#define MAX_ACTIVATION_FLOATS ((int64_t)1 << 28)
+#define MAX_PIXEL_BYTES ((int64_t)1 << 28)
 
 static void help(void) {
     printf(
         "Usage: tconv generate [--seed S] [--count K] [--out grid.png] [--weights FILE]\n\n"
-        "Runs the DCGAN generator of seed 003 (z 100x1x1 -> 1x16x16), trained on\n"
-        "scikit-learn's handwritten digits by scripts/train_dcgan_digits.py, in C with\n"
-        "libtconv, and writes its samples as a PNG grid.  BatchNorm uses the trained\n"
+        "Runs a DCGAN generator (z 100x1x1 -> 1x16x16: three ConvTranspose2d layers with\n"
+        "BatchNorm and ReLU, then Tanh), trained on scikit-learn's handwritten digits, in C\n"
+        "with libtconv, and writes its samples as a PNG grid.  BatchNorm uses the trained\n"
         "running statistics (eval mode).  z ~ N(0, 1) from tconv_rng seeded with S.\n\n"
         "  --seed S        noise seed (default 0)\n"
         "  --count K       number of samples, 1..4096 (default 64)\n"
         "  --out FILE      PNG to write (default digits.png)\n"
-        "  --weights FILE  safetensors state_dict (default " DEFAULT_WEIGHTS ", from the\n"
-        "                  current directory, else from the source tree tconv was built from)\n"
+        "  --weights FILE  safetensors state_dict (default: " DEFAULT_WEIGHTS " in the\n"
+        "                  current directory, else " MODEL_FILE " in the installed\n"
+        "                  share/tconv, else in the source tree tconv was built from)\n"
         "  --cols N        grid columns (default ceil(sqrt(K)))\n"
         "  --scale N       pixel size of one sample pixel, 1..32 (default 4)\n"
-        "  --z FILE        read z from tensor \"z\" (K, Z, 1, 1) of a safetensors file\n"
-        "                  instead of drawing it (for comparing with PyTorch)\n"
+        "  --z FILE        read z from tensor \"z\" (K, Z, 1, 1), F32, K in 1..4096, of a\n"
+        "                  safetensors file instead of drawing it (for comparing with\n"
+        "                  PyTorch); K is the count\n"
         "  --raw-out FILE  also write the generator's output (K, IMG, 16, 16) as raw\n"
         "                  little-endian float32\n"
         "  -h, --help      this text\n\n"
-        "Exit status: 0 written, 1 the library or a file failed, 2 bad usage.\n");
+        "Exit status: 0 written, 1 the library or a file failed (also: the weights make\n"
+        "NaN or infinite pixels; nothing is written then), 2 bad usage.\n");
 }
 
 #define FAIL_IF(call)                                                                    \
     do {                                                                                 \
         tconv_status s_ = (call);                                                        \
         if (s_ != TCONV_OK) {                                                            \
-            fprintf(stderr, CMD ": %s: %s\n", tconv_status_string(s_), tconv_last_error()); \
+            fprintf(stderr, PFX ": %s: %s\n", tconv_status_string(s_), tconv_last_error()); \
             goto fail;                                                                   \
         }                                                                                \
     } while (0)
 
-/* The shape of a state_dict tensor (4-D weights only here). */
-static tconv_status weight_dims(const tconv_safetensors *st, const char *name, int64_t d[4]) {
+/* The shape of ConvTranspose2d weight `name`, checked before anything is
+ * allocated for it: F32, (C_in, C_out, 4, 4), channels >= 1.  Such a
+ * tensor's bytes are in the file, so the layer built from it is no larger
+ * than the file.  Prints why not and returns 0. */
+static int weight_dims(const tconv_safetensors *st, const char *name, int64_t d[4]) {
     tconv_tensor_info info;
     tconv_status s = tconv_safetensors_find(st, name, &info);
-    if (s) return s;
-    if (info.ndim != 4) {
-        fprintf(stderr, CMD ": %s has %d dims, expected a 4-D ConvTranspose2d weight\n", name,
-                info.ndim);
-        return TCONV_ERROR_FORMAT;
+    if (s) {
+        fprintf(stderr, PFX ": %s: %s\n", tconv_status_string(s), tconv_last_error());
+        return 0;
+    }
+    char b[160];
+    if (info.dtype != TCONV_DTYPE_F32 || info.ndim != 4 || info.shape[0] < 1 ||
+        info.shape[1] < 1 || info.shape[2] != 4 || info.shape[3] != 4) {
+        fprintf(stderr,
+                PFX ": weights file: %s is %s of shape (%s), expected F32 of shape (C_in, C_out, "
+                "4, 4) with C_in, C_out >= 1\n",
+                name, tconv_dtype_name(info.dtype),
+                cli_shape_x(b, sizeof b, info.shape, info.ndim < 8 ? info.ndim : 8));
+        return 0;
     }
     memcpy(d, info.shape, 4 * sizeof(int64_t));
-    return TCONV_OK;
+    return 1;
 }
 
-/* One ConvTranspose2d layer: allocate its output, run it, free the input. */
+/* n = the product of d[0..4) if it is at most MAX_ACTIVATION_FLOATS. */
+static int activation_size(const int64_t d[4], int64_t *n) {
+    int64_t r = 1;
+    for (int i = 0; i < 4; i++)
+        if (d[i] < 0 || __builtin_mul_overflow(r, d[i], &r) || r > MAX_ACTIVATION_FLOATS) return 0;
+    *n = r;
+    return 1;
+}
+
+/* One ConvTranspose2d layer: allocate its output, run it, free the input.
+ * The output's size was bounded before the first layer ran. */
 static tconv_status run_ct(const tconv_conv_transpose2d_module *m, float **x, int64_t shape[4]) {
     int64_t out[4], n;
     tconv_status s = tconv_conv_transpose2d_output_shape(&m->p, 4, shape, NULL, 0, out);
     if (s) return s;
-    n = out[0] * out[1] * out[2] * out[3];
+    if (!activation_size(out, &n)) return TCONV_ERROR_OVERFLOW; /* not reached: checked first */
     float *y = malloc((size_t)(n > 0 ? n : 1) * sizeof(float));
     if (!y) return TCONV_ERROR_OUT_OF_MEMORY;
     s = tconv_conv_transpose2d_module_forward(m, 4, shape, *x, NULL, 0, y, n, shape);
     free(*x);
     *x = y;
     return s;
+}
+
+/* The default weights: DEFAULT_WEIGHTS in the current directory, else the
+ * installed copy (<dir of this executable>/TCONV_DATA_FROM_BIN), else the
+ * source tree's.  The first that exists is used (a broken one fails, it is
+ * not skipped); if none exists, the current directory's path (whose open
+ * then fails with the list of places tried). */
+static const char *find_default_weights(char *tried, size_t tried_len) {
+    static char path[4096];
+    struct stat sb;
+    size_t used = 0;
+    tried[0] = '\0';
+#define TRY(p)                                                                        \
+    do {                                                                              \
+        if (stat((p), &sb) == 0) return (p);                                          \
+        if (used < tried_len)                                                         \
+            used += (size_t)snprintf(tried + used, tried_len - used, "%s%s", used ? ", " : "", (p)); \
+    } while (0)
+    TRY(DEFAULT_WEIGHTS);
+#if defined(__linux__)
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && (size_t)n < sizeof exe - 1) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            if ((size_t)snprintf(path, sizeof path, "%s/" TCONV_DATA_FROM_BIN "/" MODEL_FILE, exe) <
+                sizeof path)
+                TRY(path);
+        }
+    }
+#endif
+#ifdef TCONV_SOURCE_DIR
+    TRY(TCONV_SOURCE_DIR "/" DEFAULT_WEIGHTS);
+#endif
+#undef TRY
+    return NULL;
 }
 
 #ifdef TCONV_HAVE_PNG
@@ -96,7 +174,7 @@ static int write_png(const char *path, const unsigned char *pix, int w, int h, i
     if (!png || !info || setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
         fclose(f);
-        fprintf(stderr, CMD ": libpng failed writing %s\n", path);
+        fprintf(stderr, PFX ": libpng failed writing %s\n", path);
         return 0;
     }
     png_init_io(png, f);
@@ -118,7 +196,7 @@ static int write_png(const char *path, const unsigned char *pix, int w, int h, i
 int cmd_generate(int argc, char **argv) {
     int64_t seed = 0, count = 64, cols = 0, scale = 4;
     const char *out = "digits.png", *weights = DEFAULT_WEIGHTS, *z_path = NULL, *raw_out = NULL;
-    int weights_given = 0;
+    int weights_given = 0, count_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *v = NULL;
         int r;
@@ -131,8 +209,9 @@ int cmd_generate(int argc, char **argv) {
             if (!cli_parse_i64(v, &seed)) return cli_bad_value(CMD, "--seed", v, "an integer");
         } else if (OPT("count", "n", &v)) {
             if (r < 0) return CLI_USAGE;
-            if (!cli_parse_i64(v, &count) || count < 1 || count > 4096)
+            if (!cli_parse_i64(v, &count) || count < 1 || count > MAX_COUNT)
                 return cli_bad_value(CMD, "--count", v, "an integer in 1..4096");
+            count_given = 1;
         } else if (OPT("cols", NULL, &v)) {
             if (r < 0) return CLI_USAGE;
             if (!cli_parse_i64(v, &cols) || cols < 1 || cols > 4096)
@@ -155,14 +234,15 @@ int cmd_generate(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             raw_out = v;
         } else {
-            fprintf(stderr, CMD ": unknown argument '%s' (see tconv generate --help)\n", argv[i]);
+            fprintf(stderr, PFX ": unknown %s '%s' (see tconv generate --help)\n",
+                    argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }
 #undef OPT
     }
 #ifndef TCONV_HAVE_PNG
     (void)out;
-    fprintf(stderr, CMD ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
+    fprintf(stderr, PFX ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
     return CLI_FAIL;
 #else
     int rc = CLI_FAIL;
@@ -174,23 +254,84 @@ int cmd_generate(int argc, char **argv) {
     float *x = NULL;
     unsigned char *pix = NULL;
 
-    /* The network's widths come from the file: net.0/3/6 are the ConvT weights.
-     * The default path is relative to the current directory (the repository
-     * root); from elsewhere, fall back to the source tree this tool was
-     * compiled from (__FILE__ is tools/cmd_generate.c there). */
-    if (!weights_given && tconv_safetensors_open(weights, &st) != TCONV_OK) {
-        static char alt[4096];
-        const char *slash = strrchr(__FILE__, '/');
-        int len = slash ? (int)(slash - __FILE__) : 0;
-        snprintf(alt, sizeof alt, "%.*s/../" DEFAULT_WEIGHTS, len, __FILE__);
-        if (len > 0 && tconv_safetensors_open(alt, &st) == TCONV_OK) weights = alt;
-        else st = NULL;
+    if (!weights_given) {
+        char tried[3 * 4096 + 64];
+        weights = find_default_weights(tried, sizeof tried);
+        if (!weights) {
+            fprintf(stderr, PFX ": no weights file found (looked for %s); give one with --weights\n",
+                    tried);
+            goto fail;
+        }
     }
-    if (!st) FAIL_IF(tconv_safetensors_open(weights, &st));
+    FAIL_IF(tconv_safetensors_open(weights, &st));
+    /* The network's widths come from the file: net.0/3/6 are the ConvT
+     * weights, each (C_in, C_out, 4, 4), each layer's C_in the previous C_out. */
     int64_t wd[3][4];
-    FAIL_IF(weight_dims(st, "net.0.weight", wd[0]));
-    FAIL_IF(weight_dims(st, "net.3.weight", wd[1]));
-    FAIL_IF(weight_dims(st, "net.6.weight", wd[2]));
+    for (int l = 0; l < 3; l++) {
+        char name[16];
+        snprintf(name, sizeof name, "net.%d.weight", 3 * l);
+        if (!weight_dims(st, name, wd[l])) goto fail;
+        if (l > 0 && wd[l][0] != wd[l - 1][1]) {
+            fprintf(stderr,
+                    PFX ": weights file: %s has %lld input channels but net.%d.weight makes %lld\n",
+                    name, (long long)wd[l][0], 3 * (l - 1), (long long)wd[l - 1][1]);
+            goto fail;
+        }
+    }
+    const int64_t zdim = wd[0][0], img_c = wd[2][1];
+    if (img_c != 1 && img_c != 3) {
+        fprintf(stderr, PFX ": the generator makes %lld channels; PNG needs 1 or 3\n", (long long)img_c);
+        goto fail;
+    }
+
+    /* z: (K, Z, 1, 1) from --z, checked before anything is allocated for it */
+    if (z_path) {
+        tconv_tensor_info info;
+        char b[160];
+        FAIL_IF(tconv_safetensors_open(z_path, &zf));
+        FAIL_IF(tconv_safetensors_find(zf, "z", &info));
+        if (info.dtype != TCONV_DTYPE_F32 || info.ndim != 4 || info.shape[1] != zdim ||
+            info.shape[2] != 1 || info.shape[3] != 1) {
+            fprintf(stderr, PFX ": --z: tensor z is %s of shape (%s), expected F32 of shape (K, %lld, 1, 1)\n",
+                    tconv_dtype_name(info.dtype),
+                    cli_shape_x(b, sizeof b, info.shape, info.ndim < 8 ? info.ndim : 8),
+                    (long long)zdim);
+            goto fail;
+        }
+        if (info.shape[0] < 1 || info.shape[0] > MAX_COUNT) {
+            fprintf(stderr, PFX ": --z: tensor z holds %lld samples, expected 1..%d\n",
+                    (long long)info.shape[0], MAX_COUNT);
+            goto fail;
+        }
+        if (count_given && count != info.shape[0]) {
+            fprintf(stderr, PFX ": --count %lld but z holds %lld samples (give one of them)\n",
+                    (long long)count, (long long)info.shape[0]);
+            rc = CLI_USAGE;
+            goto done;
+        }
+        count = info.shape[0];
+    }
+
+    /* Every activation's size, bounded before the first allocation. */
+    {
+        const int64_t acts[4][4] = {{count, zdim, 1, 1},
+                                    {count, wd[0][1], 4, 4},
+                                    {count, wd[1][1], 8, 8},
+                                    {count, wd[2][1], 16, 16}};
+        for (int l = 0; l < 4; l++) {
+            int64_t n;
+            if (!activation_size(acts[l], &n)) {
+                fprintf(stderr,
+                        PFX ": %lld samples of this generator need an activation of %lldx%lldx%lldx%lld "
+                        "floats, more than the %lld allowed; lower --count\n",
+                        (long long)count, (long long)acts[l][0], (long long)acts[l][1],
+                        (long long)acts[l][2], (long long)acts[l][3],
+                        (long long)MAX_ACTIVATION_FLOATS);
+                goto fail;
+            }
+        }
+    }
+
     const int64_t stride[3] = {1, 2, 2}, pad[3] = {0, 1, 1};
     for (int l = 0; l < 3; l++) {
         tconv_conv_transpose2d_params p;
@@ -208,20 +349,8 @@ int cmd_generate(int argc, char **argv) {
             bn[l].training = 0; /* gen.eval() */
         }
     }
-    const int64_t zdim = wd[0][0], img_c = wd[2][1];
-    if (img_c != 1 && img_c != 3) {
-        fprintf(stderr, CMD ": the generator makes %lld channels; PNG needs 1 or 3\n", (long long)img_c);
-        goto fail;
-    }
 
-    /* z ~ N(0, 1), (K, Z, 1, 1) */
     int64_t shape[4] = {count, zdim, 1, 1};
-    if (z_path) {
-        tconv_tensor_info info;
-        FAIL_IF(tconv_safetensors_open(z_path, &zf));
-        FAIL_IF(tconv_safetensors_find(zf, "z", &info));
-        if (info.ndim == 4) shape[0] = count = info.shape[0];
-    }
     x = malloc((size_t)(count * zdim) * sizeof(float));
     if (!x) goto oom;
     if (zf) {
@@ -243,6 +372,26 @@ int cmd_generate(int argc, char **argv) {
             FAIL_IF(tconv_tanh(x, x, n));
         }
     }
+    /* A NaN or infinity (NaN weights or statistics, a zero running_var
+     * with eps removed, ...) has no pixel value: refuse rather than write a
+     * picture that hides it. */
+    {
+        const int64_t n = shape[0] * shape[1] * shape[2] * shape[3];
+        int64_t bad = 0, first = -1;
+        for (int64_t i = 0; i < n; i++)
+            if (!isfinite(x[i])) {
+                if (first < 0) first = i;
+                bad++;
+            }
+        if (bad) {
+            const int64_t per = shape[1] * shape[2] * shape[3];
+            fprintf(stderr,
+                    PFX ": the generator's output has %lld non-finite values (NaN or infinity; "
+                    "first in sample %lld) -- are the weights in %s finite?  Nothing written.\n",
+                    (long long)bad, (long long)(first / per), weights);
+            goto fail;
+        }
+    }
     if (raw_out) {
         FILE *f = fopen(raw_out, "wb");
         size_t n = (size_t)(shape[0] * shape[1] * shape[2] * shape[3]);
@@ -258,9 +407,11 @@ int cmd_generate(int argc, char **argv) {
     const int64_t rows = (count + cols - 1) / cols;
     const int64_t th = h * scale, tw = w * scale;
     const int64_t pw = cols * tw + (cols + 1) * gap, ph = rows * th + (rows + 1) * gap;
-    if (pw > 65535 || ph > 65535) {
-        fprintf(stderr, CMD ": grid %lldx%lld pixels is too large; lower --scale or --count\n",
-                (long long)pw, (long long)ph);
+    if (pw > 65535 || ph > 65535 || pw * ph * img_c > MAX_PIXEL_BYTES) {
+        fprintf(stderr,
+                PFX ": a grid of %lldx%lld pixels is too large (at most 65535 a side and %lld "
+                "bytes); lower --scale or --count, or change --cols\n",
+                (long long)pw, (long long)ph, (long long)MAX_PIXEL_BYTES);
         goto fail;
     }
     pix = malloc((size_t)(pw * ph * img_c));
@@ -285,7 +436,7 @@ int cmd_generate(int argc, char **argv) {
     rc = CLI_OK;
     goto done;
 oom:
-    fprintf(stderr, CMD ": out of memory\n");
+    fprintf(stderr, PFX ": out of memory\n");
 fail:
     rc = CLI_FAIL;
 done:

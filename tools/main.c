@@ -18,7 +18,7 @@ static const command commands[] = {
     {"explain", cmd_explain,
      "the seeds' decomposition step by step (zero insertion, padding, flip, stride-1 conv)"},
     {"demo", cmd_demo, "the seeds' examples computed with the library, golden 5x5 checked"},
-    {"generate", cmd_generate, "run a trained DCGAN generator and write a PNG grid (issue 4)"},
+    {"generate", cmd_generate, "run a trained DCGAN generator and write a PNG grid"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

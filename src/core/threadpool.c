@@ -110,11 +110,14 @@ static void atfork_parent(void) {
     pthread_mutex_unlock(&pool.run_lock);
 }
 static void atfork_child(void) {
-    pthread_mutex_init(&pool.run_lock, NULL);
-    pthread_mutex_init(&pool.m, NULL);
-    pthread_cond_init(&pool.work_cv, NULL);
+    /* the forking thread, alone in the child, holds both locks (prepare):
+     * release them; the condition variable may have had waiters that no
+     * longer exist, so it starts afresh */
     pool.nworkers = 0;
     pool.stop = 0;
+    pthread_cond_init(&pool.work_cv, NULL);
+    pthread_mutex_unlock(&pool.m);
+    pthread_mutex_unlock(&pool.run_lock);
 }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void register_atfork(void) {

@@ -6,13 +6,22 @@
  * knows exactly this nesting (no general JSON DOM, no recursion), reads the
  * whole file into memory at open and validates every entry before the
  * caller sees any of it, so lookups and reads never touch unchecked bytes.
+ *
+ * Hostile files cost time and memory in proportion to their size: every
+ * header check is linear or n log n (duplicates are found by sorting), a
+ * file is read only when it is a regular file, its header first, and its
+ * data only after the header's tensors have been checked against the
+ * file's size.  Strings must be UTF-8; names shown in messages are escaped.
  */
 #include "../nn/nn_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* the reference implementation's limit */
 #define ST_MAX_DIMS 32
@@ -21,7 +30,8 @@ typedef struct st_tensor {
     char *name;
     tconv_dtype dtype;
     int ndim;
-    int64_t shape[ST_MAX_DIMS];
+    const int64_t *shape; /* ndim entries in the file's dims pool (set after parsing) */
+    int64_t shape_at;  /* where they are in the pool while it may still grow */
     int64_t numel, nbytes;
     int64_t begin, end; /* relative to the data start */
 } st_tensor;
@@ -35,6 +45,9 @@ struct tconv_safetensors {
     st_tensor **by_name; /* pointers into t sorted by name, for lookup */
     char **meta;        /* key, value, key, value, ... */
     int64_t meta_count, meta_cap;
+    char ***meta_by_key; /* pointers to the keys in meta, sorted, for lookup */
+    int64_t *dims;       /* every tensor's shape, one after another */
+    int64_t dims_count, dims_cap;
 };
 
 static const struct {
@@ -54,6 +67,67 @@ static const struct {
 
 const char *tconv_dtype_name(tconv_dtype dtype) {
     return (int)dtype >= 0 && (int)dtype < ST_NDTYPES ? k_dtypes[dtype].name : "?";
+}
+
+/* ---- UTF-8 and names in messages ----------------------------------------- */
+
+/* The length (1..4) of the well-formed UTF-8 sequence at p (n bytes
+ * available) and its code point, or 0 if it is not one (overlong forms,
+ * surrogates and values above U+10FFFF are not UTF-8). */
+static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp) {
+    if (n == 0) return 0;
+    const unsigned c = p[0];
+    size_t len;
+    unsigned v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    } else if ((c & 0xE0) == 0xC0) {
+        len = 2, v = c & 0x1F, min = 0x80;
+    } else if ((c & 0xF0) == 0xE0) {
+        len = 3, v = c & 0x0F, min = 0x800;
+    } else if ((c & 0xF8) == 0xF0) {
+        len = 4, v = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (n < len) return 0;
+    for (size_t k = 1; k < len; k++) {
+        if ((p[k] & 0xC0) != 0x80) return 0;
+        v = (v << 6) | (p[k] & 0x3F);
+    }
+    if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+    *cp = v;
+    return len;
+}
+
+/* s as a message may show it: printable ASCII and UTF-8 characters from
+ * U+00A0 up as they are; control characters (C0, DEL, C1), backslashes and
+ * bytes that are not UTF-8 as \xNN escapes, so that a name from a file
+ * cannot drive the terminal that shows the message.  At most about 200
+ * characters of s; longer names end in "...". */
+#define ST_ESC_CAP 840
+static const char *st_esc(char buf[ST_ESC_CAP], const char *s) {
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = strlen(s), i = 0, k = 0;
+    while (i < n && k + 8 < ST_ESC_CAP && i < 200) {
+        unsigned cp;
+        size_t len = utf8_seq(p + i, n - i, &cp);
+        if (len > 1 && cp >= 0xA0) {
+            memcpy(buf + k, p + i, len);
+            k += len, i += len;
+        } else if (len == 1 && cp >= 0x20 && cp < 0x7F && cp != '\\') {
+            buf[k++] = (char)cp, i++;
+        } else { /* one byte escaped; the rest of a C1 sequence follows as \xNN too */
+            buf[k++] = '\\', buf[k++] = 'x';
+            buf[k++] = hex[p[i] >> 4], buf[k++] = hex[p[i] & 15];
+            i++;
+        }
+    }
+    if (i < n) buf[k++] = '.', buf[k++] = '.', buf[k++] = '.';
+    buf[k] = '\0';
+    return buf;
 }
 
 /* ---- the JSON header parser ---------------------------------------------- */
@@ -135,6 +209,18 @@ static tconv_status jstring(jp *j, char **out) {
         if (c < 0x20) {
             free(r);
             return jfail(j, "control character in string");
+        }
+        if (c >= 0x80) { /* the format's header is UTF-8 */
+            unsigned cp;
+            size_t len = utf8_seq((const unsigned char *)j->s + j->i, j->n - j->i, &cp);
+            if (len == 0) {
+                free(r);
+                return jfail(j, "string is not valid UTF-8 (the format requires UTF-8 names "
+                                "and metadata)");
+            }
+            memcpy(r + k, j->s + j->i, len);
+            k += len, j->i += len;
+            continue;
         }
         if (c != '\\') {
             r[k++] = (char)c;
@@ -255,7 +341,7 @@ static tconv_status juint_array(jp *j, int64_t *vals, int max, int *count, const
 
 static tconv_status parse_dtype(jp *j, tconv_dtype *out) {
     size_t at = j->i;
-    char *s;
+    char *s, e[ST_ESC_CAP];
     tconv_status st = jstring(j, &s);
     if (st) return st;
     for (int d = 0; d < ST_NDTYPES; d++) {
@@ -267,16 +353,31 @@ static tconv_status parse_dtype(jp *j, tconv_dtype *out) {
     }
     j->i = at;
     st = tc_fail(TCONV_ERROR_FORMAT,
-                 "safetensors: unknown dtype \"%.40s\" at header byte %zu (known: BOOL, U8, I8, "
+                 "safetensors: unknown dtype \"%.60s\" at header byte %zu (known: BOOL, U8, I8, "
                  "I16, U16, F16, BF16, I32, U32, F32, F64, I64, U64, F8_E4M3, F8_E5M2)",
-                 s, at);
+                 st_esc(e, s), at);
     free(s);
     return st;
 }
 
+/* Appends a shape to the file's dims pool; t->shape_at says where. */
+static tconv_status push_dims(tconv_safetensors *f, st_tensor *t, const int64_t *d, int n) {
+    if (f->dims_count + n > f->dims_cap) {
+        int64_t nc = f->dims_cap ? f->dims_cap * 2 : 64;
+        while (nc < f->dims_count + n) nc *= 2;
+        int64_t *m = realloc(f->dims, (size_t)nc * sizeof *m);
+        if (!m) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "safetensors: out of memory");
+        f->dims = m, f->dims_cap = nc;
+    }
+    t->shape_at = f->dims_count;
+    if (n) memcpy(f->dims + f->dims_count, d, (size_t)n * sizeof *d);
+    f->dims_count += n;
+    return TCONV_OK;
+}
+
 /* {"dtype": ..., "shape": [...], "data_offsets": [b, e]} in any order,
  * each exactly once, nothing else. */
-static tconv_status parse_tensor(jp *j, st_tensor *t) {
+static tconv_status parse_tensor(jp *j, tconv_safetensors *f, st_tensor *t) {
     tconv_status st = jexpect(j, '{');
     if (st) return st;
     bool have_dtype = false, have_shape = false, have_off = false;
@@ -293,7 +394,9 @@ static tconv_status parse_tensor(jp *j, st_tensor *t) {
             st = parse_dtype(j, &t->dtype);
         } else if (strcmp(key, "shape") == 0 && !have_shape) {
             have_shape = true;
-            st = juint_array(j, t->shape, ST_MAX_DIMS, &t->ndim, "shape");
+            int64_t d[ST_MAX_DIMS];
+            st = juint_array(j, d, ST_MAX_DIMS, &t->ndim, "shape");
+            if (!st) st = push_dims(f, t, d, t->ndim);
         } else if (strcmp(key, "data_offsets") == 0 && !have_off) {
             have_off = true;
             int64_t v[2];
@@ -347,12 +450,7 @@ static tconv_status parse_metadata(jp *j, tconv_safetensors *f) {
     }
     for (;;) {
         char *k = NULL, *v = NULL;
-        if ((st = jstring(j, &k))) return st;
-        for (int64_t i = 0; i < f->meta_count; i += 2)
-            if (strcmp(f->meta[i], k) == 0) {
-                free(k);
-                return jfail(j, "duplicate key in __metadata__");
-            }
+        if ((st = jstring(j, &k))) return st; /* duplicates: found after parsing, by sorting */
         if ((st = jexpect(j, ':')) || (st = (jpeek(j, '"') ? jstring(j, &v)
                                                           : jfail(j, "__metadata__ values must be strings"))) ||
             (st = push_meta(f, k, v))) {
@@ -400,7 +498,7 @@ static tconv_status parse_header(jp *j, tconv_safetensors *f) {
                 st_tensor *t = &f->t[f->count++];
                 memset(t, 0, sizeof *t);
                 t->name = name;
-                if ((st = parse_tensor(j, t))) return st;
+                if ((st = parse_tensor(j, f, t))) return st;
             }
             if (jpeek(j, ',')) {
                 j->i++;
@@ -421,6 +519,27 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp((*(st_tensor *const *)a)->name, (*(st_tensor *const *)b)->name);
 }
 
+static int cmp_meta_key(const void *a, const void *b) {
+    return strcmp(**(char **const *)a, **(char **const *)b);
+}
+
+/* The metadata keys sorted (for lookup), and no key twice. */
+static tconv_status index_metadata(tconv_safetensors *f) {
+    const int64_t n = f->meta_count / 2;
+    if (n == 0) return TCONV_OK;
+    f->meta_by_key = malloc((size_t)n * sizeof *f->meta_by_key);
+    if (!f->meta_by_key) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "safetensors: out of memory");
+    for (int64_t i = 0; i < n; i++) f->meta_by_key[i] = &f->meta[2 * i];
+    qsort(f->meta_by_key, (size_t)n, sizeof *f->meta_by_key, cmp_meta_key);
+    char e[ST_ESC_CAP];
+    for (int64_t i = 1; i < n; i++)
+        if (strcmp(*f->meta_by_key[i - 1], *f->meta_by_key[i]) == 0)
+            return tc_fail(TCONV_ERROR_FORMAT,
+                           "safetensors: malformed header JSON: duplicate key in __metadata__: '%s'",
+                           st_esc(e, *f->meta_by_key[i]));
+    return TCONV_OK;
+}
+
 static int cmp_offset(const void *a, const void *b) {
     const st_tensor *x = *(st_tensor *const *)a, *y = *(st_tensor *const *)b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
@@ -429,32 +548,36 @@ static int cmp_offset(const void *a, const void *b) {
 }
 
 static tconv_status validate(tconv_safetensors *f) {
-    char b1[200];
+    static const int64_t no_dims[1] = {0};
+    char b1[200], e[ST_ESC_CAP];
     int64_t data_len = (int64_t)(f->size - f->data_start);
+    for (int64_t i = 0; i < f->count; i++) /* the pool is complete: point into it */
+        f->t[i].shape = f->dims ? f->dims + f->t[i].shape_at : no_dims;
     for (int64_t i = 0; i < f->count; i++) {
         st_tensor *t = &f->t[i];
         if (!tc_numel(t->shape, t->ndim, &t->numel) ||
             tc_mul_overflow(t->numel, k_dtypes[t->dtype].size, &t->nbytes))
             return tc_fail(TCONV_ERROR_FORMAT,
-                           "safetensors: tensor '%.200s': shape %s times %s's %d bytes overflows int64",
-                           t->name, tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim),
+                           "safetensors: tensor '%s': shape %s times %s's %d bytes overflows int64",
+                           st_esc(e, t->name), tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim),
                            k_dtypes[t->dtype].name, k_dtypes[t->dtype].size);
         if (t->begin > t->end)
             return tc_fail(TCONV_ERROR_FORMAT,
-                           "safetensors: tensor '%.200s': data_offsets [%lld, %lld] end before they begin",
-                           t->name, (long long)t->begin, (long long)t->end);
+                           "safetensors: tensor '%s': data_offsets [%lld, %lld] end before they begin",
+                           st_esc(e, t->name), (long long)t->begin, (long long)t->end);
         if (t->end - t->begin != t->nbytes)
             return tc_fail(TCONV_ERROR_FORMAT,
-                           "safetensors: tensor '%.200s': data_offsets [%lld, %lld] span %lld bytes but "
+                           "safetensors: tensor '%s': data_offsets [%lld, %lld] span %lld bytes but "
                            "%s shape %s needs %lld",
-                           t->name, (long long)t->begin, (long long)t->end,
+                           st_esc(e, t->name), (long long)t->begin, (long long)t->end,
                            (long long)(t->end - t->begin), k_dtypes[t->dtype].name,
                            tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim), (long long)t->nbytes);
         if (t->end > data_len)
             return tc_fail(TCONV_ERROR_FORMAT,
-                           "safetensors: tensor '%.200s': data_offsets [%lld, %lld] go beyond the %lld "
+                           "safetensors: tensor '%s': data_offsets [%lld, %lld] go beyond the %lld "
                            "bytes of data (truncated file?)",
-                           t->name, (long long)t->begin, (long long)t->end, (long long)data_len);
+                           st_esc(e, t->name), (long long)t->begin, (long long)t->end,
+                           (long long)data_len);
     }
     size_t ibytes = (size_t)(f->count ? f->count : 1) * sizeof(st_tensor *);
     st_tensor **order = malloc(ibytes);
@@ -469,8 +592,8 @@ static tconv_status validate(tconv_safetensors *f) {
     tconv_status st = TCONV_OK;
     for (int64_t i = 1; i < f->count && !st; i++)
         if (strcmp(f->by_name[i - 1]->name, f->by_name[i]->name) == 0)
-            st = tc_fail(TCONV_ERROR_FORMAT, "safetensors: tensor name '%.200s' appears twice",
-                         f->by_name[i]->name);
+            st = tc_fail(TCONV_ERROR_FORMAT, "safetensors: tensor name '%s' appears twice",
+                         st_esc(e, f->by_name[i]->name));
     /* The tensors must tile the data: sorted by offset, each begins where
      * the previous ended, and the last ends at the end of the file. */
     int64_t at = 0;
@@ -478,9 +601,9 @@ static tconv_status validate(tconv_safetensors *f) {
         const st_tensor *t = order[i];
         if (t->begin != at)
             st = tc_fail(TCONV_ERROR_FORMAT,
-                         "safetensors: tensor '%.200s': data_offsets [%lld, %lld] %s (expected it "
+                         "safetensors: tensor '%s': data_offsets [%lld, %lld] %s (expected it "
                          "to begin at %lld)",
-                         t->name, (long long)t->begin, (long long)t->end,
+                         st_esc(e, t->name), (long long)t->begin, (long long)t->end,
                          t->begin < at ? "overlap another tensor" : "leave a gap", (long long)at);
         at = t->end;
     }
@@ -489,29 +612,32 @@ static tconv_status validate(tconv_safetensors *f) {
                      "safetensors: the tensors cover %lld bytes of data but the file has %lld after "
                      "the header", (long long)at, (long long)data_len);
     free(order);
+    if (!st) st = index_metadata(f);
     return st;
 }
 
-/* Takes ownership of buf (size bytes, from malloc). */
-static tconv_status open_buffer(unsigned char *buf, size_t size, const char *origin,
-                                tconv_safetensors **out) {
-    if (size < 8) {
-        free(buf);
-        return tc_fail(TCONV_ERROR_FORMAT,
-                       "safetensors: %s is %zu bytes, too short for the 8-byte header length",
-                       origin, size);
-    }
+/* The header length of a file of `size` bytes whose first 8 bytes are at
+ * buf (size >= 8), checked against the limit and the file's size. */
+static tconv_status header_length(const unsigned char *buf, size_t size, const char *origin,
+                                  size_t *out) {
     uint64_t hl = 0;
     for (int k = 7; k >= 0; k--) hl = (hl << 8) | buf[k];
-    if (hl > ST_MAX_HEADER || hl > size - 8) {
-        free(buf);
+    if (hl > ST_MAX_HEADER || hl > size - 8)
         return tc_fail(TCONV_ERROR_FORMAT,
                        "safetensors: %s: header length %llu %s (file is %zu bytes)", origin,
                        (unsigned long long)hl,
                        hl > ST_MAX_HEADER ? "exceeds the 100000000-byte limit"
                                           : "runs past the end of the file (truncated?)",
                        size);
-    }
+    *out = (size_t)hl;
+    return TCONV_OK;
+}
+
+/* Parses and checks the header of a file of `size` bytes against that
+ * size.  Takes ownership of buf (from malloc), which holds at least the
+ * 8 + hl bytes of length and header: the data may be read into it later. */
+static tconv_status open_header(unsigned char *buf, size_t size, size_t hl,
+                                tconv_safetensors **out) {
     tconv_safetensors *f = calloc(1, sizeof *f);
     if (!f) {
         free(buf);
@@ -519,8 +645,8 @@ static tconv_status open_buffer(unsigned char *buf, size_t size, const char *ori
     }
     f->buf = buf;
     f->size = size;
-    f->data_start = 8 + (size_t)hl;
-    jp j = {(const char *)buf + 8, (size_t)hl, 0};
+    f->data_start = 8 + hl;
+    jp j = {(const char *)buf + 8, hl, 0};
     tconv_status st = parse_header(&j, f);
     if (!st) st = validate(f);
     if (st) {
@@ -531,41 +657,141 @@ static tconv_status open_buffer(unsigned char *buf, size_t size, const char *ori
     return TCONV_OK;
 }
 
+/* Takes ownership of buf (size bytes, from malloc): a whole file. */
+static tconv_status open_buffer(unsigned char *buf, size_t size, const char *origin,
+                                tconv_safetensors **out) {
+    if (size < 8) {
+        free(buf);
+        return tc_fail(TCONV_ERROR_FORMAT,
+                       "safetensors: %s is %zu bytes, too short for the 8-byte header length",
+                       origin, size);
+    }
+    size_t hl = 0;
+    tconv_status st = header_length(buf, size, origin, &hl);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    return open_header(buf, size, hl, out);
+}
+
+/* Reads n bytes at offset `at` of fd; *got receives how many there were
+ * (fewer at the end of the file).  Returns 0 or an errno. */
+static int read_at(int fd, unsigned char *p, size_t n, off_t at, size_t *got) {
+    size_t done = 0;
+    while (done < n) {
+        size_t want = n - done > ((size_t)1 << 30) ? ((size_t)1 << 30) : n - done;
+        ssize_t r = pread(fd, p + done, want, at + (off_t)done);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return errno ? errno : EIO;
+        }
+        if (r == 0) break;
+        done += (size_t)r;
+    }
+    *got = done;
+    return 0;
+}
+
+static const char *file_kind(mode_t m) {
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISFIFO(m) ? "a pipe"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
 tconv_status tconv_safetensors_open(const char *path, tconv_safetensors **st) {
     tc_clear_error();
     if (!path || !st) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: NULL argument");
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return tc_fail(TCONV_ERROR_IO, "safetensors: cannot open '%s': %s", path, strerror(errno));
-    /* Read everything: weights files here are small, and one buffer makes
-     * every later access a checked offset into it. */
-    size_t cap = 1 << 16, len = 0;
-    unsigned char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) {
-            fclose(fp);
-            return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "safetensors: out of memory reading '%s'", path);
-        }
-        len += fread(buf + len, 1, cap - len, fp);
-        if (len < cap) break;
-        if (cap > SIZE_MAX / 2) {
-            free(buf);
-            fclose(fp);
-            return tc_fail(TCONV_ERROR_IO, "safetensors: '%s' is too large to read", path);
-        }
-        unsigned char *nb = realloc(buf, cap *= 2);
-        if (!nb) free(buf);
-        buf = nb;
+    char e[ST_ESC_CAP], origin[ST_ESC_CAP + 2];
+    snprintf(origin, sizeof origin, "'%s'", st_esc(e, path));
+    /* O_NONBLOCK: opening a pipe must not wait for a writer (it is refused
+     * below); it changes nothing for regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0)
+        return tc_fail(TCONV_ERROR_IO, "safetensors: cannot open %s: %s", origin, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int err = errno;
+        close(fd);
+        return tc_fail(TCONV_ERROR_IO, "safetensors: cannot stat %s: %s", origin, strerror(err));
     }
-    int err = ferror(fp) ? errno : 0;
-    fclose(fp);
-    if (err) {
+    /* Only a regular file has a size to check the header against (a device
+     * such as /dev/zero or a pipe would be read without end). */
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return tc_fail(TCONV_ERROR_IO, "safetensors: %s is %s, not a regular file", origin,
+                       file_kind(sb.st_mode));
+    }
+    if (sb.st_size < 8) {
+        close(fd);
+        return tc_fail(TCONV_ERROR_FORMAT,
+                       "safetensors: %s is %lld bytes, too short for the 8-byte header length",
+                       origin, (long long)sb.st_size);
+    }
+    if ((uint64_t)sb.st_size > (uint64_t)(SIZE_MAX / 2)) {
+        close(fd);
+        return tc_fail(TCONV_ERROR_IO, "safetensors: %s (%lld bytes) is too large to read",
+                       origin, (long long)sb.st_size);
+    }
+    const size_t size = (size_t)sb.st_size;
+    unsigned char len8[8];
+    size_t got = 0, hl = 0;
+    int err = read_at(fd, len8, 8, 0, &got);
+    tconv_status s = TCONV_OK;
+    if (err || got < 8)
+        s = tc_fail(TCONV_ERROR_IO, "safetensors: cannot read %s: %s", origin,
+                    err ? strerror(err) : "it ended before its size (changed while reading?)");
+    if (!s) s = header_length(len8, size, origin, &hl);
+    if (s) {
+        close(fd);
+        return s;
+    }
+    /* The header first (at most the limit and the file's size), checked
+     * against the file's size before the data is read. */
+    unsigned char *buf = malloc(8 + hl);
+    if (!buf) {
+        close(fd);
+        return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "safetensors: out of memory reading %s", origin);
+    }
+    memcpy(buf, len8, 8);
+    err = read_at(fd, buf + 8, hl, 8, &got);
+    if (err || got < hl) {
         free(buf);
-        return tc_fail(TCONV_ERROR_IO, "safetensors: cannot read '%s': %s", path, strerror(err));
+        close(fd);
+        return tc_fail(TCONV_ERROR_IO, "safetensors: cannot read %s: %s", origin,
+                       err ? strerror(err) : "it ended before its size (changed while reading?)");
     }
-    char origin[300];
-    snprintf(origin, sizeof origin, "'%s'", path);
-    return open_buffer(buf, len, origin, st);
+    tconv_safetensors *f = NULL;
+    if ((s = open_header(buf, size, hl, &f))) {
+        close(fd);
+        return s;
+    }
+    /* The data: exactly what the header's tensors cover. */
+    if (size > 8 + hl) {
+        unsigned char *nb = realloc(f->buf, size);
+        if (!nb) {
+            tconv_safetensors_close(f);
+            close(fd);
+            return tc_fail(TCONV_ERROR_OUT_OF_MEMORY,
+                           "safetensors: out of memory for the %zu data bytes of %s",
+                           size - 8 - hl, origin);
+        }
+        f->buf = nb;
+        err = read_at(fd, nb + 8 + hl, size - 8 - hl, (off_t)(8 + hl), &got);
+        if (err || got < size - 8 - hl) {
+            tconv_safetensors_close(f);
+            close(fd);
+            return tc_fail(TCONV_ERROR_IO, "safetensors: cannot read %s: %s", origin,
+                           err ? strerror(err)
+                               : "it ended before its size (changed while reading?)");
+        }
+    }
+    close(fd);
+    *st = f;
+    return TCONV_OK;
 }
 
 tconv_status tconv_safetensors_open_memory(const void *data, size_t size, tconv_safetensors **st) {
@@ -584,6 +810,8 @@ void tconv_safetensors_close(tconv_safetensors *f) {
     free(f->t);
     free(f->meta);
     free(f->by_name);
+    free(f->meta_by_key);
+    free(f->dims);
     free(f->buf);
     free(f);
 }
@@ -629,17 +857,24 @@ tconv_status tconv_safetensors_find(const tconv_safetensors *f, const char *name
     tc_clear_error();
     if (!f || !name) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: NULL argument");
     const st_tensor *t = lookup(f, name);
+    char e[ST_ESC_CAP];
     if (!t)
-        return tc_fail(TCONV_ERROR_NOT_FOUND, "safetensors: no tensor named '%.200s' in the file (%lld tensors)",
-                       name, (long long)f->count);
+        return tc_fail(TCONV_ERROR_NOT_FOUND, "safetensors: no tensor named '%s' in the file (%lld tensors)",
+                       st_esc(e, name), (long long)f->count);
     if (info) fill_info(t, info);
     return TCONV_OK;
 }
 
 const char *tconv_safetensors_metadata(const tconv_safetensors *f, const char *key) {
     if (!f || !key) return NULL;
-    for (int64_t i = 0; i < f->meta_count; i += 2)
-        if (strcmp(f->meta[i], key) == 0) return f->meta[i + 1];
+    int64_t lo = 0, hi = f->meta_count / 2;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(*f->meta_by_key[mid], key);
+        if (c == 0) return f->meta_by_key[mid][1];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 
@@ -660,26 +895,27 @@ tconv_status tconv_safetensors_read_f32(const tconv_safetensors *f, const char *
     tconv_status st = tconv_safetensors_find(f, name, NULL);
     if (st) return st;
     const st_tensor *t = lookup(f, name);
-    char b1[300], b2[300];
+    char b1[300], b2[300], e[ST_ESC_CAP];
     if (t->dtype != TCONV_DTYPE_F32)
         return tc_fail(TCONV_ERROR_FORMAT,
-                       "safetensors: tensor '%.200s' has dtype %s, expected F32 (save the model in "
+                       "safetensors: tensor '%s' has dtype %s, expected F32 (save the model in "
                        "float32, e.g. model.float())",
-                       name, k_dtypes[t->dtype].name);
+                       st_esc(e, name), k_dtypes[t->dtype].name);
     if (ndim < 0 || (ndim > 0 && !expected_shape))
-        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: bad expected shape for '%.200s'", name);
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: bad expected shape for '%s'",
+                      st_esc(e, name));
     bool same = ndim == t->ndim;
     for (int i = 0; same && i < ndim; i++) same = expected_shape[i] == t->shape[i];
     if (!same)
         return tc_fail(TCONV_ERROR_FORMAT,
-                       "safetensors: size mismatch for %.200s: the file has shape %s, the layer "
+                       "safetensors: size mismatch for %s: the file has shape %s, the layer "
                        "expects %s",
-                       name, tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim),
+                       st_esc(e, name), tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim),
                        tc_fmt_dims(b2, sizeof b2, expected_shape, ndim < 64 ? ndim : 64));
     if (dst_capacity < t->numel || (t->numel > 0 && !dst))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "safetensors: destination for '%.200s' holds %lld floats but needs %lld",
-                       name, (long long)dst_capacity, (long long)t->numel);
+                       "safetensors: destination for '%s' holds %lld floats but needs %lld",
+                       st_esc(e, name), (long long)dst_capacity, (long long)t->numel);
     copy_le(dst, f->buf + f->data_start + t->begin, t->numel, 4);
     return TCONV_OK;
 }
@@ -689,9 +925,10 @@ tconv_status tc_st_read_i64_scalar(const tconv_safetensors *f, const char *name,
     tconv_status st = tconv_safetensors_find(f, name, NULL);
     if (st) return st;
     const st_tensor *t = lookup(f, name);
+    char e[ST_ESC_CAP];
     if (t->dtype != TCONV_DTYPE_I64 || t->ndim != 0)
-        return tc_fail(TCONV_ERROR_FORMAT, "safetensors: '%.200s' should be an I64 scalar, found %s with %d dims",
-                       name, k_dtypes[t->dtype].name, t->ndim);
+        return tc_fail(TCONV_ERROR_FORMAT, "safetensors: '%s' should be an I64 scalar, found %s with %d dims",
+                       st_esc(e, name), k_dtypes[t->dtype].name, t->ndim);
     copy_le(out, f->buf + f->data_start + t->begin, 1, 8);
     return TCONV_OK;
 }

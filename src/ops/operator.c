@@ -256,21 +256,24 @@ static tconv_status plan_pass(tconv_op *op) {
     op->fast = false;
     op->fold_bytes = 0;
     op->workspace_bytes = 0;
-    op->path = "reference";
+    atomic_store(&op->path, "reference");
+    const char *path = "reference";
     if (op->pass == TCONV_PASS_BACKWARD_WEIGHT) {
         tc_wgrad_problem wp;
         if (!op->wgrad || !row->lower_wgrad(g, &wp)) return TCONV_OK;
         tconv_status st = tc_wgrad_reshape(op->wgrad, &wp, op->opt.layout,
-                                           &op->workspace_bytes, &op->path);
+                                           &op->workspace_bytes, &path);
         if (st) return st;
+        atomic_store(&op->path, path);
         op->fast = true;
         return TCONV_OK;
     }
     tc_problem pb;
     if (!op->plan || !row->lower(g, &pb)) return TCONV_OK;
     size_t ws = 0;
-    tconv_status st = tc_plan_reshape(op->plan, &pb, op->opt.layout, &ws, &op->path);
+    tconv_status st = tc_plan_reshape(op->plan, &pb, op->opt.layout, &ws, &path);
     if (st) return st;
+    atomic_store(&op->path, path);
     if (row->folds && (pb.g.h_out != g->h_in || pb.g.w_out != g->w_in)) {
         /* the planner writes the padded input's gradient; fold it back */
         int64_t dims[4] = {pb.g.n, pb.g.c_out, pb.g.h_out, pb.g.w_out}, numel;
@@ -297,7 +300,7 @@ tconv_status tconv_op_reshape(tconv_op *op, int ndim, const int64_t *input_shape
                        "tconv_op_reshape called while %s of the operator %s in flight",
                        expected > 0 ? "runs" : "another reshape or destroy",
                        expected > 0 ? "are" : "is");
-    op->reshaped = false; /* a failed reshape leaves the op unreshaped */
+    atomic_store(&op->reshaped, false); /* a failed reshape leaves the op unreshaped */
     tc_geom g;
     tconv_status st;
     if (op->kind == TC_OP_CONV_TRANSPOSE2D) {
@@ -313,7 +316,7 @@ tconv_status tconv_op_reshape(tconv_op *op, int ndim, const int64_t *input_shape
         st = plan_pass(op);
     }
     if (st == TCONV_OK) {
-        op->reshaped = true;
+        atomic_store(&op->reshaped, true);
         if (ndim == 4) {
             output_shape[0] = g.n;
             output_shape += 1;
@@ -354,7 +357,7 @@ static tconv_status run_enter(tconv_op *op, tconv_pass pass, const char *fn) {
             return tc_fail(TCONV_ERROR_INVALID_STATE,
                            "%s called while the operator is being reshaped or destroyed", fn);
     } while (!atomic_compare_exchange_weak(&op->state, &s, s + 1));
-    if (!op->reshaped) {
+    if (!atomic_load(&op->reshaped)) {
         atomic_fetch_sub(&op->state, 1);
         return tc_fail(TCONV_ERROR_INVALID_STATE,
                        "%s called before tconv_op_reshape, or after a failed one", fn);
@@ -550,7 +553,10 @@ tconv_impl tconv_op_impl(const tconv_op *op) { return op ? op->impl : TCONV_IMPL
 tconv_pass tconv_op_pass(const tconv_op *op) { return op ? op->pass : TCONV_PASS_FORWARD; }
 
 const char *tconv_op_path(const tconv_op *op) {
-    return op && op->reshaped ? op->path : "none";
+    if (!op) return "none";
+    /* during a reshape: the old path, "reference" or the new one; never torn */
+    return atomic_load(&((tconv_op *)op)->reshaped) ? atomic_load(&((tconv_op *)op)->path)
+                                                   : "none";
 }
 
 void tconv_op_destroy(tconv_op *op) {

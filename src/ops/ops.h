@@ -73,11 +73,12 @@ struct tconv_op {
     float *bias;            /* owned copy or NULL (forward only) */
     int64_t weight_numel;
 
-    /* Set by reshape. */
-    bool reshaped;
+    /* Set by reshape (reshaped and path also read by tconv_op_path, which
+     * may overlap a reshape). */
+    atomic_bool reshaped;
     tc_geom geom; /* the forward's geometry */
     size_t workspace_bytes;
-    const char *path;
+    _Atomic(const char *) path;
     bool fast;         /* the last reshape planned a fast path */
     size_t fold_bytes; /* padded-gradient buffer at the workspace's end (folds) */
 
