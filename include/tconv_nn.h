@@ -223,7 +223,8 @@ TCONV_API tconv_status tconv_maxpool2d_backward(const tconv_maxpool2d_params *p,
  * changes: a forward then costs one tconv_op_run, and a forward + backward
  * of the same shapes allocates nothing after the first.  The packed
  * operators hold a COPY of the weights, so after the weights change they
- * must be packed again (at the next forward or backward):
+ * must be packed again (at the next forward or backward; in place, without
+ * allocating, when only their values changed):
  *  - every library function that writes a module's parameters does it
  *    (tconv_*_load, *_init, the optimizers' step);
  *  - after writing m->weight or m->bias IN PLACE yourself, call the
@@ -672,6 +673,16 @@ TCONV_API const char *tconv_safetensors_metadata(const tconv_safetensors *st, co
 TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, const char *name,
                                                   int ndim, const int64_t *expected_shape,
                                                   float *dst, int64_t dst_capacity);
+
+/* Any dtype: copies tensor `name` into dst (dst_bytes >= its nbytes), each
+ * value converted from little-endian to the host's byte order, after the
+ * checks of tconv_safetensors_read_f32 with `dtype` for F32 (another dtype
+ * in the file is TCONV_ERROR_FORMAT naming both).  For data such as U8
+ * images or I64 indices.  Nothing is written on failure. */
+TCONV_API tconv_status tconv_safetensors_read(const tconv_safetensors *st, const char *name,
+                                              tconv_dtype dtype, int ndim,
+                                              const int64_t *expected_shape, void *dst,
+                                              size_t dst_bytes);
 
 /* ---- writing -------------------------------------------------------------- */
 /*
