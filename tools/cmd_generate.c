@@ -16,12 +16,9 @@
 #include <tconv.h>
 #include <unistd.h>
 
-#ifdef TCONV_HAVE_PNG
-#include <png.h>
-#endif
-
 #include "cli.h"
 #include "commands.h"
+#include "png_out.h"
 
 #define CMD "generate" /* cli.c's helpers add the "tconv " */
 #define PFX "tconv " CMD
@@ -35,10 +32,9 @@
 #endif
 
 #define MAX_COUNT 4096
-/* Bounds on what one run may allocate: any activation (floats) and the
- * PNG's pixels (bytes). */
+/* Bound on what one run may allocate for any activation (floats); the
+ * PNG's pixels are bounded by png_out.h's PNG_GRID_MAX_BYTES. */
 #define MAX_ACTIVATION_FLOATS ((int64_t)1 << 28)
-#define MAX_PIXEL_BYTES ((int64_t)1 << 28)
 
 static void help(void) {
     printf(
@@ -161,38 +157,6 @@ static const char *find_default_weights(char *tried, size_t tried_len) {
     return NULL;
 }
 
-#ifdef TCONV_HAVE_PNG
-/* 8-bit grey or RGB rows -> PNG, via libpng. */
-static int write_png(const char *path, const unsigned char *pix, int w, int h, int channels) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        perror(path);
-        return 0;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        fprintf(stderr, PFX ": libpng failed writing %s\n", path);
-        return 0;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
-                 channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(pix + (size_t)y * w * channels));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        perror(path);
-        return 0;
-    }
-    return 1;
-}
-#endif
-
 int cmd_generate(int argc, char **argv) {
     int64_t seed = 0, count = 64, cols = 0, scale = 4;
     const char *out = "digits.png", *weights = DEFAULT_WEIGHTS, *z_path = NULL, *raw_out = NULL;
@@ -240,11 +204,10 @@ int cmd_generate(int argc, char **argv) {
         }
 #undef OPT
     }
-#ifndef TCONV_HAVE_PNG
-    (void)out;
-    fprintf(stderr, PFX ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
-    return CLI_FAIL;
-#else
+    if (!png_out_available()) {
+        fprintf(stderr, PFX ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
+        return CLI_FAIL;
+    }
     int rc = CLI_FAIL;
     tconv_safetensors *st = NULL, *zf = NULL;
     tconv_conv_transpose2d_module ct[3];
@@ -252,7 +215,6 @@ int cmd_generate(int argc, char **argv) {
     memset(ct, 0, sizeof ct);
     memset(bn, 0, sizeof bn);
     float *x = NULL;
-    unsigned char *pix = NULL;
 
     if (!weights_given) {
         char tried[3 * 4096 + 64];
@@ -402,37 +364,20 @@ int cmd_generate(int argc, char **argv) {
     }
 
     /* Grid: tiles of (H*scale) x (W*scale), 2*scale-pixel gaps, Tanh's [-1, 1] -> [0, 255]. */
-    const int64_t h = shape[2], w = shape[3], gap = 2 * scale;
-    if (!cols) cols = (int64_t)ceil(sqrt((double)count));
-    const int64_t rows = (count + cols - 1) / cols;
-    const int64_t th = h * scale, tw = w * scale;
-    const int64_t pw = cols * tw + (cols + 1) * gap, ph = rows * th + (rows + 1) * gap;
-    if (pw > 65535 || ph > 65535 || pw * ph * img_c > MAX_PIXEL_BYTES) {
+    png_grid g;
+    if (!png_grid_layout(&g, count, img_c, shape[2], shape[3], cols, scale)) {
         fprintf(stderr,
                 PFX ": a grid of %lldx%lld pixels is too large (at most 65535 a side and %lld "
                 "bytes); lower --scale or --count, or change --cols\n",
-                (long long)pw, (long long)ph, (long long)MAX_PIXEL_BYTES);
+                (long long)g.width, (long long)g.height, (long long)PNG_GRID_MAX_BYTES);
         goto fail;
     }
-    pix = malloc((size_t)(pw * ph * img_c));
-    if (!pix) goto oom;
-    memset(pix, 40, (size_t)(pw * ph * img_c)); /* dark grey frame */
-    for (int64_t k = 0; k < count; k++) {
-        int64_t oy = gap + (k / cols) * (th + gap), ox = gap + (k % cols) * (tw + gap);
-        for (int64_t y = 0; y < th; y++)
-            for (int64_t xx = 0; xx < tw; xx++)
-                for (int64_t c = 0; c < img_c; c++) {
-                    float v = x[((k * img_c + c) * h + y / scale) * w + xx / scale];
-                    long q = lroundf((v + 1.0f) * 127.5f);
-                    pix[((oy + y) * pw + ox + xx) * img_c + c] =
-                        (unsigned char)(q < 0 ? 0 : q > 255 ? 255 : q);
-                }
-    }
-    if (!write_png(out, pix, (int)pw, (int)ph, (int)img_c)) goto fail;
+    if (!png_grid_write(PFX, out, &g, x)) goto fail;
     printf("wrote %s: %lld samples of %lldx%lldx%lld in a %lldx%lld grid (%lldx%lld pixels), "
            "seed %lld, weights %s\n",
-           out, (long long)count, (long long)img_c, (long long)h, (long long)w, (long long)rows,
-           (long long)cols, (long long)pw, (long long)ph, (long long)seed, weights);
+           out, (long long)count, (long long)img_c, (long long)shape[2], (long long)shape[3],
+           (long long)g.rows, (long long)g.cols, (long long)g.width, (long long)g.height,
+           (long long)seed, weights);
     rc = CLI_OK;
     goto done;
 oom:
@@ -441,11 +386,9 @@ fail:
     rc = CLI_FAIL;
 done:
     free(x);
-    free(pix);
     for (int l = 0; l < 3; l++) tconv_conv_transpose2d_module_free(&ct[l]);
     for (int l = 0; l < 2; l++) tconv_batchnorm2d_free(&bn[l]);
     tconv_safetensors_close(st);
     tconv_safetensors_close(zf);
     return rc;
-#endif
 }
