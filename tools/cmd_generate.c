@@ -12,9 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <tconv.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "commands.h"
@@ -24,12 +22,6 @@
 #define PFX "tconv " CMD
 #define MODEL_FILE "dcgan_digits.safetensors"
 #define DEFAULT_WEIGHTS "models/" MODEL_FILE
-/* Where an installed tconv finds the model, relative to its own directory
- * (CMake passes ../share/tconv for the default layout), and the source tree
- * it was built from. */
-#ifndef TCONV_DATA_FROM_BIN
-#define TCONV_DATA_FROM_BIN "../share/tconv"
-#endif
 
 #define MAX_COUNT 4096
 /* Bound on what one run may allocate for any activation (floats); the
@@ -119,44 +111,6 @@ static tconv_status run_ct(const tconv_conv_transpose2d_module *m, float **x, in
     return s;
 }
 
-/* The default weights: DEFAULT_WEIGHTS in the current directory, else the
- * installed copy (<dir of this executable>/TCONV_DATA_FROM_BIN), else the
- * source tree's.  The first that exists is used (a broken one fails, it is
- * not skipped); if none exists, the current directory's path (whose open
- * then fails with the list of places tried). */
-static const char *find_default_weights(char *tried, size_t tried_len) {
-    static char path[4096];
-    struct stat sb;
-    size_t used = 0;
-    tried[0] = '\0';
-#define TRY(p)                                                                        \
-    do {                                                                              \
-        if (stat((p), &sb) == 0) return (p);                                          \
-        if (used < tried_len)                                                         \
-            used += (size_t)snprintf(tried + used, tried_len - used, "%s%s", used ? ", " : "", (p)); \
-    } while (0)
-    TRY(DEFAULT_WEIGHTS);
-#if defined(__linux__)
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0 && (size_t)n < sizeof exe - 1) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            if ((size_t)snprintf(path, sizeof path, "%s/" TCONV_DATA_FROM_BIN "/" MODEL_FILE, exe) <
-                sizeof path)
-                TRY(path);
-        }
-    }
-#endif
-#ifdef TCONV_SOURCE_DIR
-    TRY(TCONV_SOURCE_DIR "/" DEFAULT_WEIGHTS);
-#endif
-#undef TRY
-    return NULL;
-}
-
 int cmd_generate(int argc, char **argv) {
     int64_t seed = 0, count = 64, cols = 0, scale = 4;
     const char *out = "digits.png", *weights = DEFAULT_WEIGHTS, *z_path = NULL, *raw_out = NULL;
@@ -218,7 +172,8 @@ int cmd_generate(int argc, char **argv) {
 
     if (!weights_given) {
         char tried[3 * 4096 + 64];
-        weights = find_default_weights(tried, sizeof tried);
+        static char found[4096];
+        weights = cli_find_model_file(MODEL_FILE, found, sizeof found, tried, sizeof tried);
         if (!weights) {
             fprintf(stderr, PFX ": no weights file found (looked for %s); give one with --weights\n",
                     tried);
