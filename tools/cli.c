@@ -41,7 +41,7 @@ int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *long_nam
         return 1;
     }
     if (*i + 1 >= argc) {
-        fprintf(stderr, "tconv %s: option %s needs a value (see tconv %s --help)\n", cmd, a, cmd);
+        fprintf(stderr, "tconv %s: option %s needs a value (see --help)\n", cmd, a);
         return -1;
     }
     *value = argv[++*i];

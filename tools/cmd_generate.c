@@ -152,7 +152,7 @@ int cmd_generate(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             raw_out = v;
         } else {
-            fprintf(stderr, PFX ": unknown %s '%s' (see tconv generate --help)\n",
+            fprintf(stderr, PFX ": unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }

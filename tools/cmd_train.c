@@ -353,7 +353,7 @@ int cmd_train(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             dump = v;
         } else {
-            fprintf(stderr, PFX ": unknown %s '%s' (see tconv train --help)\n",
+            fprintf(stderr, PFX ": unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }
@@ -365,7 +365,7 @@ int cmd_train(int argc, char **argv) {
         return CLI_USAGE;
     }
     if (!replay_path != !dump) {
-        fprintf(stderr, PFX ": --replay and --dump go together (see tconv train --help)\n");
+        fprintf(stderr, PFX ": --replay and --dump go together (see --help)\n");
         return CLI_USAGE;
     }
     if (!replay_path && !png_out_available()) {
