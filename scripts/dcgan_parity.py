@@ -278,9 +278,10 @@ def plot_curves(path, curves, title_rows=None):
 
 # ---- commands ---------------------------------------------------------------------------------
 
-def step_report(batch, seed, warm=0, threads=None, tmp=None):
+def step_report(batch, seed, warm=0, threads=None, tmp=None, states=False):
     """One step after `warm` float32 PyTorch steps; returns the rows of compare_states, the
-    three losses and the C pipeline's last batch beside PyTorch's."""
+    three losses and the C pipeline's last batch beside PyTorch's (and with states, the C and
+    float64 PyTorch states)."""
     tmp = tmp or tempfile.mkdtemp(prefix="tconv-parity-")
     gen, disc, adam, index, z = make_start(1, batch, seed, warm)
     replay, dump = os.path.join(tmp, "replay.safetensors"), os.path.join(tmp, "dump.safetensors")
@@ -288,7 +289,8 @@ def step_report(batch, seed, warm=0, threads=None, tmp=None):
     lc, c, real = run_c(replay, dump, threads)
     l64, t64, _ = run_torch(gen, disc, index, z, torch.float64, adam)
     l32, t32, _ = run_torch(gen, disc, index, z, torch.float32, adam)
-    return compare_states(c, t64, t32), (lc, l64, l32), (real, load_digits_16()[index[-1]].numpy())
+    out = (compare_states(c, t64, t32), (lc, l64, l32), (real, load_digits_16()[index[-1]].numpy()))
+    return out + ((c, t64),) if states else out
 
 
 def curve_report(steps, batch, seed, threads=None, tmp=None):
@@ -346,15 +348,17 @@ def main():
                                    (lc[:, 1], (30, 60, 200), False), (l64[:, 1], (0, 0, 0), True)])
         print("%d steps, batch %d, seed %d; wrote %s and %s (y %.1f..%.1f: D red, G blue, "
               "torch64 dashed black)" % (a.steps, a.batch, a.seed, csv, png, lo, hi))
-        print("%-12s %-22s %-22s" % ("steps", "max|tconv - torch64|", "max|torch32 - torch64|"))
+        print("%-12s %-22s %-22s %-22s" % ("steps", "max|tconv - torch64|",
+                                           "max|torch32 - torch64|", "max|tconv - torch32|"))
         edges = [0, 10, 25, 50, 75, a.steps]
         for lo_s, hi_s in zip(edges, edges[1:]):
             if lo_s >= a.steps:
                 break
             sl = slice(lo_s, min(hi_s, a.steps))
-            print("%-12s %-22.3g %-22.3g" % ("%d-%d" % (lo_s + 1, min(hi_s, a.steps)),
-                                             np.max(np.abs(lc[sl] - l64[sl])),
-                                             np.max(np.abs(l32[sl] - l64[sl]))))
+            print("%-12s %-22.3g %-22.3g %-22.3g" % ("%d-%d" % (lo_s + 1, min(hi_s, a.steps)),
+                                                     np.max(np.abs(lc[sl] - l64[sl])),
+                                                     np.max(np.abs(l32[sl] - l64[sl])),
+                                                     np.max(np.abs(lc[sl] - l32[sl]))))
 
 
 if __name__ == "__main__":
