@@ -381,6 +381,15 @@ TCONV_API tconv_status tconv_conv_transpose2d_module_backward(
     tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape, const float *input,
     const int64_t *output_size, int output_size_len, const float *grad_output,
     float *grad_input);
+/* The input gradient alone: dx (input_shape, overwritten; not NULL) as the
+ * backward above computes it, with .grad left alone and the weight
+ * gradient not computed -- what autograd does for a module whose
+ * parameters have requires_grad=False (a GAN's discriminator while its
+ * generator trains).  The forward's input is not needed. */
+TCONV_API tconv_status tconv_conv_transpose2d_module_backward_input(
+    tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape,
+    const int64_t *output_size, int output_size_len, const float *grad_output,
+    float *grad_input);
 TCONV_API void tconv_conv_transpose2d_module_weights_changed(tconv_conv_transpose2d_module *m);
 TCONV_API void tconv_conv_transpose2d_module_zero_grad(tconv_conv_transpose2d_module *m);
 
@@ -408,6 +417,11 @@ TCONV_API tconv_status tconv_conv2d_module_backward(tconv_conv2d_module *m, int 
                                                     const float *input,
                                                     const float *grad_output,
                                                     float *grad_input);
+/* dx alone, as tconv_conv_transpose2d_module_backward_input. */
+TCONV_API tconv_status tconv_conv2d_module_backward_input(tconv_conv2d_module *m, int ndim,
+                                                          const int64_t *input_shape,
+                                                          const float *grad_output,
+                                                          float *grad_input);
 TCONV_API void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m);
 TCONV_API void tconv_conv2d_module_zero_grad(tconv_conv2d_module *m);
 

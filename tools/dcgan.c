@@ -207,21 +207,29 @@ static tconv_status d_forward(dcgan *t, const float *x) {
     return tconv_conv2d_module_forward(&t->d.conv[2], 4, e1s, b->f1, b->logit, B, NULL);
 }
 
-/* The backward of the last d_forward(x) from b->d_logit: the parameter
- * gradients accumulate; dx (may be NULL) receives dL/dx.  LeakyReLU ran in
- * place: its gradient is taken from its output, whose sign is its input's
- * (slope 0.2 > 0), so the branch taken is the same. */
-static tconv_status d_backward(dcgan *t, const float *x, float *dx) {
+/* The backward of the last d_forward(x) from b->d_logit: with `params` the
+ * parameter gradients accumulate, without only dL/dx is computed (into dx;
+ * may be NULL with params).  LeakyReLU ran in place: its gradient is taken
+ * from its output, whose sign is its input's (slope 0.2 > 0), so the branch
+ * taken is the same. */
+static tconv_status d_backward(dcgan *t, const float *x, float *dx, int params) {
     dcgan_buffers *b = t->buf;
     const int64_t B = t->batch;
     const int64_t xs[4] = {B, 1, DCGAN_SIDE, DCGAN_SIDE}, e0s[4] = {B, 64, 8, 8},
                   e1s[4] = {B, 128, 4, 4};
-    TRY(tconv_conv2d_module_backward(&t->d.conv[2], 4, e1s, b->f1, b->d_logit, b->d_f1));
+    if (params)
+        TRY(tconv_conv2d_module_backward(&t->d.conv[2], 4, e1s, b->f1, b->d_logit, b->d_f1));
+    else
+        TRY(tconv_conv2d_module_backward_input(&t->d.conv[2], 4, e1s, b->d_logit, b->d_f1));
     TRY(tconv_leaky_relu_backward(b->f1, b->d_f1, b->d_f1, numel4(e1s), 0.2f));
     TRY(tconv_batchnorm2d_backward(&t->d.bn, 4, e1s, b->e1, b->d_f1, b->d_f1));
-    TRY(tconv_conv2d_module_backward(&t->d.conv[1], 4, e0s, b->e0, b->d_f1, b->d_e0));
+    if (params)
+        TRY(tconv_conv2d_module_backward(&t->d.conv[1], 4, e0s, b->e0, b->d_f1, b->d_e0));
+    else
+        TRY(tconv_conv2d_module_backward_input(&t->d.conv[1], 4, e0s, b->d_f1, b->d_e0));
     TRY(tconv_leaky_relu_backward(b->e0, b->d_e0, b->d_e0, numel4(e0s), 0.2f));
-    return tconv_conv2d_module_backward(&t->d.conv[0], 4, xs, x, b->d_e0, dx);
+    if (params) return tconv_conv2d_module_backward(&t->d.conv[0], 4, xs, x, b->d_e0, dx);
+    return tconv_conv2d_module_backward_input(&t->d.conv[0], 4, xs, b->d_e0, dx);
 }
 
 /* BCEWithLogits(D(x), target) (mean), its gradient into b->d_logit. */
@@ -249,17 +257,20 @@ tconv_status dcgan_step(dcgan *t, const float *real, const float *z, float *loss
     tconv_optimizer_zero_grad(t->opt_d);
     TRY(d_forward(t, real));
     TRY(d_loss(t, b->t_real, &lr));
-    TRY(d_backward(t, real, NULL));
+    TRY(d_backward(t, real, NULL, 1));
     TRY(d_forward(t, b->fake));
     TRY(d_loss(t, b->t_fake, &lf));
-    TRY(d_backward(t, b->fake, NULL));
+    TRY(d_backward(t, b->fake, NULL, 1));
     TRY(tconv_optimizer_step(t->opt_d));
-    /* the generator: D(fake) -> 1, through the updated discriminator (whose
-     * .grad also collects this pass, as in PyTorch, and is zeroed next step) */
+    /* the generator: D(fake) -> 1, through the updated discriminator.
+     * PyTorch also computes the discriminator's weight gradients here and
+     * throws them away (the next step starts with opt_d.zero_grad()); only
+     * the input gradient is computed here (BatchNorm's parameter gradients
+     * come with its input gradient and are thrown away likewise). */
     tconv_optimizer_zero_grad(t->opt_g);
     TRY(d_forward(t, b->fake));
     TRY(d_loss(t, b->t_one, &lg));
-    TRY(d_backward(t, b->fake, b->d_x));
+    TRY(d_backward(t, b->fake, b->d_x, 0));
     TRY(g_backward(t, z, b->d_x));
     TRY(tconv_optimizer_step(t->opt_g));
     *loss_d = lr + lf;
