@@ -79,7 +79,10 @@ if grep -q "$(printf '\r')" "$out"; then bad "progress used carriage returns on 
 for f in generator.safetensors epoch_001.png epoch_002.png; do
     [ -s "$tmp/d1/$f" ] && ok || bad "no $tmp/d1/$f"
 done
-[ -z "$(ls "$tmp/d1" | grep partial)" ] && ok || bad "a temporary file was left in $tmp/d1"
+[ -z "$(ls "$tmp/d1" | grep -e partial -e tmp)" ] && ok || bad "a temporary file was left in $tmp/d1"
+# the weights get the permissions any new file gets (the umask's), as the PNGs do
+[ "$(stat -c %a "$tmp/d1/generator.safetensors")" = "$(stat -c %a "$tmp/d1/epoch_001.png")" ] && ok ||
+    bad "generator.safetensors has mode $(stat -c %a "$tmp/d1/generator.safetensors")"
 # the same seed on 2 threads: the same weights; another seed: others
 mkdir "$tmp/d3"
 run 0 train --epochs 2 --batch-size 599 --seed 3 --threads 2 --out "$tmp/d2/"

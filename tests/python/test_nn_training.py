@@ -376,3 +376,16 @@ def test_dcgan_training_step_in_python_matches_autograd():
                 assert e < TOL, "state %d %s: %.3g" % (i, k, e)
     print("\nDCGAN step in Python (tconv.functional + tconv.optim) vs float64 autograd: worst "
           "%.3g over %d parameters, buffers and Adam states" % (worst, compared))
+
+
+def test_readme_training_example():
+    """The README's training block runs as written, and its loss falls."""
+    import re
+    text = open(os.path.join(ROOT, "README.md"), encoding="utf-8").read()
+    section = text[text.index("## Training in C"):]
+    code = re.findall(r"```python\n(.*?)```", section, re.S)[0]
+    code = code.replace("for step in range(3):", "losses = []\nfor step in range(30):")
+    code += "\n    losses.append(float(loss))\n"
+    env = {}
+    exec(compile(code, "README.md", "exec"), env)
+    assert env["losses"][-1] < env["losses"][0]
