@@ -490,9 +490,10 @@ int cmd_train(int argc, char **argv) {
                sum_g / (double)steps, (double)(steps * batch) / t_epoch, png);
         fflush(stdout);
     }
-    printf("done: %lld epochs, %lld steps in %.1f s (training %.1f s, %.0f images/s); weights "
-           "%s (tconv generate --weights %s)\n",
-           (long long)epochs, (long long)(epochs * steps), cli_now() - t_start, train_s,
+    printf("done: %lld epoch%s, %lld step%s in %.1f s (training %.1f s, %.0f images/s); "
+           "weights %s (tconv generate --weights %s)\n",
+           (long long)epochs, epochs == 1 ? "" : "s", (long long)(epochs * steps),
+           epochs * steps == 1 ? "" : "s", cli_now() - t_start, train_s,
            (double)(epochs * steps * batch) / train_s, o.weights, o.weights);
     rc = CLI_OK;
 fail:
