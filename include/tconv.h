@@ -425,6 +425,16 @@ TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation ac
 TCONV_API tconv_impl tconv_op_impl(const tconv_op *op);
 TCONV_API const char *tconv_op_path(const tconv_op *op);
 
+/* New values for a forward or backward-data operator's weight (and a
+ * forward operator's bias): the same shapes as at create; bias must be
+ * given exactly when the operator was created with one (backward-data
+ * operators: NULL).  The packed weights are rewritten in place: no
+ * allocation (except a list of the taps holding non-finite values when
+ * the weights have some), the last reshape stays valid.  Like reshape, not
+ * while a run is in flight (TCONV_ERROR_INVALID_STATE).  Backward-weight
+ * operators have no weights: TCONV_ERROR_INVALID_ARGUMENT. */
+TCONV_API tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float *bias);
+
 /* Frees op (after any run in flight has finished); NULL is allowed. */
 TCONV_API void tconv_op_destroy(tconv_op *op);
 

@@ -117,6 +117,17 @@ static tconv_status create_fast(tconv_op *op) {
                           op->pass == TCONV_PASS_FORWARD ? op->bias : NULL, nt, &op->plan);
 }
 
+/* The convolution-shaped rows' non-finite taps, from op->weight. */
+static tconv_status find_nan_taps(tconv_op *op) {
+    tc_nan_taps_free(&op->nan_taps);
+    if (!op->row->conv_shaped || op->weight_numel <= 0) return TCONV_OK;
+    const int ct = op->kind == TC_OP_CONV_TRANSPOSE2D;
+    const int64_t *k = ct ? op->ct.kernel_size : op->cv.kernel_size;
+    const int64_t d0 = ct ? op->ct.in_channels : op->cv.out_channels;
+    return tc_nan_taps_find(op->weight, d0, op->weight_numel / (d0 * k[0] * k[1]), k[0], k[1],
+                            &op->nan_taps);
+}
+
 /* The common part of every create: options, the row, weight and bias
  * copies, the fast state.  weight_numel and bias_len from the checked
  * parameters. */
@@ -158,16 +169,9 @@ static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
     }
     if (needs_weight) memcpy(op->weight, weight, wbytes);
     if (with_bias) memcpy(op->bias, bias, bbytes);
-    if (op->row->conv_shaped && weight_numel > 0) {
-        /* the weight as a convolution's: (d0, d1, kh, kw) in either layout */
-        const int64_t *k = kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.kernel_size : op->cv.kernel_size;
-        const int64_t d0 = kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.in_channels : op->cv.out_channels;
-        st = tc_nan_taps_find(op->weight, d0, weight_numel / (d0 * k[0] * k[1]), k[0], k[1],
-                              &op->nan_taps);
-        if (st) {
-            tconv_op_destroy(op);
-            return st;
-        }
+    if ((st = find_nan_taps(op))) {
+        tconv_op_destroy(op);
+        return st;
     }
     if (op->impl != TCONV_IMPL_REFERENCE) { /* pack once for the fast path */
         st = create_fast(op);
@@ -536,6 +540,43 @@ tconv_status tconv_op_run_backward_weight(tconv_op *op, const float *input,
     }
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
+}
+
+tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float *bias) {
+    tc_clear_error();
+    if (!op) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "op is NULL");
+    if (op->pass == TCONV_PASS_BACKWARD_WEIGHT)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "a backward_weight operator has no weights to set");
+    if (!weight) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "weight is NULL");
+    if ((bias != NULL) != (op->bias != NULL))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "bias must be %s: the operator was created %s a bias",
+                       op->bias ? "given" : "NULL", op->bias ? "with" : "without");
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&op->state, &expected, -1))
+        return tc_fail(TCONV_ERROR_INVALID_STATE,
+                       "tconv_op_set_weights called while the operator is in use");
+    memcpy(op->weight, weight, (size_t)op->weight_numel * sizeof(float));
+    if (bias) {
+        const int64_t cout = op->kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.out_channels
+                                                                 : op->cv.out_channels;
+        memcpy(op->bias, bias, (size_t)cout * sizeof(float));
+    }
+    tconv_status st = find_nan_taps(op);
+    if (op->plan) {
+        float *own = tc_plan_owned_weights(op->plan);
+        if (own) { /* the planner's copy is the weight flipped, channels swapped */
+            int64_t cin, cout, groups, kh, kw;
+            weight_dims(op, &cin, &cout, &groups, &kh, &kw);
+            const int64_t pcin = op->row->swap ? cout : cin, pcout = op->row->swap ? cin : cout;
+            tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own,
+                                 tc_resolve_threads(op->opt.num_threads));
+        }
+        tc_plan_set_weights(op->plan, op->pass == TCONV_PASS_FORWARD ? op->bias : NULL);
+    }
+    atomic_store(&op->state, 0);
+    return st;
 }
 
 tconv_status tconv_op_set_num_threads(tconv_op *op, int num_threads) {

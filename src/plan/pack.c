@@ -75,38 +75,31 @@ static void pack_blocks(void *ctx, int64_t b, int64_t e) {
 int tc_pack_phase(tc_plan *pl, int mr) {
     float *pk = malloc((size_t)(pl->groups * pl->cig * pl->cog * pl->kk) * sizeof(float) + 64);
     if (!pk) return 0;
-    pack_ctx c = {pl, pk, mr, 0};
-    tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + mr - 1) / mr), pack_blocks, &c);
     free(pl->wpack);
     pl->wpack = pk;
     pl->mr = mr;
+    pack_ctx c = {pl, pk, mr, 0};
+    tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + mr - 1) / mr), pack_blocks, &c);
     return 1;
 }
+
 
 /* 1x1-input GEMM: per group, a (cig x cog*Hout*Wout) matrix whose columns
  * are the output's elements in memory order ((oc, pixel) for NCHW, (pixel,
  * oc) for NHWC), in blocks of GN columns: [g][cb][ic][GN], zero where no
  * tap reaches; the bias likewise per column. */
-tconv_status tc_pack_gemm(tc_plan *pl) {
+/* The gemm panel for the plan's output size and layout into pk (zeroed
+ * here) and its per-column bias into bi. */
+static void fill_gemm(const tc_plan *pl, int64_t ncb, float *pk, int64_t numel, float *bi) {
     const tc_geom *g = &pl->pb.g;
-    const int nhwc = pl->layout == TCONV_LAYOUT_NHWC;
-    if (pl->gpack && pl->g_h == g->h_out && pl->g_w == g->w_out && pl->g_nhwc == nhwc)
-        return TCONV_OK;
+    const int nhwc = pl->g_nhwc;
     const int GN = pl->ks->gemm_nv * pl->ks->vl;
     const int64_t cig = pl->cig, cog = pl->cog, hw = g->h_out * g->w_out, nc = cog * hw;
-    const int64_t ncb = (nc + GN - 1) / GN;
-    int64_t numel;
-    if (tc_mul_overflow(g->groups * ncb, cig * GN, &numel) || numel > (int64_t)1 << 40)
-        return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
-    float *pk = calloc((size_t)numel + 1, sizeof(float));
-    float *bi = calloc((size_t)(g->groups * ncb * GN), sizeof(float));
-    if (!pk || !bi) {
-        free(pk);
-        free(bi);
-        return tc_plan_oom();
-    }
+    memset(pk, 0, (size_t)numel * sizeof(float));
+    memset(bi, 0, (size_t)(g->groups * ncb * GN) * sizeof(float));
     for (int64_t gi = 0; gi < g->groups; gi++)
         for (int64_t col = 0; col < nc; col++) {
+            /* columns in output memory order: (oc, pixel) for NCHW, (pixel, oc) for NHWC */
             const int64_t ocg = nhwc ? col % cog : col / hw, pix = nhwc ? col / cog : col % hw;
             const int64_t oy = pix / g->w_out, ox = pix % g->w_out;
             const int64_t cb = col / GN, j = col % GN;
@@ -120,6 +113,25 @@ tconv_status tc_pack_gemm(tc_plan *pl) {
                 pk[((gi * ncb + cb) * cig + ic) * GN + j] =
                     pl->wsrc[((gi * cig + ic) * cog + ocg) * pl->kk + ky * g->kw + kx];
         }
+}
+
+tconv_status tc_pack_gemm(tc_plan *pl) {
+    const tc_geom *g = &pl->pb.g;
+    const int nhwc = pl->layout == TCONV_LAYOUT_NHWC;
+    if (pl->gpack && pl->g_h == g->h_out && pl->g_w == g->w_out && pl->g_nhwc == nhwc)
+        return TCONV_OK;
+    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    const int64_t ncb = (pl->cog * g->h_out * g->w_out + GN - 1) / GN;
+    int64_t numel;
+    if (tc_mul_overflow(g->groups * ncb, pl->cig * GN, &numel) || numel > (int64_t)1 << 40)
+        return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
+    float *pk = malloc(((size_t)numel + 1) * sizeof(float));
+    float *bi = malloc((size_t)(g->groups * ncb * GN) * sizeof(float) + 1);
+    if (!pk || !bi) {
+        free(pk);
+        free(bi);
+        return tc_plan_oom();
+    }
     free(pl->gpack);
     free(pl->gbias);
     pl->gpack = pk;
@@ -128,10 +140,23 @@ tconv_status tc_pack_gemm(tc_plan *pl) {
     pl->g_w = g->w_out;
     pl->g_nhwc = nhwc;
     pl->g_ncb = ncb;
+    pl->g_numel = numel;
+    fill_gemm(pl, ncb, pk, numel, bi);
     return TCONV_OK;
 }
 
-/* channels in lanes: w -> [g][ocb][ky][kx][ic][NR], zero-padded to NR. */
+/* channels in lanes: w -> [g][ocb][ky][kx][ic][NR], zero-padded to NR, and
+ * the bias likewise, into the plan's buffers. */
+static void fill_cil(tc_plan *pl) {
+    const int NR = pl->ks->cil_nr;
+    const int64_t G = pl->groups, cog = pl->cog, nocb = pl->c_nocb;
+    pack_ctx c = {pl, pl->cpack, NR, 1};
+    tc_parallel_for(pl->nthreads, G * nocb, pack_blocks, &c);
+    for (int64_t gi = 0; gi < G; gi++)
+        for (int64_t oc = 0; oc < cog; oc++)
+            pl->cbias[(gi * nocb + oc / NR) * NR + oc % NR] = pl->bias[gi * cog + oc];
+}
+
 tconv_status tc_pack_cil(tc_plan *pl) {
     if (pl->cpack) return TCONV_OK;
     const int NR = pl->ks->cil_nr;
@@ -144,14 +169,21 @@ tconv_status tc_pack_cil(tc_plan *pl) {
         free(bi);
         return tc_plan_oom();
     }
-    pack_ctx c = {pl, pk, NR, 1};
-    tc_parallel_for(pl->nthreads, G * nocb, pack_blocks, &c);
-    for (int64_t gi = 0; gi < G; gi++)
-        for (int64_t oc = 0; oc < cog; oc++) bi[(gi * nocb + oc / NR) * NR + oc % NR] = pl->bias[gi * cog + oc];
     pl->cpack = pk;
     pl->cbias = bi;
     pl->c_nocb = nocb;
+    fill_cil(pl);
     return TCONV_OK;
+}
+
+void tc_repack(tc_plan *pl) {
+    if (pl->wpack) {
+        pack_ctx c = {pl, pl->wpack, pl->mr, 0};
+        tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + pl->mr - 1) / pl->mr), pack_blocks,
+                        &c);
+    }
+    if (pl->cpack) fill_cil(pl);
+    if (pl->gpack) fill_gemm(pl, pl->g_ncb, pl->gpack, pl->g_numel, pl->gbias);
 }
 
 typedef struct flip_ctx {

@@ -75,6 +75,20 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
     return TCONV_OK;
 }
 
+float *tc_plan_owned_weights(tc_plan *pl) { return pl->wown; }
+
+void tc_plan_set_weights(tc_plan *pl, const float *bias) {
+    const int64_t cout = pl->groups * pl->cog;
+    if (bias)
+        memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
+    else
+        memset(pl->bias, 0, (size_t)cout * sizeof(float));
+    pl->w_finite = 1;
+    for (int64_t i = 0, n = pl->groups * pl->cig * pl->cog * pl->kk; i < n && pl->w_finite; i++)
+        pl->w_finite = isfinite(pl->wsrc[i]);
+    tc_repack(pl);
+}
+
 /* Kernel taps k < kn by output phase: tap k reaches output phase
  * r = (k*d - p) mod s and reads input offset c = (r + p - k*d) / s from the
  * phase position.  With an input stride si > 1 (strided convolution,

@@ -89,6 +89,13 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
                             const float *bias, int nthreads, tc_plan **out);
 void tc_plan_free(tc_plan *pl);
 
+/* New weight values: the caller has rewritten the array the plan reads
+ * (its w, or the plan's own copy: tc_plan_owned_weights); bias is the new
+ * bias (NULL: none).  Every packing is redone in place, without
+ * allocating.  Not during a run. */
+float *tc_plan_owned_weights(tc_plan *pl);
+void tc_plan_set_weights(tc_plan *pl, const float *bias);
+
 /* Plans pb in layout: sets *ws_bytes and *path (a static string). */
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
                              size_t *ws_bytes, const char **path);

@@ -38,7 +38,7 @@ struct tc_plan {
     int mr;
     float *wpack;
     /* gemm path: packed for output size (g_h, g_w) and layout g_nhwc */
-    int64_t g_h, g_w, g_ncb;
+    int64_t g_h, g_w, g_ncb, g_numel;
     int g_nhwc;
     float *gpack, *gbias;
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
@@ -102,6 +102,8 @@ void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv,
 int tc_pack_phase(tc_plan *pl, int mr);              /* 0: out of memory */
 tconv_status tc_pack_gemm(tc_plan *pl);              /* for pl->pb's output size and layout */
 tconv_status tc_pack_cil(tc_plan *pl);
+/* Every packing the plan holds, again from wsrc and bias, in place. */
+void tc_repack(tc_plan *pl);
 
 /* ---- store.c: finished tiles into y ---- */
 /* n floats of a tile row (src) into y at d (element stride ds), through

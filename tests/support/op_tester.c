@@ -247,6 +247,29 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
                               iname, nhwc ? "nhwc" : "nchw", t, desc);
                 }
             }
+            /* new weights through tconv_op_set_weights: the reference's
+             * result for them (packed in place, same reshape) */
+            if (pass != TCONV_PASS_BACKWARD_WEIGHT && !nhwc) {
+                float *w2 = tu_alloc(wn), *b2 = dt.b ? tu_alloc(cout) : NULL;
+                tu_fill(&r, w2, wn);
+                if (b2) tu_fill(&r, b2, cout);
+                tconv_op *ref2 = NULL;
+                const float *bb = pass == TCONV_PASS_FORWARD ? b2 : NULL;
+                CHECK(create(c, pass, w2, bb, &ro, &ref2) == TCONV_OK);
+                size_t wsr = 0;
+                CHECK(tconv_op_reshape(ref2, c->ndim, c->in, osz, osz ? 2 : 0, os, &wsr) == TCONV_OK);
+                float *ref2o = tu_alloc(dt.n0);
+                run_once(c, pass, ref2, &dt, 0, wsr, 1, ref2o, got1, NULL, NULL);
+                tconv_op_destroy(ref2);
+                CHECK_MSG(tconv_op_set_weights(op, w2, bb) == TCONV_OK, "%s set_weights: %s", iname,
+                          tconv_last_error());
+                run_once(c, pass, op, &dt, 0, wsb, 1, got0, got1, NULL, NULL);
+                st->runs++;
+                compare("set_weights", got0, ref2o, dt.n0, st, desc, iname, 0, 2, path);
+                free(ref2o);
+                free(w2);
+                free(b2);
+            }
             tconv_op_destroy(op);
             if (pass == TCONV_PASS_FORWARD) continue;
             /* accumulate: destination + gradient */
