@@ -78,15 +78,23 @@ tconv_status tc_nn_cache_sync(tconv_nn_cache *c, const char *what, const float *
         slot_free(&c->bwd_weight);
         tc_nn_cache_drop_weights(c);
         memcpy(c->params, params, params_size);
-    } else if (c->stale || c->weight != weight || c->bias != bias) {
+    } else if (c->weight != weight || c->bias != bias) {
         tc_nn_cache_drop_weights(c);
+    } else if (c->stale) {
+        /* new values in the same arrays (an optimizer step, a load): packed
+         * again in place, no allocation; an operator that refuses is made again */
+        if (c->fwd.op && tconv_op_set_weights(c->fwd.op, weight, bias) != TCONV_OK)
+            slot_free(&c->fwd);
+        if (c->bwd_data.op && tconv_op_set_weights(c->bwd_data.op, weight, NULL) != TCONV_OK)
+            slot_free(&c->bwd_data);
+        tc_clear_error();
     } else if (have_packed && check_weights_env() &&
                checksum(weight, weight_numel, bias, bias_numel) != c->checksum) {
         return tc_fail(TCONV_ERROR_INVALID_STATE,
                        "%s: the weights were changed in place without calling its "
                        "weights_changed function (TCONV_CHECK_WEIGHTS=1)", what);
     }
-    if (!c->fwd.op && !c->bwd_data.op && check_weights_env())
+    if ((c->stale || (!c->fwd.op && !c->bwd_data.op)) && check_weights_env())
         c->checksum = checksum(weight, weight_numel, bias, bias_numel);
     c->stale = 0;
     c->weight = weight;
