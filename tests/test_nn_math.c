@@ -62,8 +62,10 @@ static double ref1(int f, double x) {
  * >= 2.35 for tanh */
 __m128d _ZGVbN2v_exp(__m128d);
 __m128d _ZGVbN2v_tanh(__m128d);
-__m512d _ZGVeN8v_exp(__m512d);
-__m512d _ZGVeN8v_tanh(__m512d);
+/* declared with the target that its vector argument needs (clang refuses
+ * an __m512d parameter otherwise) */
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_tanh(__m512d);
 
 __attribute__((target("avx512f"))) static void refs8(int f, const float *x, double *r, int m) {
     const __m512d one = _mm512_set1_pd(1.0);
