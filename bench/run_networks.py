@@ -30,6 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 DEFAULT_CASES = "dcgan000_b1,dcgan000_b64,dcgan003_b16,dcgan003_b256,unet000_b1,unet000_b16"
 LABELS = {("tconv", "nn"): "tconv nn API", ("tconv", "ops"): "tconv ops",
+          ("tconv", "seq"): "tconv fused Sequential",
           ("torch2", "eager"): "PyTorch2 eager", ("torch2", "compile"): "PyTorch2 compile",
           ("ort", "ort"): "ONNX Runtime", ("openvino", "ov"): "OpenVINO"}
 
@@ -100,8 +101,8 @@ def main(argv=None):
         L.append("peer: " + ", ".join(f"{k}={v}" for k, v in i.items() if k != "threads"))
     L.append("")
     L.append("| case | T | " + " | ".join(LABELS[c] for c in cols) +
-             " | fastest peer | nn API: peer/tconv | ops: peer/tconv | cpu/wall tconv nn, ops, "
-             "fastest peer | checks |")
+             " | fastest peer | nn API: peer/tconv | fused: peer/tconv | cpu/wall tconv nn, "
+             "fused, fastest peer | checks |")
     L.append("|" + "---|" * (len(cols) + 8))
     summ = []
     compile_notes = []
@@ -120,7 +121,7 @@ def main(argv=None):
                     compile_notes.append(f"{c}/T{t} {r['compile_s']:.1f} s")
             peers = [(v[0], k) for k, v in figs.items() if k[0] != "tconv" and v[1]]
             best = min(peers, default=None)
-            tn, to = figs.get(("tconv", "nn")), figs.get(("tconv", "ops"))
+            tn, to = figs.get(("tconv", "nn")), figs.get(("tconv", "seq"))
             tn_ms = tn[0] if tn and tn[1] else None
             to_ms = to[0] if to and to[1] else None
             bad = [LABELS[k] for k, v in figs.items() if not v[1]]
@@ -135,13 +136,15 @@ def main(argv=None):
     L.append("")
     L.append("Median ms per forward (* = failed its check: max|y - ref| / max|ref| > 1e-4 "
              "against the float64 run). Ratios > 1: tconv faster than the fastest peer. "
-             "tconv nn API: module forwards as the examples (each creates its operator per "
-             "call); tconv ops: operators created once.")
+             "tconv nn API: module forwards layer by layer (each module keeps its packed "
+             "operator); tconv ops: the convolutions on operators created once, the other "
+             "layers as the nn API; tconv fused Sequential: tconv_sequential (BatchNorm "
+             "folded, activations in the convolutions' stores).")
     if compile_notes:
         L.append("torch.compile compile times: " + "; ".join(compile_notes))
     L.append("")
-    L.append("| threads | cases | nn API: geometric mean peer/tconv | ops: geometric mean "
-             "peer/tconv |")
+    L.append("| threads | cases | nn API: geometric mean peer/tconv | fused Sequential: "
+             "geometric mean peer/tconv |")
     L.append("|---|---|---|---|")
     for t in threads:
         sel = [x for x in summ if x["t"] == t and x["best"]]

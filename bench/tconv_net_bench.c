@@ -8,6 +8,8 @@
  *   ops  the same layers with each convolution an operator created and
  *        reshaped once (tconv_*_create + tconv_op_reshape, then tconv_op_run),
  *        buffers allocated once
+ *   seq  the modules in a tconv_sequential, fused (eval-mode BatchNorm2d
+ *        folded into the preceding convolution, ReLU / Tanh in its store)
  * Threads: the library's default (the CPUs of this process's affinity, which
  * bench/run_networks.py sets to T).  Each output is checked against the
  * float64 reference (DIR/CASE.ref.f64).  Prints JSON lines as the Python
@@ -93,6 +95,8 @@ typedef struct net {
     const float *ops_out;
     float *nn_out; /* last nn-way output (freed by the next run) */
     int64_t out_shape[4];
+    tconv_sequential *seq; /* seq way */
+    float *seq_out;
 } net;
 
 static void ct_params(const lspec *sp, tconv_conv_transpose2d_params *p) {
@@ -195,6 +199,28 @@ static void net_init(net *N, const char *netname, const char *weights, int in_nd
     }
     N->out_numel = numel(shape, nd);
     memcpy(N->out_shape, shape, sizeof shape);
+    /* seq way: the same modules in a fused sequential */
+    NET_CHECK(tconv_sequential_create(&N->seq));
+    for (int i = 0; i < n; i++) {
+        layer *l = &N->L[i];
+        switch (l->sp.kind) {
+        case L_LINEAR: NET_CHECK(tconv_sequential_add_linear(N->seq, &l->lin)); break;
+        case L_VIEW:
+            NET_CHECK(tconv_sequential_add_view(
+                N->seq, 4, (const int64_t[]){-1, l->sp.cin, l->sp.cout, l->sp.k}));
+            break;
+        case L_CT: NET_CHECK(tconv_sequential_add_conv_transpose2d(N->seq, &l->ct)); break;
+        case L_CONV: NET_CHECK(tconv_sequential_add_conv2d(N->seq, &l->cv)); break;
+        case L_BN: NET_CHECK(tconv_sequential_add_batchnorm2d(N->seq, &l->bn)); break;
+        case L_RELU:
+            NET_CHECK(tconv_sequential_add_activation(N->seq, TCONV_ACTIVATION_RELU, 0.0f));
+            break;
+        case L_TANH:
+            NET_CHECK(tconv_sequential_add_activation(N->seq, TCONV_ACTIVATION_TANH, 0.0f));
+            break;
+        }
+    }
+    N->seq_out = bench_alloc_floats(N->out_numel);
     N->bufs[0] = bench_alloc_floats(maxn);
     N->bufs[1] = bench_alloc_floats(maxn);
     N->ws = maxws ? bench_alloc_floats((int64_t)(maxws / sizeof(float)) + 1) : NULL;
@@ -304,6 +330,15 @@ static void run_ops(void *ctx) {
     N->ops_out = cur;
 }
 
+/* The seq way: one call. */
+static void run_seq(void *ctx) {
+    net *N = ctx;
+    int ndo;
+    int64_t os[TCONV_MAX_DIMS];
+    NET_CHECK(tconv_sequential_forward(N->seq, N->in_ndim, N->in_shape, N->x, N->seq_out,
+                                       N->out_numel, &ndo, os));
+}
+
 static void net_free(net *N) {
     for (int i = 0; i < N->n; i++) {
         layer *l = &N->L[i];
@@ -318,6 +353,8 @@ static void net_free(net *N) {
     free(N->bufs[1]);
     free(N->ws);
     free(N->nn_out);
+    tconv_sequential_destroy(N->seq);
+    free(N->seq_out);
     memset(N, 0, sizeof *N);
 }
 
@@ -415,13 +452,16 @@ int main(int argc, char **argv) {
         double *ref = read_f64(path, N.out_numel);
         run_nn(&N);
         run_ops(&N);
+        run_seq(&N);
         double e_nn = bench_rel_err(N.nn_out, ref, N.out_numel);
         double e_ops = bench_rel_err(N.ops_out, ref, N.out_numel);
-        bench_timing t_nn = {0}, t_ops = {0};
-        bench_item items[2] = {{run_nn, &N, &t_nn}, {run_ops, &N, &t_ops}};
-        bench_time_multi(&cfg, items, 2);
+        double e_seq = bench_rel_err(N.seq_out, ref, N.out_numel);
+        bench_timing t_nn = {0}, t_ops = {0}, t_seq = {0};
+        bench_item items[3] = {{run_nn, &N, &t_nn}, {run_ops, &N, &t_ops}, {run_seq, &N, &t_seq}};
+        bench_time_multi(&cfg, items, 3);
         emit(out, "nn", cs, nt, &t_nn, e_nn);
         emit(out, "ops", cs, nt, &t_ops, e_ops);
+        emit(out, "seq", cs, nt, &t_seq, e_seq);
         net_free(&N);
         free(ref);
         free(x);

@@ -62,22 +62,31 @@ int main(int argc, char **argv) {
     int64_t shape[4] = {16, 100, 1, 1};
     float *x = ex_input(&a, &rng, "input", 4, shape);
 
-    /* img = self.net(z) */
+    /* img = self.net(z): the nn.Sequential as a tconv_sequential, which in
+     * eval mode folds each BatchNorm2d into its ConvTranspose2d and runs the
+     * ReLU / Tanh in the convolution's store (the layers one by one:
+     * seed000_dcgan_generator.c) */
+    tconv_sequential *net;
+    CHECK(tconv_sequential_create(&net));
     for (int i = 0; i < 3; i++) {
-        x = ex_conv_transpose2d(&deconv[i], x, shape);
-        if (i < 2) {
-            CHECK(tconv_batchnorm2d_forward(&bn[i], 4, shape, x, x));
-            CHECK(tconv_relu(x, x, ex_numel(shape, 4)));
-        } else {
-            CHECK(tconv_tanh(x, x, ex_numel(shape, 4)));
-        }
+        CHECK(tconv_sequential_add_conv_transpose2d(net, &deconv[i]));
+        if (i < 2) CHECK(tconv_sequential_add_batchnorm2d(net, &bn[i]));
+        CHECK(tconv_sequential_add_activation(net, i < 2 ? TCONV_ACTIVATION_RELU
+                                                         : TCONV_ACTIVATION_TANH, 0.0f));
     }
+    int64_t out[TCONV_MAX_DIMS];
+    int ndo;
+    const int64_t yn = shape[0] * 3 * 16 * 16;
+    float *y = ex_alloc(yn);
+    CHECK(tconv_sequential_forward(net, 4, shape, x, y, yn, &ndo, out));
 
     char s[64];
-    printf("%s\n", ex_size(s, sizeof s, shape, 4));
-    ex_write(&a, x, shape, 4);
+    printf("%s\n", ex_size(s, sizeof s, out, ndo));
+    ex_write(&a, y, out, ndo);
 
+    tconv_sequential_destroy(net);
     free(x);
+    free(y);
     for (int i = 0; i < 3; i++) tconv_conv_transpose2d_module_free(&deconv[i]);
     for (int i = 0; i < 2; i++) tconv_batchnorm2d_free(&bn[i]);
     return 0;

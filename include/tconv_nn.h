@@ -614,6 +614,56 @@ TCONV_API tconv_status tconv_optimizer_load_state(tconv_optimizer *opt, int64_t 
 TCONV_API void tconv_optimizer_destroy(tconv_optimizer *opt);
 
 /* ------------------------------------------------------------------------ */
+/* Sequential networks, fused for inference                                  */
+/* ------------------------------------------------------------------------ */
+/*
+ * nn.Sequential for a forward pass: layers run in order with two activation
+ * buffers and one workspace allocated once per input shape.  With fusion on
+ * (the default) it does what the peers do: an eval-mode BatchNorm2d
+ * (training == 0, running statistics present) right after a
+ * ConvTranspose2d / Conv2d is folded into its weights and bias, and an
+ * activation right after the convolution (or the folded BatchNorm) runs in
+ * the convolution's store; the fused result agrees with the layers run one
+ * by one within float rounding of the folded weights.  Modules are
+ * borrowed: the caller keeps and frees them, and after changing any
+ * module's weights or BatchNorm statistics calls
+ * tconv_sequential_weights_changed (the folded weights are made again, in
+ * place).  A BatchNorm2d in training mode is run as a layer (batch
+ * statistics, running statistics updated).  One sequential must not be used
+ * from two threads at once.
+ */
+typedef struct tconv_sequential tconv_sequential;
+
+TCONV_API tconv_status tconv_sequential_create(tconv_sequential **seq);
+/* NULL is allowed. */
+TCONV_API void tconv_sequential_destroy(tconv_sequential *seq);
+/* Appends a layer; the modules must outlive the sequential. */
+TCONV_API tconv_status tconv_sequential_add_linear(tconv_sequential *seq, tconv_linear *m);
+TCONV_API tconv_status tconv_sequential_add_conv_transpose2d(tconv_sequential *seq,
+                                                             tconv_conv_transpose2d_module *m);
+TCONV_API tconv_status tconv_sequential_add_conv2d(tconv_sequential *seq, tconv_conv2d_module *m);
+TCONV_API tconv_status tconv_sequential_add_batchnorm2d(tconv_sequential *seq,
+                                                        tconv_batchnorm2d *m);
+/* nn.ReLU, nn.LeakyReLU(alpha), nn.Tanh, nn.Sigmoid (tconv_activation of tconv.h). */
+TCONV_API tconv_status tconv_sequential_add_activation(tconv_sequential *seq,
+                                                       tconv_activation activation, float alpha);
+TCONV_API tconv_status tconv_sequential_add_maxpool2d(tconv_sequential *seq,
+                                                      const tconv_maxpool2d_params *p);
+/* Tensor.view(shape): ndim entries, one may be -1 (tconv_view_shape). */
+TCONV_API tconv_status tconv_sequential_add_view(tconv_sequential *seq, int ndim,
+                                                 const int64_t *shape);
+/* fuse 1 (default) or 0 (every layer on its own, through its module). */
+TCONV_API tconv_status tconv_sequential_set_fusion(tconv_sequential *seq, int fuse);
+TCONV_API tconv_status tconv_sequential_weights_changed(tconv_sequential *seq);
+/* Runs the layers on input (input_shape, ndim entries) into output
+ * (capacity floats); *output_ndim and output_shape (up to TCONV_MAX_DIMS
+ * entries) receive the result's shape.  input and output must not overlap. */
+TCONV_API tconv_status tconv_sequential_forward(tconv_sequential *seq, int ndim,
+                                                const int64_t *input_shape, const float *input,
+                                                float *output, int64_t output_capacity,
+                                                int *output_ndim, int64_t *output_shape);
+
+/* ------------------------------------------------------------------------ */
 /* Safetensors: weights as safetensors.torch.save_file writes them           */
 /* ------------------------------------------------------------------------ */
 /*

@@ -62,8 +62,10 @@ static double ref1(int f, double x) {
  * >= 2.35 for tanh */
 __m128d _ZGVbN2v_exp(__m128d);
 __m128d _ZGVbN2v_tanh(__m128d);
-__m512d _ZGVeN8v_exp(__m512d);
-__m512d _ZGVeN8v_tanh(__m512d);
+/* declared with the target that its vector argument needs (clang refuses
+ * an __m512d parameter otherwise) */
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_exp(__m512d);
+__attribute__((target("avx512f"))) __m512d _ZGVeN8v_tanh(__m512d);
 
 __attribute__((target("avx512f"))) static void refs8(int f, const float *x, double *r, int m) {
     const __m512d one = _mm512_set1_pd(1.0);
@@ -139,7 +141,7 @@ static double ulp_of(double r) {
 
 
 typedef struct sweep {
-    const tc_nn_kernels *k;
+    const tc_eltwise_kernels *k;
     int f;
     uint64_t step;
     int64_t nblocks;
@@ -200,7 +202,7 @@ static void sweep_worker(void *vctx, int64_t b, int64_t e) {
     free(xc);
 }
 
-static void check_function(const tc_nn_kernels *k, int f, uint64_t step, double bound) {
+static void check_function(const tc_eltwise_kernels *k, int f, uint64_t step, double bound) {
     sweep s = {k, f, step, 0, NULL, NULL, NULL, NULL};
     const uint64_t count = (((uint64_t)1 << 32) + step - 1) / step;
     s.nblocks = (int64_t)((count + BLOCK - 1) / BLOCK);
@@ -239,7 +241,7 @@ static void check_function(const tc_nn_kernels *k, int f, uint64_t step, double 
 }
 
 /* Special values, exactly. */
-static void check_specials(const tc_nn_kernels *k) {
+static void check_specials(const tc_eltwise_kernels *k) {
     const float in[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, -NAN, 1e-45f, -1e-45f,
                         1e-40f, 100.0f, -100.0f, 88.7228394f, 88.7228470f, -103.972084f,
                         -104.0f};
@@ -273,7 +275,7 @@ static void check_specials(const tc_nn_kernels *k) {
 
 /* Another kernel set gives the same bits as the best one (dense sample,
  * every length 0..40 for the tails). */
-static void check_same_bits(const tc_nn_kernels *a, const tc_nn_kernels *b) {
+static void check_same_bits(const tc_eltwise_kernels *a, const tc_eltwise_kernels *b) {
     enum { N = 1 << 16 };
     static float xs[N], ya[N], yb[N];
     int diff = 0;
@@ -335,10 +337,10 @@ int main(void) {
     uint64_t step = DEFAULT_STEP;
     const char *env = getenv("TCONV_MATH_STEP");
     if (env && atoll(env) > 0) step = (uint64_t)atoll(env);
-    const tc_nn_kernels *best = tc_nn_kernels_for(TCONV_IMPL_AUTO);
+    const tc_eltwise_kernels *best = tc_eltwise_for(TCONV_IMPL_AUTO);
     const tconv_impl impls[3] = {TCONV_IMPL_PORTABLE, TCONV_IMPL_AVX2, TCONV_IMPL_AVX512};
     for (int i = 0; i < 3; i++) {
-        const tc_nn_kernels *k = tc_nn_kernels_for(impls[i]);
+        const tc_eltwise_kernels *k = tc_eltwise_for(impls[i]);
         if (!k) continue;
         check_specials(k);
         if (k != best) check_same_bits(best, k);

@@ -12,9 +12,9 @@
  * optimised by Adam.  Checked: the loss falls; a forward + backward of the
  * same shapes allocates nothing after the first (malloc counted through
  * glibc's __libc_* entry points, interposed in this program; skipped under
- * sanitizers, which interpose malloc themselves); and a full step
- * (forward, backward, optimizer step) allocates nothing either: the conv /
- * Linear packed operators take the optimizer's new weights in place. */
+ * sanitizers, which interpose malloc themselves); and a full step (forward,
+ * backward, optimizer step) allocates nothing either: the optimizer's new
+ * weights are packed again in place (tconv_op_set_weights). */
 #include "check.h"
 #include "tutil.h"
 
@@ -238,9 +238,8 @@ int main(void) {
     const long fb = count_stop();
     CHECK_MSG(fb == 0, "a forward + backward of the same shapes allocated %ld times", fb);
 
-    /* full steps: after the optimizer changed the weights, the packed
-     * operators of the conv modules and the Linear (forward and backward
-     * data) are re-packed in place: no step allocates */
+    /* full steps: after the first, the packed operators of the conv
+     * modules and the Linear are re-packed in place from the new weights */
     long per_step[6];
     double loss = first;
     for (int s = 0; s < 6; s++) {

@@ -116,6 +116,61 @@ extern const tc_kernel_set tc_kernels_avx2;
 extern const tc_kernel_set tc_kernels_avx512;
 #endif
 
+/* ---- element-wise kernels (eltwise.inc, shims eltwise_{portable,avx2,avx512}.c) ---- */
+
+typedef struct tc_eltwise_kernels {
+    const char *name;
+    void (*relu)(const float *x, float *y, int64_t n);
+    void (*leaky_relu)(const float *x, float *y, int64_t n, float slope);
+    void (*tanh)(const float *x, float *y, int64_t n);
+    void (*sigmoid)(const float *x, float *y, int64_t n);
+    void (*exp)(const float *x, float *y, int64_t n);
+    /* gradients: (saved tensor, dy) -> dx */
+    void (*relu_bwd)(const float *y, const float *dy, float *dx, int64_t n);
+    void (*leaky_relu_bwd)(const float *x, const float *dy, float *dx, int64_t n, float slope);
+    void (*tanh_bwd)(const float *y, const float *dy, float *dx, int64_t n);
+    void (*sigmoid_bwd)(const float *y, const float *dy, float *dx, int64_t n);
+    /* BatchNorm: sums in double (added to *s, *ss), y = x*a + b,
+     * dx = dy*a + (x*b + c) */
+    void (*sum_sumsq)(const float *x, int64_t n, double *s, double *ss);
+    void (*sum_dot)(const float *dy, const float *x, int64_t n, double *s, double *sd);
+    void (*affine)(const float *x, float *y, int64_t n, float a, float b);
+    void (*affine2)(const float *dy, const float *x, float *dx, int64_t n, float a, float b,
+                    float c);
+    /* the same per element, for slabs of small images: over nimg images
+     * `stride` floats apart, s[i] = sum x[i], ss[i] = sum x[i]^2;
+     * s[i] = sum dy[i], sd[i] = sum dy[i]*x[i]; then y = x*A + B,
+     * dx = dy*A + (x*B + C) */
+    void (*acc_sumsq)(const float *x, int64_t stride, int64_t nimg, double *s, double *ss,
+                      int64_t n);
+    void (*acc_dot)(const float *dy, const float *x, int64_t stride, int64_t nimg, double *s,
+                    double *sd, int64_t n);
+    void (*affine_v)(const float *x, float *y, int64_t n, const float *A, const float *B);
+    void (*affine2_v)(const float *dy, const float *x, float *dx, int64_t n, const float *A,
+                      const float *B, const float *C);
+    /* MaxPool2d, one tap over n output columns: v = x[i*s], y[i] = v where
+     * v > y[i] or v is NaN (and ind[i] = base + i*s) */
+    void (*pool_tap)(const float *x, int64_t s, float *y, int64_t n);
+    void (*pool_tap_idx)(const float *x, int64_t s, float *y, int64_t *ind, int64_t n,
+                         int64_t base);
+} tc_eltwise_kernels;
+
+extern const tc_eltwise_kernels tc_eltwise_kernels_portable;
+#if defined(TCONV_X86)
+extern const tc_eltwise_kernels tc_eltwise_kernels_avx2;
+extern const tc_eltwise_kernels tc_eltwise_kernels_avx512;
+#endif
+
+/* The set for an implementation (AUTO: the best this CPU runs); NULL if
+ * impl is not available here (REFERENCE gives the portable set). */
+const tc_eltwise_kernels *tc_eltwise_for(tconv_impl impl);
+/* The set the layers use: tc_eltwise_for(AUTO), looked up once. */
+const tc_eltwise_kernels *tc_eltwise(void);
+
+/* The phase/gemm/cil/wgrad kernel set of a fast implementation (never
+ * REFERENCE or AUTO). */
+const tc_kernel_set *tc_kernels_for(tconv_impl impl);
+
 /* ---- reference kernels (the files of reference/) ------------------------- */
 /*
  * Direct definitions, double accumulation, every output element written

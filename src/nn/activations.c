@@ -37,28 +37,7 @@ bool tc_nn_overlap(const void *a, int64_t an, const void *b, int64_t bn) {
     return pa < pb + (uintptr_t)bn * sizeof(float) && pb < pa + (uintptr_t)an * sizeof(float);
 }
 
-/* ---- kernel sets and threads ---------------------------------------------- */
-
-const tc_nn_kernels *tc_nn_kernels_for(tconv_impl impl) {
-#if defined(TCONV_X86)
-    if (impl == TCONV_IMPL_AUTO) impl = tconv_best_impl();
-    if (impl == TCONV_IMPL_AVX512) return tc_cpu_has_avx512() ? &tc_nn_kernels_avx512 : NULL;
-    if (impl == TCONV_IMPL_AVX2) return tc_cpu_has_avx2_fma() ? &tc_nn_kernels_avx2 : NULL;
-#else
-    if (impl == TCONV_IMPL_AVX512 || impl == TCONV_IMPL_AVX2) return NULL;
-#endif
-    return &tc_nn_kernels_portable;
-}
-
-const tc_nn_kernels *tc_nn_k(void) {
-    static const tc_nn_kernels *cached; /* benign race: every thread finds the same set */
-    const tc_nn_kernels *k = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);
-    if (!k) {
-        k = tc_nn_kernels_for(TCONV_IMPL_AUTO);
-        __atomic_store_n(&cached, k, __ATOMIC_RELEASE);
-    }
-    return k;
-}
+/* ---- threads -------------------------------------------------------------- */
 
 int tc_nn_threads_for(int64_t n, int64_t cost) {
     /* Waking a worker costs a microsecond or two: give each one at least
@@ -146,12 +125,12 @@ static tconv_status binary(const char *fn,
 
 /* y (n) = max(x, 0); NaN stays NaN. */
 tconv_status tconv_relu(const float *x, float *y, int64_t n) {
-    return unary("relu", tc_nn_k()->relu, x, y, n, 1);
+    return unary("relu", tc_eltwise()->relu, x, y, n, 1);
 }
 
 /* dx (n) = y <= 0 ? 0 : dy, y the forward's output (or its input). */
 tconv_status tconv_relu_backward(const float *y, const float *dy, float *dx, int64_t n) {
-    return binary("relu_backward", tc_nn_k()->relu_bwd, NULL, 0.0f, y, dy, dx, n);
+    return binary("relu_backward", tc_eltwise()->relu_bwd, NULL, 0.0f, y, dy, dx, n);
 }
 
 /* ---- LeakyReLU ------------------------------------------------------------- */
@@ -164,7 +143,7 @@ tconv_status tconv_leaky_relu(const float *x, float *y, int64_t n, float negativ
     if (x != y && tc_nn_overlap(x, n, y, n))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
                        "leaky_relu: output must be the input itself or not overlap it");
-    map_ctx c = {.kind = 1, .f1s = tc_nn_k()->leaky_relu, .a = x, .y = y, .s = negative_slope,
+    map_ctx c = {.kind = 1, .f1s = tc_eltwise()->leaky_relu, .a = x, .y = y, .s = negative_slope,
                  .n = n};
     run_map(&c, 1);
     return TCONV_OK;
@@ -173,28 +152,28 @@ tconv_status tconv_leaky_relu(const float *x, float *y, int64_t n, float negativ
 /* dx = x > 0 ? dy : dy * slope, x the forward's input */
 tconv_status tconv_leaky_relu_backward(const float *x, const float *dy, float *dx, int64_t n,
                                        float negative_slope) {
-    return binary("leaky_relu_backward", NULL, tc_nn_k()->leaky_relu_bwd, negative_slope, x, dy,
+    return binary("leaky_relu_backward", NULL, tc_eltwise()->leaky_relu_bwd, negative_slope, x, dy,
                   dx, n);
 }
 
 /* ---- Tanh ------------------------------------------------------------------- */
 
 tconv_status tconv_tanh(const float *x, float *y, int64_t n) {
-    return unary("tanh", tc_nn_k()->tanh, x, y, n, 8);
+    return unary("tanh", tc_eltwise()->tanh, x, y, n, 8);
 }
 
 /* dx = dy * (1 - y*y), y the forward's output */
 tconv_status tconv_tanh_backward(const float *y, const float *dy, float *dx, int64_t n) {
-    return binary("tanh_backward", tc_nn_k()->tanh_bwd, NULL, 0.0f, y, dy, dx, n);
+    return binary("tanh_backward", tc_eltwise()->tanh_bwd, NULL, 0.0f, y, dy, dx, n);
 }
 
 /* ---- Sigmoid ---------------------------------------------------------------- */
 
 tconv_status tconv_sigmoid(const float *x, float *y, int64_t n) {
-    return unary("sigmoid", tc_nn_k()->sigmoid, x, y, n, 8);
+    return unary("sigmoid", tc_eltwise()->sigmoid, x, y, n, 8);
 }
 
 /* dx = dy * (1 - y) * y, y the forward's output */
 tconv_status tconv_sigmoid_backward(const float *y, const float *dy, float *dx, int64_t n) {
-    return binary("sigmoid_backward", tc_nn_k()->sigmoid_bwd, NULL, 0.0f, y, dy, dx, n);
+    return binary("sigmoid_backward", tc_eltwise()->sigmoid_bwd, NULL, 0.0f, y, dy, dx, n);
 }

@@ -67,7 +67,7 @@ void tconv_batchnorm2d_zero_grad(tconv_batchnorm2d *m) {
 /* One call's work: x, y / dy, dx viewed as (N, C, H*W). */
 typedef struct bn_ctx {
     tconv_batchnorm2d *m;
-    const tc_nn_kernels *k;
+    const tc_eltwise_kernels *k;
     int64_t n, c, hw;
     int training;
     double mo;          /* the momentum this step uses */
@@ -138,7 +138,7 @@ static tconv_status check_shape(const tconv_batchnorm2d *m, int ndim, const int6
 static int slab_pays(int64_t n, int64_t hw) { return hw < 256 && n * 8 > hw; }
 
 typedef struct slab_ctx {
-    const tc_nn_kernels *k;
+    const tc_eltwise_kernels *k;
     int pass; /* 0: s, ss += x; 1: s, sd += dy, dy*x; 2: y = x*A + B; 3: dx = dy*A + (x*B + C) */
     int64_t n, L, chunk;
     const float *x, *dy;
@@ -209,7 +209,7 @@ static tconv_status slab_forward(tconv_batchnorm2d *m, int64_t n, int64_t c, int
     const int64_t L = c * hw, per = n * hw;
     tconv_status st = slab_ws(m->cache, L, &s, &ss, &A, &B, &C);
     if (st) return st;
-    slab_ctx t = {tc_nn_k(), 0, n, L, 0, x, NULL, y, s, ss, A, B, NULL};
+    slab_ctx t = {tc_eltwise(), 0, n, L, 0, x, NULL, y, s, ss, A, B, NULL};
     if (m->training) slab_run(&t, 2);
     for (int64_t ch = 0; ch < c; ch++) {
         double mean, var;
@@ -276,7 +276,7 @@ tconv_status tconv_batchnorm2d_forward(tconv_batchnorm2d *m, int ndim, const int
                       : m->num_batches_tracked > 0 ? 1.0 / (double)m->num_batches_tracked
                                                    : 1.0;
     if (cache && slab_pays(n, hw)) return slab_forward(m, n, c, hw, mo, input, output);
-    bn_ctx t = {m, tc_nn_k(), n, c, hw, m->training, mo, input, NULL, output, NULL,
+    bn_ctx t = {m, tc_eltwise(), n, c, hw, m->training, mo, input, NULL, output, NULL,
                 cache ? cache->save_mean : NULL, cache ? cache->save_invstd : NULL};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 3));
     if (nt <= 1) fwd_worker(&t, 0, c);
@@ -332,7 +332,7 @@ static tconv_status slab_backward(tconv_batchnorm2d *m, int training, int64_t n,
     tconv_status st = slab_ws(m->cache, L, &s, &sd, &A, &B, &C);
     if (st) return st;
     const double *smean = m->cache->save_mean, *sinv = m->cache->save_invstd;
-    slab_ctx t = {tc_nn_k(), 1, n, L, 0, x, dy, dx, s, sd, A, B, C};
+    slab_ctx t = {tc_eltwise(), 1, n, L, 0, x, dy, dx, s, sd, A, B, C};
     const int sums = m->weight_grad || training;
     if (sums) slab_run(&t, 3);
     for (int64_t ch = 0; ch < c; ch++) {
@@ -407,7 +407,7 @@ tconv_status tconv_batchnorm2d_backward(tconv_batchnorm2d *m, int ndim, const in
     if (numel == 0) return TCONV_OK;
     const int64_t n = input_shape[0], c = input_shape[1], hw = input_shape[2] * input_shape[3];
     if (slab_pays(n, hw)) return slab_backward(m, training, n, c, hw, input, grad_output, grad_input);
-    bn_ctx t = {m, tc_nn_k(), n, c, hw, training, 0.0, input, grad_output, NULL, grad_input,
+    bn_ctx t = {m, tc_eltwise(), n, c, hw, training, 0.0, input, grad_output, NULL, grad_input,
                 cache->save_mean, cache->save_invstd};
     const int nt = (int)tc_imin(c, tc_nn_threads_for(numel, 4));
     if (nt <= 1) bwd_worker(&t, 0, c);

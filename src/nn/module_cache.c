@@ -9,9 +9,7 @@
  * writing them in place), the weight/bias pointers being replaced, or the
  * parameters being edited.  TCONV_CHECK_WEIGHTS=1 adds a checksum of the
  * weights, verified at every use of a packed operator, to catch a missing
- * *_weights_changed (a debugging aid: it reads all the weights each time).
- * Changed weights of unchanged parameters are packed again in place
- * (tconv_op_set_weights): an optimizer step costs no allocation. */
+ * *_weights_changed (a debugging aid: it reads all the weights each time). */
 #include "nn_internal.h"
 
 #include <stdlib.h>
@@ -71,18 +69,6 @@ static uint64_t checksum(const float *w, int64_t wn, const float *b, int64_t bn)
     return h;
 }
 
-/* The packed operators' weights rewritten from weight / bias (the shapes
- * they were made for); 0 if an operator refused (nothing then stays
- * half-updated that is used: the caller drops them all). */
-static int repack(tconv_nn_cache *c, const float *weight, const float *bias) {
-    int ok = 1;
-    if (c->fwd.op && tconv_op_set_weights(c->fwd.op, weight, bias) != TCONV_OK) ok = 0;
-    if (ok && c->bwd_data.op && tconv_op_set_weights(c->bwd_data.op, weight, NULL) != TCONV_OK)
-        ok = 0;
-    if (!ok) tc_clear_error(); /* not a failure of the call: the operators are made anew */
-    return ok;
-}
-
 tconv_status tc_nn_cache_sync(tconv_nn_cache *c, const char *what, const float *weight,
                               int64_t weight_numel, const float *bias, int64_t bias_numel,
                               const void *params, size_t params_size) {
@@ -92,19 +78,23 @@ tconv_status tc_nn_cache_sync(tconv_nn_cache *c, const char *what, const float *
         slot_free(&c->bwd_weight);
         tc_nn_cache_drop_weights(c);
         memcpy(c->params, params, params_size);
-    } else if (c->stale || c->weight != weight || c->bias != bias) {
-        /* new values (or arrays) of the same shapes: packed again in place,
-         * without allocating; made anew where that is refused (a bias that
-         * appeared or went away) */
-        if (!repack(c, weight, bias)) tc_nn_cache_drop_weights(c);
-        else if (check_weights_env()) c->checksum = checksum(weight, weight_numel, bias, bias_numel);
+    } else if (c->weight != weight || c->bias != bias) {
+        tc_nn_cache_drop_weights(c);
+    } else if (c->stale) {
+        /* new values in the same arrays (an optimizer step, a load): packed
+         * again in place, no allocation; an operator that refuses is made again */
+        if (c->fwd.op && tconv_op_set_weights(c->fwd.op, weight, bias) != TCONV_OK)
+            slot_free(&c->fwd);
+        if (c->bwd_data.op && tconv_op_set_weights(c->bwd_data.op, weight, NULL) != TCONV_OK)
+            slot_free(&c->bwd_data);
+        tc_clear_error();
     } else if (have_packed && check_weights_env() &&
                checksum(weight, weight_numel, bias, bias_numel) != c->checksum) {
         return tc_fail(TCONV_ERROR_INVALID_STATE,
                        "%s: the weights were changed in place without calling its "
                        "weights_changed function (TCONV_CHECK_WEIGHTS=1)", what);
     }
-    if (!c->fwd.op && !c->bwd_data.op && check_weights_env())
+    if ((c->stale || (!c->fwd.op && !c->bwd_data.op)) && check_weights_env())
         c->checksum = checksum(weight, weight_numel, bias, bias_numel);
     c->stale = 0;
     c->weight = weight;

@@ -3,6 +3,7 @@
 #define TCONV_NN_INTERNAL_H
 
 #include "../core/core.h"
+#include "../kernels/kernels.h"
 
 /* Allocates n floats (n >= 0; at least one byte so NULL means failure),
  * fills them with value and stores the pointer in *out; on failure records
@@ -21,56 +22,7 @@ tconv_status tc_nn_check_elementwise(const char *fn, const float *x, const float
 /* True if [a, a + an) and [b, b + bn) (in floats) overlap; NULL or empty never does. */
 bool tc_nn_overlap(const void *a, int64_t an, const void *b, int64_t bn);
 
-/* ---- element-wise kernels (eltwise.inc, one set per ISA) ----------------- */
 
-typedef struct tc_nn_kernels {
-    const char *name;
-    void (*relu)(const float *x, float *y, int64_t n);
-    void (*leaky_relu)(const float *x, float *y, int64_t n, float slope);
-    void (*tanh)(const float *x, float *y, int64_t n);
-    void (*sigmoid)(const float *x, float *y, int64_t n);
-    void (*exp)(const float *x, float *y, int64_t n);
-    /* gradients: (saved tensor, dy) -> dx */
-    void (*relu_bwd)(const float *y, const float *dy, float *dx, int64_t n);
-    void (*leaky_relu_bwd)(const float *x, const float *dy, float *dx, int64_t n, float slope);
-    void (*tanh_bwd)(const float *y, const float *dy, float *dx, int64_t n);
-    void (*sigmoid_bwd)(const float *y, const float *dy, float *dx, int64_t n);
-    /* BatchNorm: sums in double (added to *s, *ss), y = x*a + b,
-     * dx = dy*a + (x*b + c) */
-    void (*sum_sumsq)(const float *x, int64_t n, double *s, double *ss);
-    void (*sum_dot)(const float *dy, const float *x, int64_t n, double *s, double *sd);
-    void (*affine)(const float *x, float *y, int64_t n, float a, float b);
-    void (*affine2)(const float *dy, const float *x, float *dx, int64_t n, float a, float b,
-                    float c);
-    /* the same per element, for slabs of small images: over nimg images
-     * `stride` floats apart, s[i] = sum x[i], ss[i] = sum x[i]^2;
-     * s[i] = sum dy[i], sd[i] = sum dy[i]*x[i]; then y = x*A + B,
-     * dx = dy*A + (x*B + C) */
-    void (*acc_sumsq)(const float *x, int64_t stride, int64_t nimg, double *s, double *ss,
-                      int64_t n);
-    void (*acc_dot)(const float *dy, const float *x, int64_t stride, int64_t nimg, double *s,
-                    double *sd, int64_t n);
-    void (*affine_v)(const float *x, float *y, int64_t n, const float *A, const float *B);
-    void (*affine2_v)(const float *dy, const float *x, float *dx, int64_t n, const float *A,
-                      const float *B, const float *C);
-    /* MaxPool2d, one tap over n output columns: v = x[i*s], y[i] = v where
-     * v > y[i] or v is NaN (and ind[i] = base + i*s) */
-    void (*pool_tap)(const float *x, int64_t s, float *y, int64_t n);
-    void (*pool_tap_idx)(const float *x, int64_t s, float *y, int64_t *ind, int64_t n,
-                         int64_t base);
-} tc_nn_kernels;
-
-extern const tc_nn_kernels tc_nn_kernels_portable;
-#if defined(TCONV_X86)
-extern const tc_nn_kernels tc_nn_kernels_avx2;
-extern const tc_nn_kernels tc_nn_kernels_avx512;
-#endif
-
-/* The set for an implementation (AUTO: the best this CPU runs); NULL if
- * impl is not available here (REFERENCE gives the portable set). */
-const tc_nn_kernels *tc_nn_kernels_for(tconv_impl impl);
-/* The set the layers use: tc_nn_kernels_for(AUTO), looked up once. */
-const tc_nn_kernels *tc_nn_k(void);
 
 /* Threads for a pass over n elements costing about `cost` (1 = a copy) per
  * element: the process default, fewer for small tensors (a worker must get

@@ -164,7 +164,7 @@ static void pool_row(const pool_geom *g, const col_taps *t, int64_t plane, int64
             ind[ox] = (int64_t)((uint64_t)iy0 * (uint64_t)w +
                                 (uint64_t)(xs < 0 ? first_in(xs, g->dw) : xs));
         }
-    const tc_nn_kernels *k = tc_nn_k();
+    const tc_eltwise_kernels *k = tc_eltwise();
     for (int64_t iy = iy0; iy < iy1; iy += g->dh) {
         const float *xr = x + iy * w;
         for (int64_t kx = t->kx_lo; kx <= t->kx_hi; kx++) {

@@ -6,6 +6,7 @@
 #include "ops.h"
 #include "../kernels/kernels.h"
 
+#include <math.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,6 +408,7 @@ tconv_status tconv_op_run(tconv_op *op, const float *input, float *output, void 
     const size_t xb = bytes_of(g->n, g->c_in, g->h_in, g->w_in),
                  yb = bytes_of(g->n, g->c_out, g->h_out, g->w_out), wsb = op->workspace_bytes;
     if (yb == 0) return run_leave(op, TCONV_OK); /* zero batch: nothing to compute */
+    const tc_epilogue *ep = &op->act;
     if (!input || !output)
         return run_leave(op, tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "%s is NULL",
                                      input ? "output" : "input"));
@@ -421,8 +423,7 @@ tconv_status tconv_op_run(tconv_op *op, const float *input, float *output, void 
     const tc_strides xs = tc_strides_for(op->opt.layout, g->c_in, g->h_in, g->w_in);
     const tc_strides ys = tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out);
     if (op->fast) {
-        const tc_epilogue ep = {0, TC_ACT_NONE, 0.0f};
-        tc_plan_run(op->plan, input, output, workspace, run_threads(op), &ep);
+        tc_plan_run(op->plan, input, output, workspace, run_threads(op), ep);
     } else if (op->kind == TC_OP_CONV_TRANSPOSE2D) {
         tc_ref_conv_transpose2d_forward(g, input, xs, op->weight, op->bias, output, ys);
     } else {
@@ -430,6 +431,11 @@ tconv_status tconv_op_run(tconv_op *op, const float *input, float *output, void 
     }
     if (op->nan_taps.n && g->padding_mode == TCONV_PADDING_MODE_ZEROS)
         tc_nan_taps_apply(&op->nan_taps, g, output, ys);
+    /* the reference's output through the activation afterwards: element-
+     * wise, the same values the fast stores give (and the NaNs of padding
+     * stay NaN through every activation) */
+    if (ep->act != TC_ACT_NONE && !op->fast)
+        tc_epilogue_apply(ep, output, output, (int64_t)(yb / sizeof(float)));
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
 }
@@ -461,12 +467,12 @@ tconv_status tconv_op_run_backward_data(tconv_op *op, const float *grad_output,
     if (op->fast && op->fold_bytes) {
         /* the planner writes the padded gradient at the workspace's end */
         float *dxp = (float *)((char *)workspace + op->workspace_bytes - op->fold_bytes);
-        const tc_epilogue ep = {0, TC_ACT_NONE, 0.0f};
+        const tc_epilogue ep = {0, TC_ACT_NONE, 0.0f, NULL};
         tc_plan_run(op->plan, grad_output, dxp, workspace, nt, &ep);
         tc_fold_padding(dxp, grad_input, g->n, g->c_in, g->h_in, g->w_in, g->pad_t, g->pad_b,
                         g->pad_l, g->pad_r, g->padding_mode, op->opt.layout, acc, nt);
     } else if (op->fast) {
-        const tc_epilogue ep = {acc, TC_ACT_NONE, 0.0f};
+        const tc_epilogue ep = {acc, TC_ACT_NONE, 0.0f, NULL};
         tc_plan_run(op->plan, grad_output, grad_input, workspace, nt, &ep);
     } else if (op->kind == TC_OP_CONV_TRANSPOSE2D) {
         tc_ref_conv_transpose2d_backward_data(g, grad_output, ys, op->weight, grad_input, xs, acc);
@@ -577,6 +583,32 @@ tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float
     }
     atomic_store(&op->state, 0);
     return st;
+}
+
+tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation activation, float alpha) {
+    tc_clear_error();
+    if (!op) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "op is NULL");
+    if (op->pass != TCONV_PASS_FORWARD)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                       "an activation is fused into forward operators only, not %s",
+                       pass_name(op->pass));
+    if (activation < TCONV_ACTIVATION_NONE || activation > TCONV_ACTIVATION_SIGMOID)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "activation %d is not a tconv_activation",
+                       (int)activation);
+    if (!isfinite(alpha))
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "alpha must be finite, but got %g",
+                       (double)alpha);
+    int expected = 0;
+    if (!atomic_compare_exchange_strong(&op->state, &expected, -1))
+        return tc_fail(TCONV_ERROR_INVALID_STATE,
+                       "tconv_op_set_activation called while the operator is in use");
+    static const tc_act acts[] = {TC_ACT_NONE, TC_ACT_RELU, TC_ACT_LEAKY_RELU, TC_ACT_TANH,
+                                  TC_ACT_SIGMOID};
+    op->act.act = acts[activation];
+    op->act.alpha = alpha;
+    op->act.ek = tc_eltwise();
+    atomic_store(&op->state, 0);
+    return TCONV_OK;
 }
 
 tconv_status tconv_op_set_num_threads(tconv_op *op, int num_threads) {

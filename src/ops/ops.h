@@ -83,6 +83,7 @@ struct tconv_op {
     size_t fold_bytes; /* padded-gradient buffer at the workspace's end (folds) */
 
     tc_nan_taps nan_taps; /* convolution-shaped passes */
+    tc_epilogue act;      /* forward: the fused activation (tconv_op_set_activation) */
 
     /* Fast state; NULL for the reference implementation. */
     tc_plan *plan;   /* data-like passes */

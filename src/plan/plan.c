@@ -13,15 +13,6 @@ tconv_status tc_plan_oom(void) {
     return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory planning the fast path");
 }
 
-static const tc_kernel_set *kernels_for(tconv_impl impl) {
-#if defined(TCONV_X86)
-    if (impl == TCONV_IMPL_AVX512) return &tc_kernels_avx512;
-    if (impl == TCONV_IMPL_AVX2) return &tc_kernels_avx2;
-#endif
-    (void)impl;
-    return &tc_kernels_portable;
-}
-
 void tc_plan_free(tc_plan *pl) {
     if (!pl) return;
     free(pl->bias);
@@ -52,7 +43,7 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
     pl->wown = w_owned;
     pl->wsrc = w;
     pl->nthreads = nthreads;
-    pl->ks = kernels_for(impl);
+    pl->ks = tc_kernels_for(impl);
     pl->groups = groups;
     pl->cig = cin / groups;
     pl->cog = cout / groups;

@@ -71,11 +71,16 @@ typedef enum tc_act {
     TC_ACT_TANH = 3,
     TC_ACT_SIGMOID = 4
 } tc_act;
+struct tc_eltwise_kernels;
 typedef struct tc_epilogue {
     int accumulate;
     tc_act act;
-    float alpha; /* LeakyReLU's negative slope */
+    float alpha;                           /* LeakyReLU's negative slope */
+    const struct tc_eltwise_kernels *ek; /* the activation's kernels (act != NONE) */
 } tc_epilogue;
+
+/* y[i] = act(x[i]) for i < n through the epilogue's kernels (y may be x). */
+void tc_epilogue_apply(const tc_epilogue *ep, const float *x, float *y, int64_t n);
 
 typedef struct tc_plan tc_plan;
 

@@ -86,14 +86,7 @@ void tc_wgrad_free(tc_wgrad *wg) {
 tconv_status tc_wgrad_create(tconv_impl impl, tc_wgrad **out) {
     tc_wgrad *wg = calloc(1, sizeof *wg);
     if (!wg) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the weight pass");
-#if defined(TCONV_X86)
-    wg->ks = impl == TCONV_IMPL_AVX512 ? &tc_kernels_avx512
-             : impl == TCONV_IMPL_AVX2 ? &tc_kernels_avx2
-                                       : &tc_kernels_portable;
-#else
-    (void)impl;
-    wg->ks = &tc_kernels_portable;
-#endif
+    wg->ks = tc_kernels_for(impl);
     *out = wg;
     return TCONV_OK;
 }

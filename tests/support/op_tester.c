@@ -247,6 +247,28 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
                               iname, nhwc ? "nhwc" : "nchw", t, desc);
                 }
             }
+            /* a fused activation: exactly the unfused output through
+             * tconv_relu / leaky_relu / tanh / sigmoid */
+            if (pass == TCONV_PASS_FORWARD) {
+                const tconv_activation a = (tconv_activation)(1 + (int)(seed % 4));
+                const float alpha = 0.2f;
+                CHECK(tconv_op_set_num_threads(op, 2) == TCONV_OK);
+                CHECK(tconv_op_set_activation(op, a, alpha) == TCONV_OK);
+                run_once(c, pass, op, &dt, nhwc, wsb, 1, got0, got1, NULL, NULL);
+                float *want = tu_alloc(dt.n0);
+                const tconv_status as =
+                    a == TCONV_ACTIVATION_RELU         ? tconv_relu(first0, want, dt.n0)
+                    : a == TCONV_ACTIVATION_LEAKY_RELU ? tconv_leaky_relu(first0, want, dt.n0, alpha)
+                    : a == TCONV_ACTIVATION_TANH       ? tconv_tanh(first0, want, dt.n0)
+                                                       : tconv_sigmoid(first0, want, dt.n0);
+                CHECK(as == TCONV_OK);
+                CHECK_MSG(!memcmp(want, got0, (size_t)dt.n0 * sizeof(float)),
+                          "%s %s: activation %d fused differs from applied afterwards; %s", iname,
+                          nhwc ? "nhwc" : "nchw", (int)a, desc);
+                CHECK(tconv_op_set_activation(op, TCONV_ACTIVATION_NONE, 0.0f) == TCONV_OK);
+                free(want);
+                st->runs++;
+            }
             /* new weights through tconv_op_set_weights: the reference's
              * result for them (packed in place, same reshape) */
             if (pass != TCONV_PASS_BACKWARD_WEIGHT && !nhwc) {
@@ -256,9 +278,10 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
                 tconv_op *ref2 = NULL;
                 const float *bb = pass == TCONV_PASS_FORWARD ? b2 : NULL;
                 CHECK(create(c, pass, w2, bb, &ro, &ref2) == TCONV_OK);
-                CHECK(tconv_op_reshape(ref2, c->ndim, c->in, osz, osz ? 2 : 0, os, &wsb) == TCONV_OK);
+                size_t wsr = 0;
+                CHECK(tconv_op_reshape(ref2, c->ndim, c->in, osz, osz ? 2 : 0, os, &wsr) == TCONV_OK);
                 float *ref2o = tu_alloc(dt.n0);
-                run_once(c, pass, ref2, &dt, 0, wsb, 1, ref2o, got1, NULL, NULL);
+                run_once(c, pass, ref2, &dt, 0, wsr, 1, ref2o, got1, NULL, NULL);
                 tconv_op_destroy(ref2);
                 CHECK_MSG(tconv_op_set_weights(op, w2, bb) == TCONV_OK, "%s set_weights: %s", iname,
                           tconv_last_error());
