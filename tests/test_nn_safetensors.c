@@ -218,7 +218,7 @@ static void test_loaders_and_model(void) {
     tconv_linear_free(&with), tconv_linear_free(&without), tconv_linear_free(&big);
     tconv_safetensors_close(st);
 
-    /* The committed generator (written by the safetensors library itself). */
+    /* The committed generator (trained and written by tconv train). */
     CHECK(tconv_safetensors_open("models/dcgan_digits.safetensors", &st) == TCONV_OK);
     if (!st) return;
     CHECK(tconv_safetensors_count(st) == 13);

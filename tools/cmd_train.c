@@ -104,25 +104,13 @@ static const char *why(tconv_status s) {
 
 typedef struct out_paths {
     char weights[4096];
-    char png_fmt[8192 + 32]; /* printf format with one %0*lld */
+    char png_base[4096];     /* the grids: png_base, then the epoch number and .png */
     char shown[4096];        /* what the messages call the destination */
 } out_paths;
 
 static int is_dir(const char *p) {
     struct stat sb;
     return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-/* Escapes '%' for use inside a printf format. */
-static int fmt_escape(char *dst, size_t len, const char *src) {
-    size_t k = 0;
-    for (; *src; src++) {
-        if (k + 3 >= len) return 0;
-        if (*src == '%') dst[k++] = '%';
-        dst[k++] = *src;
-    }
-    dst[k] = '\0';
-    return 1;
 }
 
 /* Works out the file names for --out and checks that the directory they go
@@ -133,7 +121,7 @@ static int plan_out(const char *out, out_paths *o) {
         fprintf(stderr, PFX ": bad value for --out: '%s' (expected a path of 1..4000 bytes)\n", out);
         return 0;
     }
-    char base[4096], dir[4096];
+    char *base = o->png_base, dir[4096];
     const char *ext = ".safetensors";
     const size_t en = strlen(ext);
     if (out[n - 1] == '/' || is_dir(out)) {
@@ -145,15 +133,15 @@ static int plan_out(const char *out, out_paths *o) {
         }
         const char *sep = strcmp(dir, "/") == 0 ? "" : "/";
         snprintf(o->weights, sizeof o->weights, "%s%sgenerator.safetensors", dir, sep);
-        snprintf(base, sizeof base, "%s%sepoch_", dir, sep);
+        snprintf(base, sizeof o->png_base, "%s%sepoch_", dir, sep);
         snprintf(o->shown, sizeof o->shown, "%s%s", dir, sep);
     } else {
         if (n > en && strcmp(out + n - en, ext) == 0) {
             snprintf(o->weights, sizeof o->weights, "%s", out);
-            snprintf(base, sizeof base, "%.*s_epoch_", (int)(n - en), out);
+            snprintf(base, sizeof o->png_base, "%.*s_epoch_", (int)(n - en), out);
         } else {
             snprintf(o->weights, sizeof o->weights, "%s%s", out, ext);
-            snprintf(base, sizeof base, "%s_epoch_", out);
+            snprintf(base, sizeof o->png_base, "%s_epoch_", out);
         }
         snprintf(o->shown, sizeof o->shown, "%s", o->weights);
         snprintf(dir, sizeof dir, "%s", out);
@@ -171,12 +159,6 @@ static int plan_out(const char *out, out_paths *o) {
         fprintf(stderr, PFX ": --out %s: cannot write in %s: %s\n", out, d, strerror(errno));
         return 0;
     }
-    char esc[8192];
-    if (!fmt_escape(esc, sizeof esc, base)) {
-        fprintf(stderr, PFX ": bad value for --out: '%s' (path too long)\n", out);
-        return 0;
-    }
-    snprintf(o->png_fmt, sizeof o->png_fmt, "%s%%0*lld.png", esc);
     return 1;
 }
 
@@ -437,8 +419,8 @@ int cmd_train(int argc, char **argv) {
     FAIL_IF(dcgan_init(&t, batch, &r_init));
     png_grid grid;
     png_grid_layout(&grid, SAMPLES, 1, DCGAN_SIDE, DCGAN_SIDE, 8, 4);
-    int width = 3;
-    for (int64_t e = epochs; e >= 1000; e /= 10) width++;
+    /* the grids' epoch numbers: 3 digits, more when there are more epochs */
+    const int width = epochs >= 100000 ? 6 : epochs >= 10000 ? 5 : epochs >= 1000 ? 4 : 3;
 
     const int tty = isatty(STDOUT_FILENO);
     printf("training the digits DCGAN: %lld images, batch %lld (%lld steps per epoch), %lld "
@@ -479,8 +461,8 @@ int cmd_train(int argc, char **argv) {
         }
         train_s += t_epoch;
         /* the epoch's files: weights (replaced), grid */
-        char png[sizeof o.png_fmt + 32];
-        snprintf(png, sizeof png, o.png_fmt, width, (long long)e);
+        char png[sizeof o.png_base + 32];
+        snprintf(png, sizeof png, "%s%0*d.png", o.png_base, width, (int)e);
         FAIL_IF(dcgan_sample(&t, SAMPLES, zs, samples));
         FAIL_IF(save_generator(&t, o.weights, e, e * steps, seed));
         if (!png_grid_write(PFX, png, &grid, samples)) goto fail;

@@ -115,6 +115,8 @@ static tconv_status build(dcgan *t, tconv_rng *rng) {
     if (!b) return TCONV_ERROR_OUT_OF_MEMORY;
     t->buf = b;
     float **bufs[] = BUFS(b);
+    _Static_assert(sizeof bufs / sizeof bufs[0] == sizeof k_per_image / sizeof k_per_image[0],
+                   "one size per buffer");
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
         *bufs[i] = calloc((size_t)(k_per_image[i] * t->batch), sizeof(float));
         if (!*bufs[i]) return TCONV_ERROR_OUT_OF_MEMORY;

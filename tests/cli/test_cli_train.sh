@@ -95,6 +95,9 @@ run 0 train --epochs 1 --batch-size 599 --out "$tmp/d3/run"
 [ -s "$tmp/d3/run.safetensors" ] && [ -s "$tmp/d3/run_epoch_001.png" ] && ok || bad "prefix form: $(ls "$tmp/d3")"
 run 0 train --epochs 1 --batch-size 599 --out "$tmp/d3/g.safetensors"
 [ -s "$tmp/d3/g.safetensors" ] && [ -s "$tmp/d3/g_epoch_001.png" ] && ok || bad ".safetensors form: $(ls "$tmp/d3")"
+# a name with printf's % in it is only a name
+run 0 train --epochs 1 --batch-size 599 --out "$tmp/p%s%n/"
+[ -s "$tmp/p%s%n/generator.safetensors" ] && [ -s "$tmp/p%s%n/epoch_001.png" ] && ok || bad "'%' in --out"
 # the weights run in tconv generate
 run 0 generate --weights "$tmp/d1/generator.safetensors" --count 4 --out "$tmp/g.png"
 has "$out" "4 samples"

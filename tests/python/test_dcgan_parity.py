@@ -103,3 +103,34 @@ def test_loss_curves_100_steps(tmp_path):
     assert d_c.max() < max(3 * d_32.max(), 1e-3) and d_c.max() < 0.25
     # and the training moved: D's loss falls from its start, G's rises
     assert lc[-10:, 0].mean() < lc[0, 0] and lc[-10:, 1].mean() > lc[0, 1]
+
+
+def test_train_output_loads_into_pytorch(tmp_path):
+    """`tconv train`'s weights file: PyTorch's Generator takes it with
+    load_state_dict(strict=True) (through the safetensors package when it is
+    installed), buffers included, and runs it as `tconv generate` does."""
+    import subprocess
+    from train_dcgan_digits import Generator
+    out = str(tmp_path / "g.safetensors")
+    r = subprocess.run([P.tconv_exe(), "train", "--epochs", "2", "--batch-size", "599", "--out",
+                        out, "--data", P.DIGITS], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    try:
+        from safetensors.torch import load_file
+        sd = load_file(out)
+    except ImportError:
+        sd = {k: torch.from_numpy(v) for k, v in P.read_safetensors(out).items()}
+    gen = Generator()
+    gen.load_state_dict(sd, strict=True)
+    assert sd["net.1.num_batches_tracked"].dtype == torch.int64
+    assert int(sd["net.4.num_batches_tracked"]) == 6  # 2 epochs of 3 steps
+    torch.manual_seed(3)
+    z = torch.randn(5, 100, 1, 1)
+    zpath, raw = str(tmp_path / "z.safetensors"), str(tmp_path / "g.f32")
+    P.write_safetensors(zpath, {"z": z})
+    r = subprocess.run([P.tconv_exe(), "generate", "--weights", out, "--z", zpath, "--raw-out", raw,
+                        "--out", str(tmp_path / "g.png")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    with torch.no_grad():
+        ref = gen.double().eval()(z.double()).numpy()
+    assert P.rel_err(np.fromfile(raw, "<f4").reshape(ref.shape), ref) < TOL
