@@ -5,6 +5,7 @@
 #   bench/run.sh --modern [--conv2d] [...]              tconv vs the peers of bench/setup_peers.sh
 #   bench/run.sh --backward [...]                       backward (dx + dw + db) peers
 #   bench/run.sh --networks [...]                       the seed networks, whole
+#   bench/run.sh --train [...]                          one DCGAN training epoch, C vs PyTorch 2.x
 # --help after the mode word lists its options.  The peers' virtualenv is
 # build-bench/peers-venv, or $TCONV_PEERS_VENV.
 set -e
@@ -16,10 +17,11 @@ for a in "$@"; do
     --modern) mode=modern ;;
     --backward) mode=backward ;;
     --networks) mode=networks ;;
+    --train) mode=train ;;
   esac
 done
 DNNL3=
-if [ "$mode" != classic ] && [ -x "$VENV/bin/python" ]; then
+if [ "$mode" != classic ] && [ "$mode" != train ] && [ -x "$VENV/bin/python" ]; then
   DNNL3="-DTCONV_BENCH_DNNL3_ROOT=$VENV"
 fi
 if [ ! -f build-bench/CMakeCache.txt ] || [ -n "$DNNL3" ]; then
@@ -40,4 +42,7 @@ case $mode in
   networks)
     cmake --build build-bench -j2 --target tconv_net_bench >&2
     exec /usr/bin/python3 bench/run_networks.py "$@" ;;
+  train)
+    cmake --build build-bench -j2 --target tconv_cli >&2
+    exec /usr/bin/python3 bench/train_bench.py "$@" ;;
 esac

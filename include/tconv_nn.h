@@ -223,7 +223,8 @@ TCONV_API tconv_status tconv_maxpool2d_backward(const tconv_maxpool2d_params *p,
  * changes: a forward then costs one tconv_op_run, and a forward + backward
  * of the same shapes allocates nothing after the first.  The packed
  * operators hold a COPY of the weights, so after the weights change they
- * must be packed again (at the next forward or backward):
+ * must be packed again (at the next forward or backward; in place, without
+ * allocating, when only their values changed):
  *  - every library function that writes a module's parameters does it
  *    (tconv_*_load, *_init, the optimizers' step);
  *  - after writing m->weight or m->bias IN PLACE yourself, call the
@@ -380,6 +381,15 @@ TCONV_API tconv_status tconv_conv_transpose2d_module_backward(
     tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape, const float *input,
     const int64_t *output_size, int output_size_len, const float *grad_output,
     float *grad_input);
+/* The input gradient alone: dx (input_shape, overwritten; not NULL) as the
+ * backward above computes it, with .grad left alone and the weight
+ * gradient not computed -- what autograd does for a module whose
+ * parameters have requires_grad=False (a GAN's discriminator while its
+ * generator trains).  The forward's input is not needed. */
+TCONV_API tconv_status tconv_conv_transpose2d_module_backward_input(
+    tconv_conv_transpose2d_module *m, int ndim, const int64_t *input_shape,
+    const int64_t *output_size, int output_size_len, const float *grad_output,
+    float *grad_input);
 TCONV_API void tconv_conv_transpose2d_module_weights_changed(tconv_conv_transpose2d_module *m);
 TCONV_API void tconv_conv_transpose2d_module_zero_grad(tconv_conv_transpose2d_module *m);
 
@@ -407,6 +417,11 @@ TCONV_API tconv_status tconv_conv2d_module_backward(tconv_conv2d_module *m, int 
                                                     const float *input,
                                                     const float *grad_output,
                                                     float *grad_input);
+/* dx alone, as tconv_conv_transpose2d_module_backward_input. */
+TCONV_API tconv_status tconv_conv2d_module_backward_input(tconv_conv2d_module *m, int ndim,
+                                                          const int64_t *input_shape,
+                                                          const float *grad_output,
+                                                          float *grad_input);
 TCONV_API void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m);
 TCONV_API void tconv_conv2d_module_zero_grad(tconv_conv2d_module *m);
 
@@ -722,6 +737,16 @@ TCONV_API const char *tconv_safetensors_metadata(const tconv_safetensors *st, co
 TCONV_API tconv_status tconv_safetensors_read_f32(const tconv_safetensors *st, const char *name,
                                                   int ndim, const int64_t *expected_shape,
                                                   float *dst, int64_t dst_capacity);
+
+/* Any dtype: copies tensor `name` into dst (dst_bytes >= its nbytes), each
+ * value converted from little-endian to the host's byte order, after the
+ * checks of tconv_safetensors_read_f32 with `dtype` for F32 (another dtype
+ * in the file is TCONV_ERROR_FORMAT naming both).  For data such as U8
+ * images or I64 indices.  Nothing is written on failure. */
+TCONV_API tconv_status tconv_safetensors_read(const tconv_safetensors *st, const char *name,
+                                              tconv_dtype dtype, int ndim,
+                                              const int64_t *expected_shape, void *dst,
+                                              size_t dst_bytes);
 
 /* ---- writing -------------------------------------------------------------- */
 /*

@@ -7,7 +7,8 @@
  * pointer, editing the parameters; and with TCONV_CHECK_WEIGHTS=1 (set
  * here) a forgotten weights_changed is refused.  Also: input shape changes
  * and back, a failed call writes nothing and leaves the module usable,
- * the module backward equals the one-call backward, safetensors written by
+ * the module backward (and its input gradient alone) equals the one-call
+ * backward, safetensors written by
  * the library read back by its reader.  Outputs are poisoned first. */
 #include "check.h"
 #include "tutil.h"
@@ -224,9 +225,56 @@ static void test_conv2d_weight_changes_and_backward(tu_rng *r) {
         CHECK(tconv_conv2d_module_backward(&m, 4, xs, x, dy, dx) == TCONV_OK);
         for (int64_t i = 0; i < xn; i++) rdx[i] = -rdx[i];
         CHECK(tu_max_rel_err(dx, rdx, xn) < TOL);
+        /* the input gradient alone: the same dx, .grad untouched */
+        const float g0 = m.weight_grad[0];
+        tu_poison(dx, xn);
+        CHECK(tconv_conv2d_module_backward_input(&m, 4, xs, dy, dx) == TCONV_OK);
+        CHECK(tu_max_rel_err(dx, rdx, xn) < TOL && m.weight_grad[0] == g0);
+        CHECK(tconv_conv2d_module_backward_input(&m, 4, xs, dy, NULL) ==
+                  TCONV_ERROR_INVALID_ARGUMENT &&
+              strstr(tconv_last_error(), "grad_input is NULL"));
+        CHECK(tconv_conv2d_module_backward_input(&m, 4, xs, dy, dy) == TCONV_ERROR_INVALID_ARGUMENT);
         check_cv(&m, xs, x, "conv2d after backward and change");
         free(x), free(dy), free(dx), free(rdx), free(rdw);
         tconv_conv2d_module_free(&m);
+    }
+}
+
+/* backward_input of ConvTranspose2d (cached and filled by hand) vs the
+ * one-call backward's grad_input; .grad untouched */
+static void test_ct_backward_input(tu_rng *r) {
+    for (int t = 0; t < 16; t++) {
+        tconv_conv_transpose2d_params p;
+        int64_t xs[4], ys[4];
+        tu_random_ct(r, &p, xs, 1);
+        tconv_rng g;
+        tconv_rng_init(&g, 5 + (uint64_t)t);
+        tconv_conv_transpose2d_module m;
+        CHECK(tconv_conv_transpose2d_module_init(&m, &p, t % 2, &g) == TCONV_OK);
+        CHECK(tconv_conv_transpose2d_output_shape(&p, 4, xs, NULL, 0, ys) == TCONV_OK);
+        const int64_t xn = tu_numel(xs, 4), yn = tu_numel(ys, 4);
+        float *dy = tu_alloc(yn), *dx = tu_alloc(xn), *rdx = tu_alloc(xn);
+        tu_fill(r, dy, yn);
+        const int mask[3] = {1, 0, 0};
+        CHECK(tconv_conv_transpose2d_backward(&p, 4, xs, NULL, m.weight, NULL, 0, ys, dy, mask, rdx,
+                                              NULL, NULL) == TCONV_OK);
+        tu_poison(dx, xn);
+        CHECK_MSG(tconv_conv_transpose2d_module_backward_input(&m, 4, xs, NULL, 0, dy, dx) ==
+                      TCONV_OK,
+                  "%s", tconv_last_error());
+        CHECK(tu_max_rel_err(dx, rdx, xn) < TOL && m.weight_grad == NULL);
+        tconv_conv_transpose2d_module byhand = m; /* no cache: the one-call path */
+        byhand.cache = NULL;
+        tu_poison(dx, xn);
+        CHECK(tconv_conv_transpose2d_module_backward_input(&byhand, 4, xs, NULL, 0, dy, dx) ==
+              TCONV_OK);
+        CHECK(tu_max_rel_err(dx, rdx, xn) < TOL && byhand.weight_grad == NULL);
+        CHECK(tconv_conv_transpose2d_module_backward_input(&m, 4, xs, NULL, 0, dy, NULL) ==
+              TCONV_ERROR_INVALID_ARGUMENT);
+        CHECK(tconv_conv_transpose2d_module_backward_input(NULL, 4, xs, NULL, 0, dy, dx) ==
+              TCONV_ERROR_INVALID_ARGUMENT);
+        free(dy), free(dx), free(rdx);
+        tconv_conv_transpose2d_module_free(&m);
     }
 }
 
@@ -327,6 +375,7 @@ int main(void) {
     tu_rng_seed(&r, 4242);
     test_ct_weight_changes(&r);
     test_conv2d_weight_changes_and_backward(&r);
+    test_ct_backward_input(&r);
     test_linear_weight_changes(&r);
     test_writer_round_trip();
     return tc_test_summary("test_nn_modules");

@@ -218,7 +218,7 @@ static void test_loaders_and_model(void) {
     tconv_linear_free(&with), tconv_linear_free(&without), tconv_linear_free(&big);
     tconv_safetensors_close(st);
 
-    /* The committed generator (written by the safetensors library itself). */
+    /* The committed generator (trained and written by tconv train). */
     CHECK(tconv_safetensors_open("models/dcgan_digits.safetensors", &st) == TCONV_OK);
     if (!st) return;
     CHECK(tconv_safetensors_count(st) == 13);
@@ -241,10 +241,66 @@ static void test_loaders_and_model(void) {
     tconv_safetensors_close(st);
 }
 
+/* tconv_safetensors_read: any dtype, checked, nothing written on failure;
+ * and the committed training data (U8 digits). */
+static void test_typed_read(void) {
+    const int64_t i64[3] = {-7, 1LL << 40, 3};
+    const unsigned char u8[4] = {0, 16, 255, 9};
+    unsigned char data[32];
+    memcpy(data, i64, 24);
+    memcpy(data + 24, u8, 4);
+    size_t n = make_file(g_buf, sizeof g_buf,
+                         "{\"i\":{\"dtype\":\"I64\",\"shape\":[3],\"data_offsets\":[0,24]},"
+                         "\"u\":{\"dtype\":\"U8\",\"shape\":[2,2],\"data_offsets\":[24,28]}}",
+                         data, 28);
+    tconv_safetensors *st = NULL;
+    CHECK(tconv_safetensors_open_memory(g_buf, n, &st) == TCONV_OK);
+    if (!st) return;
+    int64_t gi[4] = {0, 0, 0, 99};
+    const int64_t s3[1] = {3}, s22[2] = {2, 2}, s4[1] = {4};
+    CHECK(tconv_safetensors_read(st, "i", TCONV_DTYPE_I64, 1, s3, gi, sizeof gi) == TCONV_OK &&
+          gi[0] == -7 && gi[1] == (1LL << 40) && gi[2] == 3 && gi[3] == 99);
+    unsigned char gu[4] = {1, 1, 1, 1};
+    CHECK(tconv_safetensors_read(st, "u", TCONV_DTYPE_U8, 2, s22, gu, 4) == TCONV_OK &&
+          memcmp(gu, u8, 4) == 0);
+    /* refusals leave dst alone */
+    unsigned char keep[4] = {7, 7, 7, 7};
+    CHECK(tconv_safetensors_read(st, "u", TCONV_DTYPE_I8, 2, s22, keep, 4) == TCONV_ERROR_FORMAT &&
+          strstr(tconv_last_error(), "has dtype U8, expected I8"));
+    CHECK(tconv_safetensors_read(st, "u", TCONV_DTYPE_U8, 1, s4, keep, 4) == TCONV_ERROR_FORMAT &&
+          strstr(tconv_last_error(), "size mismatch for u"));
+    CHECK(tconv_safetensors_read(st, "u", TCONV_DTYPE_U8, 2, s22, keep, 3) ==
+              TCONV_ERROR_INVALID_ARGUMENT &&
+          strstr(tconv_last_error(), "holds 3 values but needs 4"));
+    CHECK(tconv_safetensors_read(st, "i", TCONV_DTYPE_I64, 1, s3, keep, 4) ==
+          TCONV_ERROR_INVALID_ARGUMENT);
+    CHECK(tconv_safetensors_read(st, "x", TCONV_DTYPE_U8, 2, s22, keep, 4) == TCONV_ERROR_NOT_FOUND);
+    CHECK(tconv_safetensors_read(st, "u", (tconv_dtype)99, 2, s22, keep, 4) ==
+          TCONV_ERROR_INVALID_ARGUMENT);
+    CHECK(tconv_safetensors_read(NULL, "u", TCONV_DTYPE_U8, 2, s22, keep, 4) ==
+          TCONV_ERROR_INVALID_ARGUMENT);
+    CHECK(keep[0] == 7 && keep[1] == 7 && keep[2] == 7 && keep[3] == 7);
+    tconv_safetensors_close(st);
+
+    /* the digits the DCGAN trains on: 1797 images of grey levels 0..16 */
+    CHECK(tconv_safetensors_open("models/digits8x8.safetensors", &st) == TCONV_OK);
+    if (!st) return;
+    const int64_t shape[3] = {1797, 8, 8};
+    unsigned char *img = malloc(1797 * 64);
+    CHECK(img && tconv_safetensors_read(st, "images", TCONV_DTYPE_U8, 3, shape, img,
+                                        1797 * 64) == TCONV_OK);
+    int max = 0;
+    for (int i = 0; img && i < 1797 * 64; i++) max = img[i] > max ? img[i] : max;
+    CHECK(max == 16);
+    free(img);
+    tconv_safetensors_close(st);
+}
+
 int main(void) {
     test_valid();
     test_hostile();
     test_truncations_and_corruptions();
+    test_typed_read();
     test_loaders_and_model();
     return tc_test_summary("test_nn_safetensors");
 }

@@ -5,7 +5,16 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
+
+/* Where an installed tconv finds its data files, relative to its own
+ * directory (CMake passes ../share/tconv for the default layout), and the
+ * source tree it was built from. */
+#ifndef TCONV_DATA_FROM_BIN
+#define TCONV_DATA_FROM_BIN "../share/tconv"
+#endif
 
 int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *long_name,
             const char *short_name, const char **value) {
@@ -32,7 +41,7 @@ int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *long_nam
         return 1;
     }
     if (*i + 1 >= argc) {
-        fprintf(stderr, "tconv %s: option %s needs a value (see tconv %s --help)\n", cmd, a, cmd);
+        fprintf(stderr, "tconv %s: option %s needs a value (see --help)\n", cmd, a);
         return -1;
     }
     *value = argv[++*i];
@@ -153,4 +162,37 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *cli_find_model_file(const char *file, char *buf, size_t len, char *tried,
+                                size_t tried_len) {
+    struct stat sb;
+    size_t used = 0;
+    tried[0] = '\0';
+#define TRY_PATH()                                                                          \
+    do {                                                                                    \
+        if (stat(buf, &sb) == 0) return buf;                                                \
+        if (used < tried_len)                                                               \
+            used += (size_t)snprintf(tried + used, tried_len - used, "%s%s", used ? ", " : "", \
+                                     buf);                                                  \
+    } while (0)
+    if ((size_t)snprintf(buf, len, "models/%s", file) < len) TRY_PATH();
+#if defined(__linux__)
+    char exe[4096];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0 && (size_t)n < sizeof exe - 1) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            if ((size_t)snprintf(buf, len, "%s/" TCONV_DATA_FROM_BIN "/%s", exe, file) < len)
+                TRY_PATH();
+        }
+    }
+#endif
+#ifdef TCONV_SOURCE_DIR
+    if ((size_t)snprintf(buf, len, TCONV_SOURCE_DIR "/models/%s", file) < len) TRY_PATH();
+#endif
+#undef TRY_PATH
+    return NULL;
 }

@@ -44,6 +44,14 @@ const char *cli_shape_torch(char *buf, size_t len, const int64_t *shape, int ndi
  * integers, otherwise with 4 decimals; columns aligned. */
 void cli_print_matrix(FILE *f, const char *indent, const float *m, int64_t h, int64_t w);
 
+/* The first of these that exists: models/<file> in the current directory,
+ * <file> in the installed share/tconv (found from this executable's own
+ * directory), models/<file> in the source tree tconv was built from; it is
+ * written to buf (len bytes).  NULL if none exists, and tried (tried_len
+ * bytes) lists the places looked at, for the message. */
+const char *cli_find_model_file(const char *file, char *buf, size_t len, char *tried,
+                                size_t tried_len);
+
 /* Seconds from a monotonic clock. */
 double cli_now(void);
 

@@ -627,7 +627,7 @@ int cmd_demo(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             if (!cli_parse_i64(v, &seed)) return cli_bad_value("demo", "--seed", v, "an integer");
         } else {
-            fprintf(stderr, "tconv demo: unknown %s '%s' (see tconv demo --help)\n",
+            fprintf(stderr, "tconv demo: unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }

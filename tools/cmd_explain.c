@@ -159,7 +159,7 @@ int cmd_explain(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             wv_text = v;
         } else {
-            fprintf(stderr, "tconv explain: unknown %s '%s' (see tconv explain --help)\n",
+            fprintf(stderr, "tconv explain: unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }

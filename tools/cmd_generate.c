@@ -12,33 +12,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <tconv.h>
-#include <unistd.h>
-
-#ifdef TCONV_HAVE_PNG
-#include <png.h>
-#endif
 
 #include "cli.h"
 #include "commands.h"
+#include "png_out.h"
 
 #define CMD "generate" /* cli.c's helpers add the "tconv " */
 #define PFX "tconv " CMD
 #define MODEL_FILE "dcgan_digits.safetensors"
 #define DEFAULT_WEIGHTS "models/" MODEL_FILE
-/* Where an installed tconv finds the model, relative to its own directory
- * (CMake passes ../share/tconv for the default layout), and the source tree
- * it was built from. */
-#ifndef TCONV_DATA_FROM_BIN
-#define TCONV_DATA_FROM_BIN "../share/tconv"
-#endif
 
 #define MAX_COUNT 4096
-/* Bounds on what one run may allocate: any activation (floats) and the
- * PNG's pixels (bytes). */
+/* Bound on what one run may allocate for any activation (floats); the
+ * PNG's pixels are bounded by png_out.h's PNG_GRID_MAX_BYTES. */
 #define MAX_ACTIVATION_FLOATS ((int64_t)1 << 28)
-#define MAX_PIXEL_BYTES ((int64_t)1 << 28)
 
 static void help(void) {
     printf(
@@ -123,76 +111,6 @@ static tconv_status run_ct(const tconv_conv_transpose2d_module *m, float **x, in
     return s;
 }
 
-/* The default weights: DEFAULT_WEIGHTS in the current directory, else the
- * installed copy (<dir of this executable>/TCONV_DATA_FROM_BIN), else the
- * source tree's.  The first that exists is used (a broken one fails, it is
- * not skipped); if none exists, the current directory's path (whose open
- * then fails with the list of places tried). */
-static const char *find_default_weights(char *tried, size_t tried_len) {
-    static char path[4096];
-    struct stat sb;
-    size_t used = 0;
-    tried[0] = '\0';
-#define TRY(p)                                                                        \
-    do {                                                                              \
-        if (stat((p), &sb) == 0) return (p);                                          \
-        if (used < tried_len)                                                         \
-            used += (size_t)snprintf(tried + used, tried_len - used, "%s%s", used ? ", " : "", (p)); \
-    } while (0)
-    TRY(DEFAULT_WEIGHTS);
-#if defined(__linux__)
-    char exe[4096];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n > 0 && (size_t)n < sizeof exe - 1) {
-        exe[n] = '\0';
-        char *slash = strrchr(exe, '/');
-        if (slash) {
-            *slash = '\0';
-            if ((size_t)snprintf(path, sizeof path, "%s/" TCONV_DATA_FROM_BIN "/" MODEL_FILE, exe) <
-                sizeof path)
-                TRY(path);
-        }
-    }
-#endif
-#ifdef TCONV_SOURCE_DIR
-    TRY(TCONV_SOURCE_DIR "/" DEFAULT_WEIGHTS);
-#endif
-#undef TRY
-    return NULL;
-}
-
-#ifdef TCONV_HAVE_PNG
-/* 8-bit grey or RGB rows -> PNG, via libpng. */
-static int write_png(const char *path, const unsigned char *pix, int w, int h, int channels) {
-    FILE *f = fopen(path, "wb");
-    if (!f) {
-        perror(path);
-        return 0;
-    }
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
-    png_infop info = png ? png_create_info_struct(png) : NULL;
-    if (!png || !info || setjmp(png_jmpbuf(png))) {
-        png_destroy_write_struct(&png, &info);
-        fclose(f);
-        fprintf(stderr, PFX ": libpng failed writing %s\n", path);
-        return 0;
-    }
-    png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, 8,
-                 channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_write_info(png, info);
-    for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(pix + (size_t)y * w * channels));
-    png_write_end(png, NULL);
-    png_destroy_write_struct(&png, &info);
-    if (fclose(f) != 0) {
-        perror(path);
-        return 0;
-    }
-    return 1;
-}
-#endif
-
 int cmd_generate(int argc, char **argv) {
     int64_t seed = 0, count = 64, cols = 0, scale = 4;
     const char *out = "digits.png", *weights = DEFAULT_WEIGHTS, *z_path = NULL, *raw_out = NULL;
@@ -234,17 +152,16 @@ int cmd_generate(int argc, char **argv) {
             if (r < 0) return CLI_USAGE;
             raw_out = v;
         } else {
-            fprintf(stderr, PFX ": unknown %s '%s' (see tconv generate --help)\n",
+            fprintf(stderr, PFX ": unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }
 #undef OPT
     }
-#ifndef TCONV_HAVE_PNG
-    (void)out;
-    fprintf(stderr, PFX ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
-    return CLI_FAIL;
-#else
+    if (!png_out_available()) {
+        fprintf(stderr, PFX ": this tconv was built without libpng (install libpng-dev, rebuild)\n");
+        return CLI_FAIL;
+    }
     int rc = CLI_FAIL;
     tconv_safetensors *st = NULL, *zf = NULL;
     tconv_conv_transpose2d_module ct[3];
@@ -252,11 +169,11 @@ int cmd_generate(int argc, char **argv) {
     memset(ct, 0, sizeof ct);
     memset(bn, 0, sizeof bn);
     float *x = NULL;
-    unsigned char *pix = NULL;
 
     if (!weights_given) {
         char tried[3 * 4096 + 64];
-        weights = find_default_weights(tried, sizeof tried);
+        static char found[4096];
+        weights = cli_find_model_file(MODEL_FILE, found, sizeof found, tried, sizeof tried);
         if (!weights) {
             fprintf(stderr, PFX ": no weights file found (looked for %s); give one with --weights\n",
                     tried);
@@ -402,37 +319,20 @@ int cmd_generate(int argc, char **argv) {
     }
 
     /* Grid: tiles of (H*scale) x (W*scale), 2*scale-pixel gaps, Tanh's [-1, 1] -> [0, 255]. */
-    const int64_t h = shape[2], w = shape[3], gap = 2 * scale;
-    if (!cols) cols = (int64_t)ceil(sqrt((double)count));
-    const int64_t rows = (count + cols - 1) / cols;
-    const int64_t th = h * scale, tw = w * scale;
-    const int64_t pw = cols * tw + (cols + 1) * gap, ph = rows * th + (rows + 1) * gap;
-    if (pw > 65535 || ph > 65535 || pw * ph * img_c > MAX_PIXEL_BYTES) {
+    png_grid g;
+    if (!png_grid_layout(&g, count, img_c, shape[2], shape[3], cols, scale)) {
         fprintf(stderr,
                 PFX ": a grid of %lldx%lld pixels is too large (at most 65535 a side and %lld "
                 "bytes); lower --scale or --count, or change --cols\n",
-                (long long)pw, (long long)ph, (long long)MAX_PIXEL_BYTES);
+                (long long)g.width, (long long)g.height, (long long)PNG_GRID_MAX_BYTES);
         goto fail;
     }
-    pix = malloc((size_t)(pw * ph * img_c));
-    if (!pix) goto oom;
-    memset(pix, 40, (size_t)(pw * ph * img_c)); /* dark grey frame */
-    for (int64_t k = 0; k < count; k++) {
-        int64_t oy = gap + (k / cols) * (th + gap), ox = gap + (k % cols) * (tw + gap);
-        for (int64_t y = 0; y < th; y++)
-            for (int64_t xx = 0; xx < tw; xx++)
-                for (int64_t c = 0; c < img_c; c++) {
-                    float v = x[((k * img_c + c) * h + y / scale) * w + xx / scale];
-                    long q = lroundf((v + 1.0f) * 127.5f);
-                    pix[((oy + y) * pw + ox + xx) * img_c + c] =
-                        (unsigned char)(q < 0 ? 0 : q > 255 ? 255 : q);
-                }
-    }
-    if (!write_png(out, pix, (int)pw, (int)ph, (int)img_c)) goto fail;
+    if (!png_grid_write(PFX, out, &g, x)) goto fail;
     printf("wrote %s: %lld samples of %lldx%lldx%lld in a %lldx%lld grid (%lldx%lld pixels), "
            "seed %lld, weights %s\n",
-           out, (long long)count, (long long)img_c, (long long)h, (long long)w, (long long)rows,
-           (long long)cols, (long long)pw, (long long)ph, (long long)seed, weights);
+           out, (long long)count, (long long)img_c, (long long)shape[2], (long long)shape[3],
+           (long long)g.rows, (long long)g.cols, (long long)g.width, (long long)g.height,
+           (long long)seed, weights);
     rc = CLI_OK;
     goto done;
 oom:
@@ -441,11 +341,9 @@ fail:
     rc = CLI_FAIL;
 done:
     free(x);
-    free(pix);
     for (int l = 0; l < 3; l++) tconv_conv_transpose2d_module_free(&ct[l]);
     for (int l = 0; l < 2; l++) tconv_batchnorm2d_free(&bn[l]);
     tconv_safetensors_close(st);
     tconv_safetensors_close(zf);
     return rc;
-#endif
 }

@@ -284,14 +284,14 @@ int cmd_shape(int argc, char **argv) {
         } else if (OPT("quiet", "q", NULL)) {
             a.quiet = 1;
         } else {
-            fprintf(stderr, "tconv shape: unknown %s '%s' (see tconv shape --help)\n",
+            fprintf(stderr, "tconv shape: unknown %s '%s' (see --help)\n",
                     argv[i][0] == '-' ? "option" : "argument", argv[i]);
             return CLI_USAGE;
         }
 #undef OPT
     }
     if (!have_input || !a.have_kernel) {
-        fprintf(stderr, "tconv shape: --input and --kernel are required (see tconv shape --help)\n");
+        fprintf(stderr, "tconv shape: --input and --kernel are required (see --help)\n");
         return CLI_USAGE;
     }
     if (padding_text) {

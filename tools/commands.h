@@ -8,5 +8,6 @@ int cmd_shape(int argc, char **argv);    /* tools/cmd_shape.c */
 int cmd_explain(int argc, char **argv);  /* tools/cmd_explain.c */
 int cmd_demo(int argc, char **argv);     /* tools/cmd_demo.c */
 int cmd_generate(int argc, char **argv); /* tools/cmd_generate.c */
+int cmd_train(int argc, char **argv);    /* tools/cmd_train.c */
 
 #endif

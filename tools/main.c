@@ -19,6 +19,7 @@ static const command commands[] = {
      "the seeds' decomposition step by step (zero insertion, padding, flip, stride-1 conv)"},
     {"demo", cmd_demo, "the seeds' examples computed with the library, golden 5x5 checked"},
     {"generate", cmd_generate, "run a trained DCGAN generator and write a PNG grid"},
+    {"train", cmd_train, "train the digits DCGAN in C, writing its generator and PNG grids"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -22,6 +22,14 @@ as PyTorch refuses them) and return NumPy arrays.  The functional API
 (conv_transpose2d, conv2d) converts any real array-like to float32.  tconv.cat
 and tconv.view are torch.cat and Tensor.view.
 
+Training without autograd: tconv.functional has each layer's gradient beside
+it (conv_transpose2d_backward, conv2d_backward, relu_backward, tanh_backward,
+leaky_relu_backward, sigmoid_backward, batch_norm_backward) and the losses
+(mse_loss, l1_loss, binary_cross_entropy, binary_cross_entropy_with_logits)
+with theirs; tconv.optim has SGD, Adam and AdamW over writable float32
+arrays.  A step is the forward calls, the backward calls in reverse order,
+then optimizer.step(grads).
+
 Invalid arguments raise tconv.Error, a ValueError, carrying libtconv's
 message (PyTorch's words).  The library is found through TCONV_LIBRARY, then
 beside this package (pip install), then <repository>/build/libtconv.so, then
@@ -45,11 +53,12 @@ from .functional import (Operator, cat, clear_cache, conv2d, conv2d_backward, co
 from .functional import _defaults, _resolve
 from ._safetensors import load_safetensors, save_safetensors
 from . import nn
+from . import optim
 from .nn import Conv2d, ConvTranspose2d, manual_seed
 
 __all__ = ["Error", "Operator", "conv_transpose2d", "conv2d", "conv_transpose2d_backward",
            "conv2d_backward", "ConvTranspose2d", "Conv2d",
-           "nn", "functional", "cat", "view", "load_safetensors", "save_safetensors",
+           "nn", "functional", "optim", "cat", "view", "load_safetensors", "save_safetensors",
            "manual_seed", "set_num_threads", "get_num_threads", "set_options", "get_options",
            "options", "available_impls", "best_impl", "output_padding_for_size", "clear_cache",
            "library_path", "version", "__version__"]

@@ -99,6 +99,25 @@ class BatchNorm2d(ctypes.Structure):
                 ("weight_grad", _fp), ("bias_grad", _fp), ("cache", ctypes.c_void_p)]
 
 
+class Param(ctypes.Structure):
+    """tconv_param (an optimizer's parameter: data, grad, numel, changed hook)."""
+    _fields_ = [("data", _fp), ("grad", _fp), ("numel", _i64),
+                ("changed", ctypes.CFUNCTYPE(None, ctypes.c_void_p)), ("owner", ctypes.c_void_p)]
+
+
+class OptimizerOptions(ctypes.Structure):
+    """tconv_optimizer_options."""
+    _fields_ = [("lr", ctypes.c_double), ("momentum", ctypes.c_double),
+                ("dampening", ctypes.c_double), ("nesterov", ctypes.c_int),
+                ("beta1", ctypes.c_double), ("beta2", ctypes.c_double), ("eps", ctypes.c_double),
+                ("amsgrad", ctypes.c_int), ("weight_decay", ctypes.c_double),
+                ("maximize", ctypes.c_int)]
+
+
+OPTIMIZERS = {"SGD": 0, "Adam": 1, "AdamW": 2}
+REDUCTIONS = {"mean": 0, "sum": 1, "none": 2}
+
+
 class MaxPool2dParams(ctypes.Structure):
     """tconv_maxpool2d_params."""
     _fields_ = [("kernel_size", _I64x2), ("stride", _I64x2), ("padding", _I64x2),
@@ -223,6 +242,32 @@ _declare("tconv_maxpool2d", _int, ctypes.POINTER(MaxPool2dParams), _int, _p64, _
 _declare("tconv_view_shape", _int, _int, _p64, _int, _p64, _p64)
 _declare("tconv_cat", _int, _int, ctypes.POINTER(_vp), ctypes.POINTER(_p64), _int, _int, _vp,
          _i64, _p64)
+# training: activations' gradients, BatchNorm2d's, losses, optimizers
+for _name in ("tconv_relu_backward", "tconv_tanh_backward", "tconv_sigmoid_backward"):
+    _declare(_name, _int, _vp, _vp, _vp, _i64)
+_declare("tconv_leaky_relu_backward", _int, _vp, _vp, _vp, _i64, ctypes.c_float)
+_declare("tconv_batchnorm2d_init", _int, ctypes.POINTER(BatchNorm2d), _i64)
+_declare("tconv_batchnorm2d_free", None, ctypes.POINTER(BatchNorm2d))
+_declare("tconv_batchnorm2d_backward", _int, ctypes.POINTER(BatchNorm2d), _int, _p64, _vp, _vp,
+         _vp)
+for _name in ("tconv_mse_loss", "tconv_l1_loss"):
+    _declare(_name, _int, _vp, _vp, _i64, _int, _vp)
+    _declare(_name + "_backward", _int, _vp, _vp, _i64, _int, _vp, _vp)
+_declare("tconv_bce_loss", _int, _vp, _vp, _vp, _i64, _int, _vp)
+_declare("tconv_bce_loss_backward", _int, _vp, _vp, _vp, _i64, _int, _vp, _vp)
+_declare("tconv_bce_with_logits_loss", _int, _vp, _vp, _vp, _vp, _i64, _i64, _int, _vp)
+_declare("tconv_bce_with_logits_loss_backward", _int, _vp, _vp, _vp, _vp, _i64, _i64, _int, _vp,
+         _vp)
+_declare("tconv_optimizer_options_init", None, ctypes.POINTER(OptimizerOptions), _int,
+         ctypes.c_double)
+_declare("tconv_optimizer_create", _int, _int, ctypes.POINTER(Param), _i64,
+         ctypes.POINTER(OptimizerOptions), ctypes.POINTER(_vp))
+_declare("tconv_optimizer_group_options", ctypes.POINTER(OptimizerOptions), _vp, _i64)
+_declare("tconv_optimizer_step", _int, _vp)
+_declare("tconv_optimizer_state", _int, _vp, _i64, _cp, ctypes.POINTER(_fp),
+         ctypes.POINTER(_i64))
+_declare("tconv_optimizer_load_state", _int, _vp, _i64, _cp, _vp, _i64)
+_declare("tconv_optimizer_destroy", None, _vp)
 # safetensors reader
 _declare("tconv_safetensors_open", _int, _cp, ctypes.POINTER(_vp))
 _declare("tconv_safetensors_close", None, _vp)

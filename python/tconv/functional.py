@@ -1,5 +1,8 @@
 """torch.nn.functional's conv_transpose2d and conv2d over libtconv, and the
-operator object they run on.
+operator object they run on; with their gradients (conv_transpose2d_backward,
+conv2d_backward) and the rest of a training step's functions (the
+activations, batch_norm and the losses with their *_backward; see _train.py),
+which tconv.optim's optimizers complete.
 
 Arrays are NumPy arrays, CPU torch tensors or anything np.asarray accepts;
 the functional API converts them to C-contiguous float32 (a copy only when
@@ -922,3 +925,7 @@ def cat(tensors, dim=0):
     oshape = (ctypes.c_int64 * nd)()
     _lib.check(_lib.lib.tconv_cat(len(xs), ptrs, sptr, nd, dim, out.ctypes.data, total, oshape))
     return out[:total].reshape(tuple(oshape[i] for i in range(nd)))
+
+
+# -- training: activations, batch_norm, losses and their gradients -------------------
+from ._train import *  # noqa: E402,F401,F403

@@ -889,18 +889,27 @@ static void copy_le(void *dst, const unsigned char *src, int64_t n, int size) {
 #endif
 }
 
-tconv_status tconv_safetensors_read_f32(const tconv_safetensors *f, const char *name, int ndim,
-                                        const int64_t *expected_shape, float *dst,
-                                        int64_t dst_capacity) {
+/* The checks of the typed reads: exists, has dtype, has the expected shape,
+ * fits in dst_bytes.  want_f32 words the F32 refusal for model weights. */
+static tconv_status read_checked(const tconv_safetensors *f, const char *name, tconv_dtype dtype,
+                                 int ndim, const int64_t *expected_shape, void *dst,
+                                 int64_t dst_elems, int want_f32, const st_tensor **out) {
     tconv_status st = tconv_safetensors_find(f, name, NULL);
     if (st) return st;
     const st_tensor *t = lookup(f, name);
     char b1[300], b2[300], e[ST_ESC_CAP];
-    if (t->dtype != TCONV_DTYPE_F32)
-        return tc_fail(TCONV_ERROR_FORMAT,
-                       "safetensors: tensor '%s' has dtype %s, expected F32 (save the model in "
-                       "float32, e.g. model.float())",
-                       st_esc(e, name), k_dtypes[t->dtype].name);
+    if ((int)dtype < 0 || (int)dtype >= ST_NDTYPES)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: dtype %d is not a tconv_dtype",
+                       (int)dtype);
+    if (t->dtype != dtype) {
+        if (want_f32)
+            return tc_fail(TCONV_ERROR_FORMAT,
+                           "safetensors: tensor '%s' has dtype %s, expected F32 (save the model in "
+                           "float32, e.g. model.float())",
+                           st_esc(e, name), k_dtypes[t->dtype].name);
+        return tc_fail(TCONV_ERROR_FORMAT, "safetensors: tensor '%s' has dtype %s, expected %s",
+                       st_esc(e, name), k_dtypes[t->dtype].name, k_dtypes[dtype].name);
+    }
     if (ndim < 0 || (ndim > 0 && !expected_shape))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: bad expected shape for '%s'",
                       st_esc(e, name));
@@ -912,11 +921,39 @@ tconv_status tconv_safetensors_read_f32(const tconv_safetensors *f, const char *
                        "expects %s",
                        st_esc(e, name), tc_fmt_dims(b1, sizeof b1, t->shape, t->ndim),
                        tc_fmt_dims(b2, sizeof b2, expected_shape, ndim < 64 ? ndim : 64));
-    if (dst_capacity < t->numel || (t->numel > 0 && !dst))
+    if (dst_elems < t->numel || (t->numel > 0 && !dst))
         return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
-                       "safetensors: destination for '%s' holds %lld floats but needs %lld",
-                       st_esc(e, name), (long long)dst_capacity, (long long)t->numel);
+                       "safetensors: destination for '%s' holds %lld values but needs %lld",
+                       st_esc(e, name), (long long)dst_elems, (long long)t->numel);
+    *out = t;
+    return TCONV_OK;
+}
+
+tconv_status tconv_safetensors_read_f32(const tconv_safetensors *f, const char *name, int ndim,
+                                        const int64_t *expected_shape, float *dst,
+                                        int64_t dst_capacity) {
+    const st_tensor *t;
+    tconv_status st = read_checked(f, name, TCONV_DTYPE_F32, ndim, expected_shape, dst,
+                                   dst_capacity, 1, &t);
+    if (st) return st;
     copy_le(dst, f->buf + f->data_start + t->begin, t->numel, 4);
+    return TCONV_OK;
+}
+
+tconv_status tconv_safetensors_read(const tconv_safetensors *f, const char *name,
+                                    tconv_dtype dtype, int ndim, const int64_t *expected_shape,
+                                    void *dst, size_t dst_bytes) {
+    tc_clear_error();
+    if (!f || !name) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "safetensors: NULL argument");
+    const int size = (int)dtype >= 0 && (int)dtype < ST_NDTYPES ? k_dtypes[dtype].size : 1;
+    const st_tensor *t;
+    tconv_status st = read_checked(f, name, dtype, ndim, expected_shape, dst,
+                                   dst_bytes / (size_t)size > (size_t)INT64_MAX
+                                       ? INT64_MAX
+                                       : (int64_t)(dst_bytes / (size_t)size),
+                                   0, &t);
+    if (st) return st;
+    copy_le(dst, f->buf + f->data_start + t->begin, t->numel, size);
     return TCONV_OK;
 }
 

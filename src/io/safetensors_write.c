@@ -7,6 +7,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "../nn/nn_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,14 +289,22 @@ tconv_status tconv_safetensors_writer_save(const tconv_safetensors_writer *w, co
     }
     /* temporary file beside the target, renamed over it when complete */
     const size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = malloc(plen + 32);
     if (!tmp) {
         free(s.p);
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "safetensors writer: out of memory");
     }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp-XXXXXX", 12);
-    const int fd = mkstemp(tmp);
+    /* a new name (O_EXCL), created with mode 0666 less the umask as any
+     * file the process writes (mkstemp's 0600 would make the saved file
+     * private to its owner) */
+    static atomic_uint counter;
+    int fd = -1;
+    for (int attempt = 0; fd < 0 && attempt < 100; attempt++) {
+        const unsigned k = atomic_fetch_add(&counter, 1u);
+        snprintf(tmp, plen + 32, "%s.tmp-%ld-%u", path, (long)getpid(), k);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     bool ok = f != NULL;
     if (!f && fd >= 0) close(fd);

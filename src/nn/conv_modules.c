@@ -82,12 +82,34 @@ static tconv_status module_forward(tconv_nn_cache *c, const conv_desc *d, int nd
     return TCONV_OK;
 }
 
-/* dx = the data gradient (overwritten, if dx), .grad += dw, db. */
+/* dx = the data gradient (overwritten, if dx), .grad += dw, db (unless wg
+ * is NULL: the input gradient alone). */
 static tconv_status module_backward(tconv_nn_cache *c, const conv_desc *d, float **wg,
                                     float **bg, int ndim, const int64_t *input_shape,
                                     const float *x, const int64_t *output_size,
                                     int output_size_len, const float *dy, float *dx) {
     tconv_status st = tc_nn_cache_sync(c, d->what, d->w, d->wn, d->b, d->bn, d->p, d->psize);
+    if (!wg) {
+        if (!dx)
+            return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "%s backward_input: grad_input is NULL",
+                           d->what);
+        if (!st)
+            st = tc_nn_ensure_op(&c->bwd_data, d->kind, TCONV_PASS_BACKWARD_DATA, d->p, d->w, NULL);
+        if (!st)
+            st = tc_nn_slot_reshape(c, &c->bwd_data, ndim, input_shape, output_size,
+                                    output_size_len);
+        if (st) return st;
+        int64_t xn, yn;
+        tc_numel(input_shape, ndim, &xn); /* checked by the reshape */
+        tc_numel(c->bwd_data.out, ndim, &yn);
+        if (yn > 0 && !dy)
+            return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "%s backward: grad_output is NULL",
+                           d->what);
+        if (tc_nn_overlap(dx, xn, dy, yn))
+            return tc_fail(TCONV_ERROR_INVALID_ARGUMENT,
+                           "%s backward: grad_input must not overlap grad_output", d->what);
+        return tconv_op_run_backward_data(c->bwd_data.op, dy, dx, c->ws);
+    }
     if (!st) st = tc_nn_ensure_op(&c->bwd_weight, d->kind, TCONV_PASS_BACKWARD_WEIGHT, d->p, NULL, NULL);
     if (!st)
         st = tc_nn_slot_reshape(c, &c->bwd_weight, ndim, input_shape, output_size,
@@ -129,6 +151,17 @@ static tconv_status uncached_backward(const conv_desc *d, float **wg, float **bg
                                                   output_size_len, ys)
             : tconv_conv2d_output_shape(d->p, ndim, input_shape, ys);
     if (st) return st;
+    if (!wg) { /* the input gradient alone */
+        if (!dx)
+            return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "%s backward_input: grad_input is NULL",
+                           d->what);
+        const int mask[3] = {1, 0, 0};
+        return d->kind == TC_NN_CT2D
+                   ? tconv_conv_transpose2d_backward(d->p, ndim, input_shape, x, d->w, output_size,
+                                                     output_size_len, ys, dy, mask, dx, NULL, NULL)
+                   : tconv_conv2d_backward(d->p, ndim, input_shape, x, d->w, ys, dy, mask, dx,
+                                           NULL, NULL);
+    }
     if ((st = tc_nn_ensure_grad(wg, d->wn, d->what)) ||
         (d->b && (st = tc_nn_ensure_grad(bg, d->bn, d->what))))
         return st;
@@ -230,6 +263,23 @@ tconv_status tconv_conv_transpose2d_module_backward(tconv_conv_transpose2d_modul
                            input, output_size, output_size_len, grad_output, grad_input);
 }
 
+tconv_status tconv_conv_transpose2d_module_backward_input(tconv_conv_transpose2d_module *m, int ndim,
+                                                          const int64_t *input_shape,
+                                                          const int64_t *output_size,
+                                                          int output_size_len,
+                                                          const float *grad_output,
+                                                          float *grad_input) {
+    tc_clear_error();
+    if (!m || !m->weight)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "ConvTranspose2d: module is not initialised");
+    const conv_desc d = ct_desc(m);
+    if (!m->cache)
+        return uncached_backward(&d, NULL, NULL, ndim, input_shape, NULL, output_size,
+                                 output_size_len, grad_output, grad_input);
+    return module_backward(m->cache, &d, NULL, NULL, ndim, input_shape, NULL, output_size,
+                           output_size_len, grad_output, grad_input);
+}
+
 void tconv_conv_transpose2d_module_weights_changed(tconv_conv_transpose2d_module *m) {
     if (m && m->cache) m->cache->stale = 1;
 }
@@ -312,6 +362,20 @@ tconv_status tconv_conv2d_module_backward(tconv_conv2d_module *m, int ndim,
                                  NULL, 0, grad_output, grad_input);
     return module_backward(m->cache, &d, &m->weight_grad, &m->bias_grad, ndim, input_shape,
                            input, NULL, 0, grad_output, grad_input);
+}
+
+tconv_status tconv_conv2d_module_backward_input(tconv_conv2d_module *m, int ndim,
+                                                const int64_t *input_shape,
+                                                const float *grad_output, float *grad_input) {
+    tc_clear_error();
+    if (!m || !m->weight)
+        return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "Conv2d: module is not initialised");
+    const conv_desc d = conv2d_desc(m);
+    if (!m->cache)
+        return uncached_backward(&d, NULL, NULL, ndim, input_shape, NULL, NULL, 0, grad_output,
+                                 grad_input);
+    return module_backward(m->cache, &d, NULL, NULL, ndim, input_shape, NULL, NULL, 0,
+                           grad_output, grad_input);
 }
 
 void tconv_conv2d_module_weights_changed(tconv_conv2d_module *m) {

@@ -276,9 +276,9 @@ MODEL = os.path.join(ROOT, "models", "dcgan_digits.safetensors")
 
 
 def load_digits_generator():
-    """The committed weights (written by the real safetensors library when the
-    training script ran) into seed 003's generator with img_channels=1, read
-    here with this file's own parser of the format."""
+    """The committed weights (trained in C and written by `tconv train`) into
+    seed 003's PyTorch generator with img_channels=1 and load_state_dict's
+    strict checks, read here with this file's own parser of the format."""
     with open(MODEL, "rb") as f:
         data = f.read()
     n = struct.unpack("<Q", data[:8])[0]
