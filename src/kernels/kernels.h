@@ -12,6 +12,7 @@
 
 #define TC_NV_MAX 8      /* pixel vectors per tile (more than 4 only with MR <= 4) */
 #define TC_MR_MAX 24     /* output channels per tile */
+#define TC_DW_MR_MAX 8   /* channels per depthwise tile */
 #define TC_VL_MAX 16     /* lanes of the widest vector */
 #define TC_TAP_CHUNK 32  /* taps passed to one kernel call */
 
@@ -94,6 +95,9 @@ typedef struct tc_kernel_set {
     int vl;      /* lanes */
     int acc_cap; /* accumulator vectors a tile may hold without spilling */
     tc_phase_kernel phase[TC_NV_MAX][TC_MR_MAX]; /* [NV-1][MR-1]; NULL beyond NV*MR = 24 or NV > 4, MR > 4 */
+    /* [NV-1][MR-1], depthwise tiles (channel m reads plane x + m*xcs, cin 1):
+     * MR <= TC_DW_MR_MAX; NULL beyond NV*MR = 24 or NV > 4, MR > 3 */
+    tc_phase_kernel phase_dw[TC_NV_MAX][TC_DW_MR_MAX];
     int gemm_nv, gemm_mr;
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
     /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */

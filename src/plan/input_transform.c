@@ -23,12 +23,8 @@ void tc_repack_worker(void *ctx, int64_t b, int64_t e) {
         const float *s = t->src + r * W * C; /* (W, C) block of this row */
         float *d = t->to_nhcw ? t->dst + rd * C * W : t->dst + (n - t->n0) * C * H * W + y * W;
         const int64_t cs = t->to_nhcw ? W : H * W; /* channel stride in dst */
-        for (int64_t c0 = 0; c0 < C; c0 += 16)
-            for (int64_t x0 = 0; x0 < W; x0 += 16) {
-                const int64_t c1 = tc_imin(c0 + 16, C), x1 = tc_imin(x0 + 16, W);
-                for (int64_t ch = c0; ch < c1; ch++)
-                    for (int64_t x = x0; x < x1; x++) d[ch * cs + x] = s[x * C + ch];
-            }
+        /* d[ch*cs + x] = s[x*C + ch]: 8 x 8 register transposes */
+        t->ks->pack_cols(d, cs, s, C, 1, C, W);
     }
 }
 

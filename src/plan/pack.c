@@ -16,18 +16,29 @@ static double tile_eff(int nv, int mr) {
     return e / (1.0 + 4.0 / mr + 1.0 / nv);
 }
 
-void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv_out,
+/* Depthwise tiles: every product needs its own load, so the tile shape
+ * only spreads the per-tap work (NV masks, MR broadcasts) over NV x MR
+ * products and keeps at least 8 accumulators for the FMA latency. */
+static double dw_tile_eff(int nv, int mr) {
+    const double acc = nv * mr;
+    return (acc >= 8 ? 1.0 : acc / 8) * acc / (acc + nv + mr);
+}
+
+void tc_choose_tile(const tc_kernel_set *ks, int dw, int64_t cog, int64_t nvec, int *nv_out,
                     int *mr_out) {
     double best = -1;
     int bnv = 1, bmr = 1;
+    const int mrmax = dw ? TC_DW_MR_MAX : TC_MR_MAX;
     for (int nv = 1; nv <= TC_NV_MAX && nv <= (nvec > 0 ? nvec : 1); nv++)
-        for (int mr = 1; mr <= TC_MR_MAX && mr <= cog && nv * mr <= ks->acc_cap; mr++) {
-            if (!ks->phase[nv - 1][mr - 1] || (nv == 1 && mr > 16)) continue;
+        for (int mr = 1; mr <= mrmax && mr <= cog && nv * mr <= ks->acc_cap; mr++) {
+            const tc_phase_kernel k = dw ? ks->phase_dw[nv - 1][mr - 1] : ks->phase[nv - 1][mr - 1];
+            if (!k || (nv == 1 && mr > 16)) continue;
             /* more than 4 vectors only with registers for them (AVX-512) */
             if (nv > 4 && ks->acc_cap < 24) continue;
             const int64_t full = cog / mr, rem = cog % mr;
-            double t = (double)full * mr / tile_eff(nv, mr);
-            if (rem) t += (double)rem / tile_eff(nv, (int)rem);
+            const double e = dw ? dw_tile_eff(nv, mr) : tile_eff(nv, mr);
+            double t = (double)full * mr / e;
+            if (rem) t += (double)rem / (dw ? dw_tile_eff(nv, (int)rem) : tile_eff(nv, (int)rem));
             const double sc = (double)cog / t;
             if (sc > best + 1e-9) {
                 best = sc;
@@ -53,7 +64,8 @@ typedef struct pack_ctx {
 static void pack_blocks(void *ctx, int64_t b, int64_t e) {
     const pack_ctx *c = ctx;
     const tc_plan *pl = c->pl;
-    const int64_t cig = pl->cig, cog = pl->cog, kk = pl->kk, W = c->width;
+    const int64_t cig = pl->cig, kk = pl->kk, W = c->width;
+    const int64_t cog = c->padded ? pl->cog : tc_pcog(pl);
     const int64_t nob = (cog + W - 1) / W;
     for (int64_t task = b; task < e; task++) {
         const int64_t g = task / nob, o0 = task % nob * W;
@@ -71,7 +83,8 @@ static void pack_blocks(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-/* phase path: w -> [g][ocb][ky][kx][ic][MRb] (the last block MRb < MR wide). */
+/* phase path: w -> [g][ocb][ky][kx][ic][MRb] (the last block MRb < MR
+ * wide); depthwise as one group (tc_pgroups, tc_pcog). */
 int tc_pack_phase(tc_plan *pl, int mr) {
     float *pk = malloc((size_t)(pl->groups * pl->cig * pl->cog * pl->kk) * sizeof(float) + 64);
     if (!pk) return 0;
@@ -79,7 +92,7 @@ int tc_pack_phase(tc_plan *pl, int mr) {
     pl->wpack = pk;
     pl->mr = mr;
     pack_ctx c = {pl, pk, mr, 0};
-    tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + mr - 1) / mr), pack_blocks, &c);
+    tc_parallel_for(pl->nthreads, tc_pgroups(pl) * ((tc_pcog(pl) + mr - 1) / mr), pack_blocks, &c);
     return 1;
 }
 
@@ -179,8 +192,8 @@ tconv_status tc_pack_cil(tc_plan *pl) {
 void tc_repack(tc_plan *pl) {
     if (pl->wpack) {
         pack_ctx c = {pl, pl->wpack, pl->mr, 0};
-        tc_parallel_for(pl->nthreads, pl->groups * ((pl->cog + pl->mr - 1) / pl->mr), pack_blocks,
-                        &c);
+        tc_parallel_for(pl->nthreads, tc_pgroups(pl) * ((tc_pcog(pl) + pl->mr - 1) / pl->mr),
+                        pack_blocks, &c);
     }
     if (pl->cpack) fill_cil(pl);
     if (pl->gpack) fill_gemm(pl, pl->g_ncb, pl->gpack, pl->g_numel, pl->gbias);

@@ -38,6 +38,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* d[0..n) = s[0..n) for n of 4, 8 or 16 (the vector lengths): fixed-size
+ * copies the compiler inlines */
+static inline void copy_vec(float *d, const float *s, int n) {
+    if (n == 16) memcpy(d, s, 64);
+    else if (n == 8) memcpy(d, s, 32);
+    else memcpy(d, s, (size_t)n * sizeof(float));
+}
+
 /* Writes one finished tile (out: [SWF][mrb][nv][VL]) to y. */
 static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t oc0, int mrb,
                        int64_t v0, int nv, const float *out) {
@@ -50,9 +58,19 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int R = pl->flat ? pl->R : 1;
     const int64_t lanes = pl->flat ? W : VL;
     const int64_t pstride = (int64_t)mrb * nv * VL; /* to the next column phase */
+    const int plain = !c->ep->accumulate && c->ep->act == TC_ACT_NONE;
+    /* vector v0 + v is phase row qy0 (R rows when flat), block xb of it;
+     * stepped, not divided, per vector */
+    int64_t qy0 = pl->flat ? v0 * R : v0 / nb, xb = pl->flat ? 0 : v0 % nb;
     for (int v = 0; v < nv; v++) {
-        const int64_t vi = v0 + v;
-        const int64_t qy0 = pl->flat ? vi * R : vi / nb, qx0 = pl->flat ? 0 : (vi % nb) * VL;
+        if (v) {
+            if (pl->flat) qy0 += R;
+            else if (++xb == nb) {
+                xb = 0;
+                qy0++;
+            }
+        }
+        const int64_t qx0 = xb * VL;
         for (int r = 0; r < R; r++) {
             const int64_t qy = qy0 + r;
             if (qy >= pg->hq) break;
@@ -65,10 +83,25 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 }
             } else if (ys.w == 1 && sw == 1) { /* NCHW, stride 1: a plain copy */
                 const int64_t cnt = tc_imin(lanes, Wout - qx0);
-                for (int m = 0; m < mrb; m++)
-                    tc_store_row(row + m * ys.c + qx0, 1,
-                                 out + (int64_t)(m * nv + v) * VL + r * lanes, cnt, c->ep);
-            } else { /* pixel by pixel, channels innermost (contiguous in NHWC) */
+                for (int m = 0; m < mrb; m++) {
+                    float *d = row + m * ys.c + qx0;
+                    const float *s = out + (int64_t)(m * nv + v) * VL + r * lanes;
+                    if (plain && cnt == VL)
+                        copy_vec(d, s, VL); /* no call per vector: depthwise tiles are small */
+                    else
+                        tc_store_row(d, 1, s, cnt, c->ep);
+                }
+            } else if (plain && ys.c == 1) { /* NHWC: a transpose per column phase */
+                for (int p = 0; p < SWF; p++) {
+                    const int64_t rx = SWF == 2 ? p : pg->rx;
+                    const int64_t first = qx0 * sw + rx; /* output column of lane 0 */
+                    if (first >= Wout) break;
+                    const int64_t cnt = tc_imin(lanes, (Wout - first + sw - 1) / sw);
+                    pl->ks->pack_cols(row + first * ys.w, sw * ys.w,
+                                      out + p * pstride + (int64_t)v * VL + r * lanes,
+                                      (int64_t)nv * VL, 1, cnt, mrb);
+                }
+            } else { /* pixel by pixel (NCHW, stride > 2; NHWC through the epilogue) */
                 for (int p = 0; p < SWF; p++) {
                     const int64_t rx = SWF == 2 ? p : pg->rx;
                     const float *s = out + p * pstride + (int64_t)v * VL + r * lanes;
@@ -76,7 +109,7 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                         const int64_t ox = (qx0 + j) * sw + rx;
                         if (ox >= Wout) break;
                         float *d = row + ox * ys.w;
-                        if (!c->ep->accumulate && c->ep->act == TC_ACT_NONE)
+                        if (plain)
                             for (int m = 0; m < mrb; m++) d[m * ys.c] = s[(int64_t)m * nv * VL + j];
                         else
                             for (int m = 0; m < mrb; m++)
@@ -103,7 +136,8 @@ static int tile_taps(const tc_plan *pl, const tc_geom *g, const phase_grp *pg, i
      * the phase images of a strided conv2d follow each other */
     const int64_t xrs = pl->xlay ? g->c_in * W : W, xcs = pl->xlay ? W : H * W;
     const int64_t xps = g->c_in * H * W;
-    const int64_t xspan = (pl->cig - 1) * xcs + VL; /* what one vector reads over all ic */
+    /* what one vector reads over all ic (depthwise: over the MR planes) */
+    const int64_t xspan = (pl->dw ? pl->mr - 1 : pl->cig - 1) * xcs + VL;
     int64_t qy0[TC_NV_MAX], qx0[TC_NV_MAX];
     for (int v = 0; v < nv; v++) {
         const int64_t vi = v0 + v;
@@ -162,20 +196,22 @@ static void phase_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
     const int VL = pl->ks->vl, SWF = pl->swf;
-    const int64_t H = pl->xh, W = pl->xw, cig = pl->cig, cog = pl->cog, kk = pl->kk;
+    const int64_t H = pl->xh, W = pl->xw, cig = pl->cig, cog = tc_pcog(pl), kk = pl->kk;
     const int64_t o0 = ocb * pl->mr, v0 = vt * pl->nv;
     const int mrb = (int)tc_imin(pl->mr, cog - o0);
     const int nv = (int)tc_imin(pl->nv, pg->nvec - v0);
     tc_phase_tile t;
     t.xcs = pl->xlay ? W : H * W;
-    const int64_t xg = gi * cig * t.xcs; /* the group's first channel */
+    /* the group's first channel; depthwise: the block's first plane */
+    const int64_t xg = (pl->dw ? o0 : gi * cig) * t.xcs;
     t.x = xi + xg;
     t.xpre = xpre + xg;
     t.xpost = xpost - xg;
     t.cin = cig;
     t.w = pl->wpack + gi * cog * cig * kk + o0 * cig * kk;
     t.bias = pl->bias + gi * cog + o0;
-    const tc_phase_kernel kern = pl->ks->phase[nv - 1][mrb - 1];
+    const tc_phase_kernel kern =
+        pl->dw ? pl->ks->phase_dw[nv - 1][mrb - 1] : pl->ks->phase[nv - 1][mrb - 1];
     /* Each column phase of the tile in turn (its own taps), into its own
      * part of out; the store interleaves them.  Kernel calls take up to
      * TC_TAP_CHUNK taps, each continuing from the last one's sums. */
@@ -218,6 +254,7 @@ static void phase_tiles(const run_ctx *c, int64_t b, int64_t e, const float *slo
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
     float out[TC_MR_MAX * TC_NV_MAX * 2 * TC_VL_MAX] __attribute__((aligned(64)));
+    const int64_t G = tc_pgroups(pl);
     if (b >= e) return;
     int64_t ng = b / pl->units_ng, r = b % pl->units_ng;
     int64_t k = 0, hi = pl->ngrp - 1; /* the last group with first <= r */
@@ -233,12 +270,11 @@ static void phase_tiles(const run_ctx *c, int64_t b, int64_t e, const float *slo
     int64_t nvt_c = tc_imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
     int64_t ocb = rc / nvt_c, vtl = rc % nvt_c;
     for (int64_t u = b;;) {
-        const int64_t n = ng / g->groups;
+        const int64_t n = ng / G;
         if (slot)
-            phase_tile(c, pg, n, ng % g->groups, ocb, ch * pg->vt_chunk + vtl, slot, 0, pl->ximg,
-                       out);
+            phase_tile(c, pg, n, ng % G, ocb, ch * pg->vt_chunk + vtl, slot, 0, pl->ximg, out);
         else
-            phase_tile(c, pg, n, ng % g->groups, ocb, ch * pg->vt_chunk + vtl,
+            phase_tile(c, pg, n, ng % G, ocb, ch * pg->vt_chunk + vtl,
                        c->x + n * pl->ximg, n * pl->ximg, (g->n - n) * pl->ximg, out);
         if (++u == e) break;
         if (++vtl < nvt_c) continue;
@@ -327,10 +363,11 @@ static void image_worker(void *ctx, int64_t b, int64_t e) {
             const int64_t rows = tc_s2d_tasks(&t);
             tc_s2d_worker(&t, n * rows, (n + 1) * rows);
         } else {
-            repack_ctx t = {c->src, dst, g->n, g->c_in, g->h_in, g->w_in, nhwc, pl->xlay, n};
+            repack_ctx t = {pl->ks, c->src, dst,  g->n,     g->c_in,
+                            g->h_in, g->w_in, nhwc, pl->xlay, n};
             tc_repack_worker(&t, n * g->h_in, (n + 1) * g->h_in);
         }
-        const int64_t per_n = g->groups * pl->units_ng;
+        const int64_t per_n = tc_pgroups(pl) * pl->units_ng;
         phase_tiles(c, n * per_n, (n + 1) * per_n, dst);
         atomic_fetch_and(&c->busy, ~((uint_fast64_t)1 << slot));
     }
@@ -353,7 +390,8 @@ void tc_run_phase(run_ctx *c, int nt) {
         tc_parallel_for(nt, g->n * tc_s2d_tasks(&t), tc_s2d_worker, &t);
         c->x = c->slots;
     } else if (repack) {
-        repack_ctx t = {c->src, c->slots, g->n, g->c_in, g->h_in, g->w_in, nhwc, pl->xlay, 0};
+        repack_ctx t = {pl->ks,  c->src,  c->slots, g->n,     g->c_in,
+                        g->h_in, g->w_in, nhwc,     pl->xlay, 0};
         tc_parallel_for(nt, g->n * g->h_in, tc_repack_worker, &t);
         c->x = c->slots;
     }
@@ -389,10 +427,10 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
         if (pg->nvec > maxvec) maxvec = pg->nvec;
     }
     int nv, mr;
-    tc_choose_tile(pl->ks, pl->cog, maxvec, &nv, &mr);
+    tc_choose_tile(pl->ks, pl->dw, tc_pcog(pl), maxvec, &nv, &mr);
     if (mr != pl->mr && !tc_pack_phase(pl, mr)) return tc_plan_oom();
     pl->nv = nv;
-    pl->nocb = (pl->cog + mr - 1) / mr;
+    pl->nocb = (tc_pcog(pl) + mr - 1) / mr;
     /* Chunks of vector tiles whose input (about cig x taps' rows x NV*VL
      * floats per tile) stays in L2 while every channel block passes over
      * it, each block's weights staying in L1. */
@@ -409,21 +447,26 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
         first += pg->units;
     }
     pl->units_ng = first;
-    pl->units = first * g->n * g->groups;
+    pl->units = first * g->n * tc_pgroups(pl);
     /* Row vectors read the input repacked to NHCW, where the channels of a
      * tile's rows, re-read tap after tap, do not fight over the few cache
      * sets that whole channel planes (4-64 KiB apart) map to.  With one tap
-     * per phase (k == s: c1-c4, d1; 1x1 conv2d) each value is read once per
-     * channel block and the planes stream: no copy (c3 4.78 -> 4.35 ms,
-     * c4 7.5 -> 6.4 ms, 1x1 conv2d h1 0.031 -> 0.013 ms). */
+     * per phase (k == s: c1-c4, d1; 1x1 conv2d) the planes stream without a
+     * copy while the image is small (c2 0.133 -> 0.118 ms, d1 0.077 ->
+     * 0.071 ms) or read once (one channel block: 1x1 conv2d h1 0.031 ->
+     * 0.013 ms); a large image re-read by each channel block loses its
+     * aliased lines from L2 between the blocks (c3 13.1 ms planes, 7.6 ms
+     * repacked; c4 unchanged, bound by its output). */
     pl->xlay = !pl->flat;
     if (!s2d) {
         int64_t taps = 0;
         for (int64_t r = 0; r < sh; r++)
             for (int64_t q = 0; q < sw; q++)
                 taps = tc_imax(taps, (pl->kyo[r + 1] - pl->kyo[r]) * (pl->kxo[q + 1] - pl->kxo[q]));
-        if (taps <= 1) pl->xlay = 0;
+        const int reread = pl->nocb > 1 && pl->cig * pl->xh * W * 4 > TC_PLANES_L2;
+        if (taps <= 1 && !reread) pl->xlay = 0;
     }
+    if (pl->dw) pl->xlay = 0; /* each plane is read by one channel block: no copy */
     if (!build_tap_table(pl, g)) return tc_plan_oom();
     *ws_bytes = 0;
     const int64_t xall = pl->ximg * g->n; /* checked by plan.c */

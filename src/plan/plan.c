@@ -47,6 +47,7 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
     pl->groups = groups;
     pl->cig = cin / groups;
     pl->cog = cout / groups;
+    pl->dw = groups > 1 && pl->cig == 1 && pl->cog == 1;
     pl->kh = kh;
     pl->kw = kw;
     pl->kk = kh * kw;
@@ -170,13 +171,13 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
     for (int64_t r = 0; r < sw; r++) maxtx = tc_imax(maxtx, pl->kxo[r + 1] - pl->kxo[r]);
     const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
-    if (!s2d && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
+    if (!s2d && !pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
         pl->cog >= pl->ks->cil_nr &&
         maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= 8 && pl->ks->cil_nr <= 64) {
         *path = "phase-cil";
         return tc_plan_cil(pl);
     }
-    *path = sw == 2 ? "phase-sw2" : "phase";
+    *path = pl->dw ? "phase-dw" : sw == 2 ? "phase-sw2" : "phase";
     return tc_plan_phase(pl, s2d, ws_bytes);
 }
 

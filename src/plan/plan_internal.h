@@ -14,6 +14,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
+#define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
 #define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
 
 typedef struct phase_grp { /* one (ry, column phase set) */
@@ -29,6 +30,11 @@ struct tc_plan {
     int nthreads; /* for packing */
     int w_finite; /* no NaN or inf among the weights */
     int64_t groups, cig, cog, kh, kw, kk;
+    /* depthwise (cig = cog = 1, groups > 1): the phase path runs it as one
+     * group of `groups` output channels, channel m reading input plane m
+     * (the weights' memory is that of a one-group layer with one input
+     * channel); tc_pgroups / tc_pcog give that view */
+    int dw;
     /* weights as a transposed convolution's, (Cin, Cout/g, kh, kw); wown
      * is wsrc when the plan owns them */
     const float *wsrc;
@@ -91,14 +97,18 @@ typedef struct run_ctx {
     atomic_uint_fast64_t busy;
 } run_ctx;
 
+static inline int64_t tc_pgroups(const tc_plan *pl) { return pl->dw ? 1 : pl->groups; }
+static inline int64_t tc_pcog(const tc_plan *pl) { return pl->dw ? pl->groups : pl->cog; }
+
 static inline uint32_t tc_bits_range(int64_t lo, int64_t hi) { /* bits [lo, hi) */
     if (hi <= lo) return 0;
     return (uint32_t)((((uint64_t)1 << hi) - 1) & ~(((uint64_t)1 << lo) - 1));
 }
 
 /* ---- pack.c: weights in the order each path's kernels read them ---- */
-/* Picks NV and MR of a phase tile within the kernel set's registers. */
-void tc_choose_tile(const tc_kernel_set *ks, int64_t cog, int64_t nvec, int *nv, int *mr);
+/* Picks NV and MR of a phase tile within the kernel set's registers
+ * (depthwise tiles when dw). */
+void tc_choose_tile(const tc_kernel_set *ks, int dw, int64_t cog, int64_t nvec, int *nv, int *mr);
 int tc_pack_phase(tc_plan *pl, int mr);              /* 0: out of memory */
 tconv_status tc_pack_gemm(tc_plan *pl);              /* for pl->pb's output size and layout */
 tconv_status tc_pack_cil(tc_plan *pl);
@@ -115,6 +125,7 @@ void tc_store_row_il2(const tc_kernel_set *ks, float *d, const float *a, const f
 
 /* ---- input_transform.c: the input as the kernels read it ---- */
 typedef struct repack_ctx {
+    const tc_kernel_set *ks;
     const float *src;
     float *dst; /* holds images n0, n0 + 1, ... */
     int64_t n, c, h, w;

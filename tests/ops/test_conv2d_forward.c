@@ -13,6 +13,10 @@ static const int64_t cases[][12] = {
     {1, 48, 8, 8, 48, 1, 1, 1, 1, 0, 0, 1},   {1, 3, 32, 32, 8, 5, 5, 1, 1, 2, 2, 1},
     {9, 8, 12, 10, 6, 3, 3, 1, 1, 1, 1, 1},   {2, 16, 12, 12, 16, 3, 3, 2, 2, 1, 1, 1},
     {1, 16, 16, 16, 32, 4, 4, 2, 2, 1, 1, 1}, {1, 12, 10, 10, 12, 3, 3, 1, 1, 1, 1, 12},
+    /* depthwise (one channel per group): blocks of channels, the last one
+     * short, rows of several vectors, strided, a wide kernel */
+    {2, 20, 19, 37, 20, 3, 3, 1, 1, 1, 1, 20}, {1, 16, 16, 40, 16, 3, 3, 2, 2, 1, 1, 16},
+    {3, 9, 11, 11, 9, 5, 5, 1, 1, 2, 2, 9},    {1, 27, 7, 70, 27, 3, 1, 1, 1, 1, 0, 27},
 };
 
 /* padding modes on the fixed cases */
@@ -27,6 +31,8 @@ int main(void) {
     uint64_t seed = 1;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ot_case c = ot_cv_case(cases[i]);
+        const int64_t *k = cases[i];
+        if (k[11] > 1 && k[1] == k[11] && k[4] == k[11]) c.expect_path = "phase-dw";
         c.cv.padding_mode = modes[i % 4];
         ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
     }
