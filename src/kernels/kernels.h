@@ -59,11 +59,13 @@ typedef struct tc_gemm_tile {
 typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
 /* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
- * taps i, ic < cin of xp[i*MR+m][ic*xs[i*MR+m]] * w[woff[i] + ic*NR + j],
- * m < cil_mr pixels, j < cil_nr output channels.  out: [MR][NR]. */
+ * taps i, ic < cin of xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
+ * m < cil_mr pixels, j < cil_nr output channels.  out: [MR][NR].  A pixel
+ * outside the input points at zeros as long as the input's channels, so
+ * every pixel has the same channel stride xs. */
 typedef struct tc_cil_tile {
     const float *const *xp;
-    const int64_t *xs;
+    int64_t xs;
     const int64_t *woff;
     int ntap;
     int64_t cin;

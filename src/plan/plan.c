@@ -21,6 +21,7 @@ void tc_plan_free(tc_plan *pl) {
     free(pl->gpack);
     free(pl->gbias);
     free(pl->cpack);
+    free(pl->c_zero);
     free(pl->cbias);
     free(pl->grp);
     free(pl->kyc);
@@ -171,11 +172,11 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
     for (int64_t r = 0; r < sw; r++) maxtx = tc_imax(maxtx, pl->kxo[r + 1] - pl->kxo[r]);
     const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
-    if (!s2d && !pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
-        pl->cog >= pl->ks->cil_nr &&
+    if (!pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
+        pl->cog >= pl->ks->cil_nr && pl->cig >= TC_CIL_MIN_CIG &&
         maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= 8 && pl->ks->cil_nr <= 64) {
         *path = "phase-cil";
-        return tc_plan_cil(pl);
+        return tc_plan_cil(pl, s2d, ws_bytes);
     }
     *path = pl->dw ? "phase-dw" : sw == 2 ? "phase-sw2" : "phase";
     return tc_plan_phase(pl, s2d, ws_bytes);
@@ -195,11 +196,17 @@ void tc_plan_run(const tc_plan *pl, const float *x, float *y, void *ws, int nthr
     run_ctx c = {pl, x, y, tc_strides_for(pl->layout, g->c_out, g->h_out, g->w_out), ep, x,
                  ws, 0};
     const int nt = threads_for(pl, nthreads);
-    if (pl->path == PATH_PHASE)
+    if (pl->path == PATH_PHASE) {
         tc_run_phase(&c, nt);
-    else
-        tc_parallel_for(nt, pl->units, pl->path == PATH_GEMM ? tc_gemm_worker : tc_cil_worker,
-                        &c);
+        return;
+    }
+    if (pl->path == PATH_CIL && pl->c_s2d) { /* the phase images first, whole batch */
+        s2d_ctx t = {pl, x, ws, g->n, g->c_in, g->h_in, g->w_in,
+                     pl->layout == TCONV_LAYOUT_NHWC, 0};
+        tc_parallel_for(nt, g->n * tc_s2d_tasks(&t), tc_s2d_worker, &t);
+        c.x = ws;
+    }
+    tc_parallel_for(nt, pl->units, pl->path == PATH_GEMM ? tc_gemm_worker : tc_cil_worker, &c);
 }
 
 /* ---- lowerings ------------------------------------------------------------ */

@@ -13,6 +13,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
+#define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
 #define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
@@ -50,6 +51,9 @@ struct tc_plan {
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
+    int c_s2d; /* reads the phase images (workspace) */
+    float *c_zero; /* zeros for pixels outside the input: one group's channels */
+    int64_t c_nzero;
 
     /* ---- the last reshape ---- */
     tc_problem pb;
@@ -150,7 +154,7 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e);
 /* ---- the paths: plan (at reshape) and run ---- */
 tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_run_phase(run_ctx *c, int nt);
-tconv_status tc_plan_cil(tc_plan *pl);
+tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);

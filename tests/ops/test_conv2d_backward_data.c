@@ -17,6 +17,9 @@ static const int64_t cases[][12] = {
      * short, rows of several vectors, strided, a wide kernel */
     {2, 20, 19, 37, 20, 3, 3, 1, 1, 1, 1, 20}, {1, 16, 16, 40, 16, 3, 3, 2, 2, 1, 1, 16},
     {3, 9, 11, 11, 9, 5, 5, 1, 1, 2, 2, 9},    {1, 27, 7, 70, 27, 3, 1, 1, 1, 1, 0, 27},
+    /* small outputs, many channels (their gradients: wide inputs) */
+    {5, 16, 7, 7, 56, 4, 4, 2, 2, 1, 1, 1},   {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},
+    {2, 16, 9, 9, 96, 3, 3, 3, 3, 1, 1, 2},   {4, 9, 6, 5, 49, 3, 3, 2, 2, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */

@@ -17,6 +17,10 @@ static const int64_t cases[][12] = {
      * short, rows of several vectors, strided, a wide kernel */
     {2, 20, 19, 37, 20, 3, 3, 1, 1, 1, 1, 20}, {1, 16, 16, 40, 16, 3, 3, 2, 2, 1, 1, 16},
     {3, 9, 11, 11, 9, 5, 5, 1, 1, 2, 2, 9},    {1, 27, 7, 70, 27, 3, 1, 1, 1, 1, 0, 27},
+    /* small outputs, many channels: channels in lanes, strided ones on the
+     * phase images, pixel blocks running across images */
+    {5, 16, 7, 7, 56, 4, 4, 2, 2, 1, 1, 1},   {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},
+    {2, 16, 9, 9, 96, 3, 3, 3, 3, 1, 1, 2},   {4, 9, 6, 5, 49, 3, 3, 2, 2, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
@@ -33,6 +37,7 @@ int main(void) {
         ot_case c = ot_cv_case(cases[i]);
         const int64_t *k = cases[i];
         if (k[11] > 1 && k[1] == k[11] && k[4] == k[11]) c.expect_path = "phase-dw";
+        if (k[4] / k[11] >= 48 && k[1] / k[11] >= 8 && k[5] * k[6] > 1) c.expect_path = "phase-cil";
         c.cv.padding_mode = modes[i % 4];
         ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
     }
