@@ -88,7 +88,7 @@ build_and_ctest() { # name builddir cc extra-cmake-args...
     local name=$1 dir=$2 cc=$3
     shift 3
     local s=$(date +%s) ok=1
-    section "$name: configure + build ($dir, $cc)"
+    section "$name: configure + build ($dir, ${cc:-default compiler})"
     mkdir -p "$dir"
     if CC=$cc cmake -S . -B "$dir" "$@" >"$dir/configure.log" 2>&1 ||
         { cat "$dir/configure.log"; false; }; then
@@ -105,7 +105,8 @@ build_and_ctest() { # name builddir cc extra-cmake-args...
 }
 
 if skipped release; then record release SKIP 0; else
-    build_and_ctest release "$RELEASE_DIR" "${CC:-cc}" -DCMAKE_BUILD_TYPE=Release
+    # no CC: the project's default compiler (clang when installed)
+    build_and_ctest release "$RELEASE_DIR" "${CC:-}" -DCMAKE_BUILD_TYPE=Release
 fi
 
 # halt_on_error: a sanitizer report fails the test that caused it.
