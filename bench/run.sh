@@ -6,6 +6,7 @@
 #   bench/run.sh --backward [...]                       backward (dx + dw + db) peers
 #   bench/run.sh --networks [...]                       the seed networks, whole
 #   bench/run.sh --train [...]                          one DCGAN training epoch, C vs PyTorch 2.x
+#   bench/run.sh --overhead [--conv2d] [...]            module and one-call costs over a bare run
 # --help after the mode word lists its options.  The peers' virtualenv is
 # build-bench/peers-venv, or $TCONV_PEERS_VENV.
 set -e
@@ -18,10 +19,12 @@ for a in "$@"; do
     --backward) mode=backward ;;
     --networks) mode=networks ;;
     --train) mode=train ;;
+    --overhead) mode=overhead ;;
   esac
 done
 DNNL3=
-if [ "$mode" != classic ] && [ "$mode" != train ] && [ -x "$VENV/bin/python" ]; then
+if [ "$mode" != classic ] && [ "$mode" != train ] && [ "$mode" != overhead ] &&
+  [ -x "$VENV/bin/python" ]; then
   DNNL3="-DTCONV_BENCH_DNNL3_ROOT=$VENV"
 fi
 if [ ! -f build-bench/CMakeCache.txt ] || [ -n "$DNNL3" ]; then
@@ -45,4 +48,7 @@ case $mode in
   train)
     cmake --build build-bench -j2 --target tconv_cli >&2
     exec /usr/bin/python3 bench/train_bench.py "$@" ;;
+  overhead)
+    cmake --build build-bench -j2 --target tconv_overhead_bench >&2
+    exec build-bench/tconv_overhead_bench "$@" ;;
 esac
