@@ -35,6 +35,10 @@ static inline bool tc_add_overflow(int64_t a, int64_t b, int64_t *r) {
 static inline bool tc_sub_overflow(int64_t a, int64_t b, int64_t *r) {
     return __builtin_sub_overflow(a, b, r);
 }
+/* Whether any of the n floats at p is NaN or inf (all exponent bits set):
+ * branch-free within blocks so the compiler vectorises it, stopping at
+ * the first block with one. */
+bool tc_any_nonfinite(const float *p, int64_t n);
 /* Product of n non-negative dims; false on overflow. */
 bool tc_numel(const int64_t *dims, int n, int64_t *out);
 /* numel * sizeof(float) as size_t; false if it does not fit. */

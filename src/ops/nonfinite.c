@@ -20,23 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* 1 if any of the n floats at p is NaN or inf: all exponent bits set (a
- * branch-free pass the compiler vectorises). */
-static int any_nonfinite(const float *p, int64_t n) {
-    uint32_t hit = 0;
-    for (int64_t i = 0; i < n; i++) {
-        uint32_t b;
-        memcpy(&b, p + i, sizeof b);
-        hit |= (uint32_t)((b & 0x7f800000u) == 0x7f800000u);
-    }
-    return hit != 0;
-}
-
 tconv_status tc_nan_taps_find(const float *w, int64_t cout, int64_t cig, int64_t kh, int64_t kw,
                               tc_nan_taps *t) {
     t->n = 0;
     t->co = t->k = NULL;
     const int64_t kk = kh * kw;
+    if (!tc_any_nonfinite(w, cout * cig * kk)) return TCONV_OK; /* the usual case */
     int64_t n = 0;
     for (int64_t co = 0; co < cout; co++)
         for (int64_t k = 0; k < kk; k++)
@@ -92,7 +81,7 @@ void tc_nan_taps_apply(const tc_nan_taps *t, const tc_geom *c, float *y, tc_stri
 
 void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw) {
     if (pb->pmode != TCONV_PADDING_MODE_ZEROS) return; /* a mode pads with values */
-    if (!any_nonfinite(a, pb->n * pb->ca * pb->ha * pb->wa)) return;
+    if (!tc_any_nonfinite(a, pb->n * pb->ca * pb->ha * pb->wa)) return;
     const int64_t cbg = pb->cb / pb->groups, kk = pb->kh * pb->kw;
     for (int64_t n = 0; n < pb->n; n++)
         for (int64_t ch = 0; ch < pb->ca; ch++)

@@ -71,15 +71,15 @@ static void pack_blocks(void *ctx, int64_t b, int64_t e) {
         const int64_t g = task / nob, o0 = task % nob * W;
         const int64_t n = tc_imin(W, cog - o0), bw = c->padded ? W : n;
         float *dst = c->dst + (g * (c->padded ? nob * W : cog) + o0) * cig * kk;
-        for (int64_t i0 = 0; i0 < cig; i0 += 16)
-            for (int64_t t = 0; t < kk; t++)
-                for (int64_t ic = i0; ic < tc_imin(cig, i0 + 16); ic++) {
-                    const float *src = pl->wsrc + ((g * cig + ic) * cog + o0) * kk + t;
-                    float *d = dst + (t * cig + ic) * bw;
-                    int64_t m = 0;
-                    for (; m < n; m++) d[m] = src[m * kk];
-                    for (; m < bw; m++) d[m] = 0.0f;
-                }
+        /* per input channel, its n x kk weights (channel-major, kk apart) to
+         * kk rows of n channels, cig*bw apart: 8 x 8 register transposes */
+        for (int64_t ic = 0; ic < cig; ic++) {
+            float *d = dst + ic * bw;
+            pl->ks->pack_cols(d, cig * bw, pl->wsrc + ((g * cig + ic) * cog + o0) * kk, kk, 1, kk, n);
+            if (bw > n)
+                for (int64_t t = 0; t < kk; t++)
+                    memset(d + t * cig * bw + n, 0, (size_t)(bw - n) * sizeof(float));
+        }
     }
 }
 

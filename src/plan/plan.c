@@ -58,9 +58,7 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
     }
     if (bias) memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
-    pl->w_finite = 1;
-    for (int64_t i = 0, n = cin * (cout / groups) * kh * kw; i < n && pl->w_finite; i++)
-        pl->w_finite = isfinite(w[i]);
+    pl->w_finite = !tc_any_nonfinite(w, cin * (cout / groups) * kh * kw);
     /* The weights are packed at the first reshape, for the path it picks
      * (phase tiles of some MR, channels in lanes or the 1x1 GEMM), and again
      * only when a later reshape picks another. */
@@ -76,9 +74,7 @@ void tc_plan_set_weights(tc_plan *pl, const float *bias) {
         memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
     else
         memset(pl->bias, 0, (size_t)cout * sizeof(float));
-    pl->w_finite = 1;
-    for (int64_t i = 0, n = pl->groups * pl->cig * pl->cog * pl->kk; i < n && pl->w_finite; i++)
-        pl->w_finite = isfinite(pl->wsrc[i]);
+    pl->w_finite = !tc_any_nonfinite(pl->wsrc, pl->groups * pl->cig * pl->cog * pl->kk);
     tc_repack(pl);
 }
 
