@@ -101,31 +101,58 @@ int tc_pack_phase(tc_plan *pl, int mr) {
  * are the output's elements in memory order ((oc, pixel) for NCHW, (pixel,
  * oc) for NHWC), in blocks of GN columns: [g][cb][ic][GN], zero where no
  * tap reaches; the bias likewise per column. */
-/* The gemm panel for the plan's output size and layout into pk (zeroed
- * here) and its per-column bias into bi. */
-static void fill_gemm(const tc_plan *pl, int64_t ncb, float *pk, int64_t numel, float *bi) {
-    const tc_geom *g = &pl->pb.g;
-    const int nhwc = pl->g_nhwc;
+typedef struct gemm_fill_ctx {
+    const tc_plan *pl;
+    float *pk;
+} gemm_fill_ctx;
+
+/* task = (group, input channel): its row of the panel in every column block */
+static void gemm_fill_rows(void *ctx, int64_t b, int64_t e) {
+    const gemm_fill_ctx *c = ctx;
+    const tc_plan *pl = c->pl;
     const int GN = pl->ks->gemm_nv * pl->ks->vl;
-    const int64_t cig = pl->cig, cog = pl->cog, hw = g->h_out * g->w_out, nc = cog * hw;
-    memset(pk, 0, (size_t)numel * sizeof(float));
-    memset(bi, 0, (size_t)(g->groups * ncb * GN) * sizeof(float));
-    for (int64_t gi = 0; gi < g->groups; gi++)
-        for (int64_t col = 0; col < nc; col++) {
-            /* columns in output memory order: (oc, pixel) for NCHW, (pixel, oc) for NHWC */
-            const int64_t ocg = nhwc ? col % cog : col / hw, pix = nhwc ? col / cog : col % hw;
-            const int64_t oy = pix / g->w_out, ox = pix % g->w_out;
-            const int64_t cb = col / GN, j = col % GN;
-            bi[(gi * ncb + cb) * GN + j] = pl->bias[gi * cog + ocg];
-            /* with a 1x1 input, oy = ky*dh - ph */
-            const int64_t ty = oy + g->ph, tx = ox + g->pw;
-            if (ty % g->dh || tx % g->dw) continue;
-            const int64_t ky = ty / g->dh, kx = tx / g->dw;
-            if (ky >= g->kh || kx >= g->kw) continue;
-            for (int64_t ic = 0; ic < cig; ic++)
-                pk[((gi * ncb + cb) * cig + ic) * GN + j] =
-                    pl->wsrc[((gi * cig + ic) * cog + ocg) * pl->kk + ky * g->kw + kx];
+    const int64_t cig = pl->cig, ncb = pl->g_ncb;
+    for (int64_t task = b; task < e; task++) {
+        const int64_t gi = task / cig, ic = task % cig;
+        const float *row = pl->wsrc + (gi * cig + ic) * pl->cog * pl->kk;
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            float *d = c->pk + ((gi * ncb + cb) * cig + ic) * GN;
+            const int64_t *src = pl->g_src + cb * GN;
+            for (int j = 0; j < GN; j++) d[j] = src[j] < 0 ? 0.0f : row[src[j]];
         }
+    }
+}
+
+/* The gemm panel for the plan's output size and layout (pl->g_src) into
+ * pl->gpack and its per-column bias into pl->gbias. */
+static void fill_gemm(tc_plan *pl) {
+    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    const int64_t cog = pl->cog, nc = cog * pl->g_h * pl->g_w, hw = pl->g_h * pl->g_w;
+    for (int64_t gi = 0; gi < pl->groups; gi++)
+        for (int64_t col = 0; col < pl->g_ncb * GN; col++) {
+            const int64_t ocg = pl->g_nhwc ? col % cog : col / hw;
+            pl->gbias[gi * pl->g_ncb * GN + col] = col < nc ? pl->bias[gi * cog + ocg] : 0.0f;
+        }
+    gemm_fill_ctx c = {pl, pl->gpack};
+    tc_parallel_for(pl->nthreads, pl->groups * pl->cig, gemm_fill_rows, &c);
+}
+
+/* Where each column of the panel takes its weight: columns in output
+ * memory order ((oc, pixel) for NCHW, (pixel, oc) for NHWC); with a 1x1
+ * input, output row oy takes tap ky = (oy + ph) / dh where that divides
+ * and is a kernel row, likewise columns. */
+static void gemm_columns(const tc_plan *pl, int64_t *src, int64_t ncols) {
+    const tc_geom *g = &pl->pb.g;
+    const int64_t cog = pl->cog, hw = g->h_out * g->w_out, nc = cog * hw;
+    for (int64_t col = 0; col < ncols; col++) {
+        src[col] = -1;
+        if (col >= nc) continue;
+        const int64_t ocg = pl->g_nhwc ? col % cog : col / hw, pix = pl->g_nhwc ? col / cog : col % hw;
+        const int64_t ty = pix / g->w_out + g->ph, tx = pix % g->w_out + g->pw;
+        if (ty % g->dh || tx % g->dw) continue;
+        const int64_t ky = ty / g->dh, kx = tx / g->dw;
+        if (ky < g->kh && kx < g->kw) src[col] = ocg * pl->kk + ky * g->kw + kx;
+    }
 }
 
 tconv_status tc_pack_gemm(tc_plan *pl) {
@@ -140,21 +167,26 @@ tconv_status tc_pack_gemm(tc_plan *pl) {
         return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
     float *pk = malloc(((size_t)numel + 1) * sizeof(float));
     float *bi = malloc((size_t)(g->groups * ncb * GN) * sizeof(float) + 1);
-    if (!pk || !bi) {
+    int64_t *src = malloc((size_t)(ncb * GN) * sizeof(int64_t));
+    if (!pk || !bi || !src) {
         free(pk);
         free(bi);
+        free(src);
         return tc_plan_oom();
     }
     free(pl->gpack);
     free(pl->gbias);
+    free(pl->g_src);
     pl->gpack = pk;
     pl->gbias = bi;
+    pl->g_src = src;
     pl->g_h = g->h_out;
     pl->g_w = g->w_out;
     pl->g_nhwc = nhwc;
     pl->g_ncb = ncb;
     pl->g_numel = numel;
-    fill_gemm(pl, ncb, pk, numel, bi);
+    gemm_columns(pl, src, ncb * GN);
+    fill_gemm(pl);
     return TCONV_OK;
 }
 
@@ -196,7 +228,7 @@ void tc_repack(tc_plan *pl) {
                         pack_blocks, &c);
     }
     if (pl->cpack) fill_cil(pl);
-    if (pl->gpack) fill_gemm(pl, pl->g_ncb, pl->gpack, pl->g_numel, pl->gbias);
+    if (pl->gpack) fill_gemm(pl);
 }
 
 typedef struct flip_ctx {

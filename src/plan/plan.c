@@ -20,6 +20,7 @@ void tc_plan_free(tc_plan *pl) {
     free(pl->wpack);
     free(pl->gpack);
     free(pl->gbias);
+    free(pl->g_src);
     free(pl->cpack);
     free(pl->c_zero);
     free(pl->cbias);

@@ -48,6 +48,7 @@ struct tc_plan {
     int64_t g_h, g_w, g_ncb, g_numel;
     int g_nhwc;
     float *gpack, *gbias;
+    int64_t *g_src; /* per column (g_ncb * GN): oc*kk + tap in a weight row, -1: none */
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
