@@ -52,9 +52,9 @@ tconv_status tconv_conv_transpose2d(const tconv_conv_transpose2d_params *p, int 
         /* forward(input, output_size) ignores the module's output_padding. */
         tconv_conv_transpose2d_params q = *p;
         q.output_padding[0] = q.output_padding[1] = 0;
-        st = tconv_conv_transpose2d_create(&q, weight, bias, NULL, &op);
+        st = tc_ct2d_create_borrowed(TCONV_PASS_FORWARD, &q, weight, bias, &op);
     } else {
-        st = tconv_conv_transpose2d_create(p, weight, bias, NULL, &op);
+        st = tc_ct2d_create_borrowed(TCONV_PASS_FORWARD, p, weight, bias, &op);
     }
     if (st) return st;
     st = one_call(op, ndim, input_shape, input, output_size, output_size_len, output,
@@ -67,7 +67,7 @@ tconv_status tconv_conv2d(const tconv_conv2d_params *p, int ndim, const int64_t 
                           const float *input, const float *weight, const float *bias,
                           float *output, int64_t output_capacity, int64_t *output_shape) {
     tconv_op *op = NULL;
-    tconv_status st = tconv_conv2d_create(p, weight, bias, NULL, &op);
+    tconv_status st = tc_conv2d_create_borrowed(TCONV_PASS_FORWARD, p, weight, bias, &op);
     if (st) return st;
     st = one_call(op, ndim, input_shape, input, NULL, 0, output, output_capacity, output_shape);
     tconv_op_destroy(op);
@@ -164,7 +164,7 @@ tconv_status tconv_conv_transpose2d_backward(
     if ((st = check_mask_buffers(mask, grad_input, grad_weight, grad_bias))) return st;
     pass_run data = {NULL, NULL}, wt = {NULL, NULL};
     if (mask[0]) {
-        st = tconv_conv_transpose2d_backward_data_create(&q, weight, NULL, &data.op);
+        st = tc_ct2d_create_borrowed(TCONV_PASS_BACKWARD_DATA, &q, weight, NULL, &data.op);
         if (!st) st = pass_prepare(&data, ndim, input_shape, output_size, output_size_len);
     }
     if (!st && (mask[1] || mask[2])) {
@@ -195,7 +195,7 @@ tconv_status tconv_conv2d_backward(const tconv_conv2d_params *p, int ndim,
     if ((st = check_mask_buffers(mask, grad_input, grad_weight, grad_bias))) return st;
     pass_run data = {NULL, NULL}, wt = {NULL, NULL};
     if (mask[0]) {
-        st = tconv_conv2d_backward_data_create(p, weight, NULL, &data.op);
+        st = tc_conv2d_create_borrowed(TCONV_PASS_BACKWARD_DATA, p, weight, NULL, &data.op);
         if (!st) st = pass_prepare(&data, ndim, input_shape, NULL, 0);
     }
     if (!st && (mask[1] || mask[2])) {

@@ -134,7 +134,8 @@ static tconv_status find_nan_taps(tconv_op *op) {
  * parameters. */
 static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
                            int64_t weight_numel, const float *weight, const float *bias,
-                           int64_t bias_len, const tconv_options *opt, tconv_op **out) {
+                           int64_t bias_len, const tconv_options *opt, int borrow,
+                           tconv_op **out) {
     const double t0 = tc_verbose() ? tc_now() : 0;
     tconv_options o;
     tconv_options_init(&o);
@@ -161,14 +162,19 @@ static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
     op->impl = o.impl == TCONV_IMPL_AUTO ? tconv_best_impl() : o.impl;
     op->weight_numel = weight_numel;
     const int with_bias = pass == TCONV_PASS_FORWARD && bias;
-    if (needs_weight) op->weight = malloc(wbytes ? wbytes : 1);
+    /* a borrowed weight is only read (nothing sets an internal op's weights) */
+    op->weight_borrowed = needs_weight && borrow;
+    if (op->weight_borrowed)
+        op->weight = (float *)weight;
+    else if (needs_weight)
+        op->weight = malloc(wbytes ? wbytes : 1);
     if (with_bias) op->bias = malloc(bbytes ? bbytes : 1);
     if ((needs_weight && !op->weight) || (with_bias && !op->bias)) {
         tconv_op_destroy(op);
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory copying %lld weights",
                        (long long)weight_numel);
     }
-    if (needs_weight) memcpy(op->weight, weight, wbytes);
+    if (needs_weight && !op->weight_borrowed) memcpy(op->weight, weight, wbytes);
     if (with_bias) memcpy(op->bias, bias, bbytes);
     if ((st = find_nan_taps(op))) {
         tconv_op_destroy(op);
@@ -191,7 +197,7 @@ static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
 
 static tconv_status ct2d_create(tconv_pass pass, const tconv_conv_transpose2d_params *p,
                                 const float *weight, const float *bias, const tconv_options *opt,
-                                tconv_op **op) {
+                                int borrow, tconv_op **op) {
     tc_clear_error();
     if (!op) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "op is NULL");
     tconv_status st = tc_check_ct2d_params(p);
@@ -200,12 +206,13 @@ static tconv_status ct2d_create(tconv_pass pass, const tconv_conv_transpose2d_pa
                        p->kernel_size[1]},
             numel;
     tc_numel(dims, 4, &numel); /* checked by tc_check_ct2d_params */
-    return op_new(TC_OP_CONV_TRANSPOSE2D, pass, p, numel, weight, bias, p->out_channels, opt, op);
+    return op_new(TC_OP_CONV_TRANSPOSE2D, pass, p, numel, weight, bias, p->out_channels, opt,
+                  borrow, op);
 }
 
 static tconv_status conv2d_create(tconv_pass pass, const tconv_conv2d_params *p,
                                   const float *weight, const float *bias,
-                                  const tconv_options *opt, tconv_op **op) {
+                                  const tconv_options *opt, int borrow, tconv_op **op) {
     tc_clear_error();
     if (!op) return tc_fail(TCONV_ERROR_INVALID_ARGUMENT, "op is NULL");
     tconv_status st = tc_check_conv2d_params(p);
@@ -214,41 +221,51 @@ static tconv_status conv2d_create(tconv_pass pass, const tconv_conv2d_params *p,
                        p->kernel_size[1]},
             numel;
     tc_numel(dims, 4, &numel);
-    return op_new(TC_OP_CONV2D, pass, p, numel, weight, bias, p->out_channels, opt, op);
+    return op_new(TC_OP_CONV2D, pass, p, numel, weight, bias, p->out_channels, opt, borrow, op);
 }
 
 tconv_status tconv_conv_transpose2d_create(const tconv_conv_transpose2d_params *p,
                                            const float *weight, const float *bias,
                                            const tconv_options *opt, tconv_op **op) {
-    return ct2d_create(TCONV_PASS_FORWARD, p, weight, bias, opt, op);
+    return ct2d_create(TCONV_PASS_FORWARD, p, weight, bias, opt, 0, op);
 }
 
 tconv_status tconv_conv_transpose2d_backward_data_create(const tconv_conv_transpose2d_params *p,
                                                          const float *weight,
                                                          const tconv_options *opt,
                                                          tconv_op **op) {
-    return ct2d_create(TCONV_PASS_BACKWARD_DATA, p, weight, NULL, opt, op);
+    return ct2d_create(TCONV_PASS_BACKWARD_DATA, p, weight, NULL, opt, 0, op);
 }
 
 tconv_status tconv_conv_transpose2d_backward_weight_create(const tconv_conv_transpose2d_params *p,
                                                            const tconv_options *opt,
                                                            tconv_op **op) {
-    return ct2d_create(TCONV_PASS_BACKWARD_WEIGHT, p, NULL, NULL, opt, op);
+    return ct2d_create(TCONV_PASS_BACKWARD_WEIGHT, p, NULL, NULL, opt, 0, op);
+}
+
+tconv_status tc_ct2d_create_borrowed(tconv_pass pass, const tconv_conv_transpose2d_params *p,
+                                     const float *weight, const float *bias, tconv_op **op) {
+    return ct2d_create(pass, p, weight, bias, NULL, 1, op);
+}
+
+tconv_status tc_conv2d_create_borrowed(tconv_pass pass, const tconv_conv2d_params *p,
+                                       const float *weight, const float *bias, tconv_op **op) {
+    return conv2d_create(pass, p, weight, bias, NULL, 1, op);
 }
 
 tconv_status tconv_conv2d_create(const tconv_conv2d_params *p, const float *weight,
                                  const float *bias, const tconv_options *opt, tconv_op **op) {
-    return conv2d_create(TCONV_PASS_FORWARD, p, weight, bias, opt, op);
+    return conv2d_create(TCONV_PASS_FORWARD, p, weight, bias, opt, 0, op);
 }
 
 tconv_status tconv_conv2d_backward_data_create(const tconv_conv2d_params *p, const float *weight,
                                                const tconv_options *opt, tconv_op **op) {
-    return conv2d_create(TCONV_PASS_BACKWARD_DATA, p, weight, NULL, opt, op);
+    return conv2d_create(TCONV_PASS_BACKWARD_DATA, p, weight, NULL, opt, 0, op);
 }
 
 tconv_status tconv_conv2d_backward_weight_create(const tconv_conv2d_params *p,
                                                  const tconv_options *opt, tconv_op **op) {
-    return conv2d_create(TCONV_PASS_BACKWARD_WEIGHT, p, NULL, NULL, opt, op);
+    return conv2d_create(TCONV_PASS_BACKWARD_WEIGHT, p, NULL, NULL, opt, 0, op);
 }
 
 /* ---- reshape ------------------------------------------------------------- */
@@ -641,7 +658,7 @@ void tconv_op_destroy(tconv_op *op) {
     tc_plan_free(op->plan);
     tc_wgrad_free(op->wgrad);
     tc_nan_taps_free(&op->nan_taps);
-    free(op->weight);
+    if (!op->weight_borrowed) free(op->weight);
     free(op->bias);
     free(op);
 }

@@ -70,6 +70,7 @@ struct tconv_op {
     atomic_int num_threads; /* opt.num_threads, changed by tconv_op_set_num_threads */
     tconv_impl impl;        /* resolved, never AUTO */
     float *weight;          /* owned copy, PyTorch layout; NULL for the weight pass */
+    int weight_borrowed;    /* weight is the caller's array (the one-call functions) */
     float *bias;            /* owned copy or NULL (forward only) */
     int64_t weight_numel;
 
@@ -102,6 +103,14 @@ void tc_fold_padding(const float *dxp, float *dx, int64_t n, int64_t c, int64_t 
                      tconv_layout layout, int accumulate, int nthreads);
 
 /* ---- non-finite values where PyTorch multiplies padding (nonfinite.c) ---- */
+
+/* The create functions of a pass with the weight read in place for the
+ * op's life instead of copied, default options: for the one-call functions,
+ * whose op lives one call. */
+tconv_status tc_ct2d_create_borrowed(tconv_pass pass, const tconv_conv_transpose2d_params *p,
+                                     const float *weight, const float *bias, tconv_op **op);
+tconv_status tc_conv2d_create_borrowed(tconv_pass pass, const tconv_conv2d_params *p,
+                                       const float *weight, const float *bias, tconv_op **op);
 
 tconv_status tc_nan_taps_find(const float *w, int64_t cout, int64_t cig, int64_t kh, int64_t kw,
                               tc_nan_taps *t);
