@@ -13,7 +13,9 @@ CUDA stand-in libraries on LD_LIBRARY_PATH for PyTorch.
   --peer P    times peer P on every case and checks its output against
               DIR/CASE.ref.f64: torch (eager and torch.compile with frozen
               weights, under no_grad), ort (ONNX Runtime, CPU provider),
-              openvino (the ONNX file, CPU plugin, f32)
+              openvino (the ONNX file, CPU plugin, f32), tconv (the same
+              modules written in tconv.nn, the Python package, weights from
+              DIR/NET.safetensors through load_state_dict)
 
 The networks (their PyTorch seeds, quoted in examples/*.c):
   dcgan000  seed 000's DCGAN generator: Linear(100, 8192) -> view(-1, 512, 4, 4)
@@ -39,8 +41,10 @@ DEFAULT_CASES = "dcgan000_b1,dcgan000_b64,dcgan003_b16,dcgan003_b256,unet000_b1,
 WEIGHT_SEED = 1234
 
 
-def build(net):
-    import torch.nn as nn
+def build(net, nn=None):
+    """The network built from nn (torch.nn, or tconv.nn: the same classes)."""
+    if nn is None:
+        import torch.nn as nn
 
     if net == "dcgan000":
         class Generator(nn.Module):
@@ -54,7 +58,7 @@ def build(net):
                     nn.ConvTranspose2d(64, 3, 4, 2, 1), nn.Tanh())
 
             def forward(self, x):
-                x = self.fc(x).view(-1, 512, 4, 4)
+                x = self.fc(x).reshape(-1, 512, 4, 4)
                 return self.deconv(x)
         return Generator(), (100,)
     if net == "dcgan003":
@@ -213,12 +217,32 @@ def run_openvino(a, cases):
         emit(a, "openvino", "ov", case, st, rel_err(y, ref))
 
 
+def run_tconv(a, cases):
+    """tconv.nn from the repository's python/ (or the installed package) on
+    the library TCONV_LIBRARY names (run_networks.py: build-bench's)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    "python"))
+    import tconv
+    tconv.set_num_threads(a.threads)
+    pc.emit(a.out, {"info": {"peer": "tconv.nn", "version": tconv.__version__,
+                             "library": tconv.library_path, "threads": a.threads}})
+    for case in cases:
+        net, _ = parse_case(case)
+        x, ref = load_case(a, case)
+        m, _ = build(net, tconv.nn)
+        m.load_state_dict(tconv.load_safetensors(os.path.join(a.dir, f"{net}.safetensors")))
+        m.eval()
+        y = m(x)
+        st = pc.time_stats(lambda: m(x), a.quick, a.min_time, a.min_reps)
+        emit(a, "tconvpy", "nn", case, st, rel_err(y, ref))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--dir", required=True)
     ap.add_argument("--cases", default=DEFAULT_CASES)
     ap.add_argument("--prepare", action="store_true")
-    ap.add_argument("--peer", choices=["torch", "ort", "openvino"])
+    ap.add_argument("--peer", choices=["torch", "ort", "openvino", "tconv"])
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--min-time", type=float, default=None)
@@ -230,7 +254,8 @@ def main():
     if a.prepare:
         prepare(a, cases)
     elif a.peer:
-        {"torch": run_torch, "ort": run_ort, "openvino": run_openvino}[a.peer](a, cases)
+        {"torch": run_torch, "ort": run_ort, "openvino": run_openvino,
+         "tconv": run_tconv}[a.peer](a, cases)
     else:
         sys.exit("--prepare or --peer P")
 

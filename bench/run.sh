@@ -43,7 +43,7 @@ case $mode in
     cmake --build build-bench -j2 --target tconv_bwd_bench >&2
     exec /usr/bin/python3 bench/run_backward.py "$@" ;;
   networks)
-    cmake --build build-bench -j2 --target tconv_net_bench >&2
+    cmake --build build-bench -j2 --target tconv_net_bench tconv >&2
     exec /usr/bin/python3 bench/run_networks.py "$@" ;;
   train)
     cmake --build build-bench -j2 --target tconv_cli >&2

@@ -6,6 +6,8 @@ CPUs:
 
   tconv          nn API as the examples use it, and the same layers with
                  create-once operators (build-bench/tconv_net_bench)
+  tconv.nn       the same modules in the Python package (python/tconv on
+                 build-bench/libtconv.so), NumPy in and out
   PyTorch 2.x    eager and torch.compile with frozen weights, no_grad
   ONNX Runtime   the exported model (torch.onnx.export, dynamo=False, opset 17)
   OpenVINO       the same ONNX file, CPU plugin, f32
@@ -31,6 +33,7 @@ ROOT = os.path.dirname(HERE)
 DEFAULT_CASES = "dcgan000_b1,dcgan000_b64,dcgan003_b16,dcgan003_b256,unet000_b1,unet000_b16"
 LABELS = {("tconv", "nn"): "tconv nn API", ("tconv", "ops"): "tconv ops",
           ("tconv", "seq"): "tconv fused Sequential",
+          ("tconvpy", "nn"): "tconv.nn (Python)",
           ("torch2", "eager"): "PyTorch2 eager", ("torch2", "compile"): "PyTorch2 compile",
           ("ort", "ort"): "ONNX Runtime", ("openvino", "ov"): "OpenVINO"}
 
@@ -74,12 +77,16 @@ def main(argv=None):
         cpus = rm.cpus_for(t)
         runs = [([os.path.join(a.build_dir, "tconv_net_bench"), "--dir", data, "--cases",
                   a.cases, "--threads", str(t)] + q, {}, "tconv")]
-        for peer in ("torch", "ort", "openvino"):
+        lib = os.path.join(a.build_dir, "libtconv.so")
+        for peer in ("tconv", "torch", "ort", "openvino"):
             extra = ["--no-compile"] if (peer == "torch" and a.no_compile) else []
+            env = dict(torch_env) if peer == "torch" else {}
+            if peer == "tconv":
+                env["TCONV_LIBRARY"] = lib
             runs.append(([vp["python"], os.path.join(HERE, "net_peers.py"), "--peer", peer,
                           "--dir", data, "--cases", a.cases, "--threads", str(t)] + q + extra,
-                         dict(torch_env if peer == "torch" else {}, OMP_NUM_THREADS=str(t)),
-                         peer))
+                         dict(env, OMP_NUM_THREADS=str(t)), peer + "py" if peer == "tconv"
+                         else peer))
         for cmd, env, peer in runs:
             for r in rm.run_jsonl(cmd, env, os.path.join(tmp, f"{peer}_{t}.jsonl"), cpus):
                 if "info" in r:
@@ -119,7 +126,7 @@ def main(argv=None):
                 cells.append(rm.fms(r["median_ms"]) + ("" if ok else "*"))
                 if r.get("compile_s") is not None:
                     compile_notes.append(f"{c}/T{t} {r['compile_s']:.1f} s")
-            peers = [(v[0], k) for k, v in figs.items() if k[0] != "tconv" and v[1]]
+            peers = [(v[0], k) for k, v in figs.items() if not k[0].startswith("tconv") and v[1]]
             best = min(peers, default=None)
             tn, to = figs.get(("tconv", "nn")), figs.get(("tconv", "seq"))
             tn_ms = tn[0] if tn and tn[1] else None
@@ -132,26 +139,32 @@ def main(argv=None):
                      + f"{rm.fratio(best[0] if best else None, tn_ms)} | "
                      + f"{rm.fratio(best[0] if best else None, to_ms)} | {cpu} | "
                      + ("all PASS" if not bad else "FAIL: " + ", ".join(bad)) + " |")
-            summ.append(dict(t=t, best=best[0] if best else None, nn=tn_ms, ops=to_ms))
+            tp = figs.get(("tconvpy", "nn"))
+            summ.append(dict(t=t, best=best[0] if best else None, nn=tn_ms, ops=to_ms,
+                             py=tp[0] if tp and tp[1] else None))
     L.append("")
     L.append("Median ms per forward (* = failed its check: max|y - ref| / max|ref| > 1e-4 "
              "against the float64 run). Ratios > 1: tconv faster than the fastest peer. "
              "tconv nn API: module forwards layer by layer (each module keeps its packed "
              "operator); tconv ops: the convolutions on operators created once, the other "
              "layers as the nn API; tconv fused Sequential: tconv_sequential (BatchNorm "
-             "folded, activations in the convolutions' stores).")
+             "folded, activations in the convolutions' stores); tconv.nn (Python): the same "
+             "modules from the Python package, per call from NumPy arrays.")
     if compile_notes:
         L.append("torch.compile compile times: " + "; ".join(compile_notes))
     L.append("")
     L.append("| threads | cases | nn API: geometric mean peer/tconv | fused Sequential: "
-             "geometric mean peer/tconv |")
-    L.append("|---|---|---|---|")
+             "geometric mean peer/tconv | tconv.nn (Python) / C nn API: geometric mean, worst |")
+    L.append("|---|---|---|---|---|")
     for t in threads:
         sel = [x for x in summ if x["t"] == t and x["best"]]
         gn = rm.gmean([x["best"] / x["nn"] for x in sel if x["nn"]])
         go = rm.gmean([x["best"] / x["ops"] for x in sel if x["ops"]])
+        pr = [x["py"] / x["nn"] for x in summ if x["t"] == t and x["py"] and x["nn"]]
+        gp = rm.gmean(pr)
         L.append(f"| {t} | {len(sel)} | {'-' if gn is None else f'{gn:.2f}x'} | "
-                 f"{'-' if go is None else f'{go:.2f}x'} |")
+                 f"{'-' if go is None else f'{go:.2f}x'} | "
+                 f"{'-' if gp is None else f'{gp:.3f}, {max(pr):.3f}'} |")
     text = "\n".join(L) + "\n"
     print(text)
     if a.markdown:
