@@ -13,8 +13,13 @@ For a few seed layers, medians (ms) of:
                       reshape + run
 
     PYTHONPATH=python python3 bench/python_overhead.py [--threads 1] [--seconds 0.3]
+                                                       [--all-shapes]
+
+--all-shapes: every shape of bench/seed-shapes.txt (ConvTranspose2d) and
+bench/conv2d-shapes.txt (Conv2d) instead of the five layers below.
 """
 import argparse
+import os
 import time
 
 import numpy as np
@@ -34,6 +39,30 @@ LAYERS = [
     ("ct 16->16 k3s2p1, 1x16x6x6", lambda: nn.ConvTranspose2d(16, 16, 3, 2, 1), (1, 16, 6, 6),
      dict(stride=2, padding=1)),
 ]
+
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def shape_layers():
+    """(name, make, input shape, functional kwargs) per line of the shape files."""
+    out = []
+    for fname, ct in (("seed-shapes.txt", True), ("conv2d-shapes.txt", False)):
+        for line in open(os.path.join(HERE, fname)):
+            f = line.split("#")[0].split()
+            if not f:
+                continue
+            name, v = f[0], [int(x) for x in f[1:]]
+            n, cin, h, w, cout, kh, kw, sh, sw, ph, pw = v[:11]
+            kw_ = dict(stride=(sh, sw), padding=(ph, pw), groups=v[-1])
+            if ct:
+                kw_["output_padding"] = (v[11], v[12])
+                make = (lambda c=cin, o=cout, k=(kh, kw), q=dict(kw_):
+                        nn.ConvTranspose2d(c, o, k, **q))
+            else:
+                make = (lambda c=cin, o=cout, k=(kh, kw), q=dict(kw_): nn.Conv2d(c, o, k, **q))
+            out.append(("%s %s" % ("ct" if ct else "conv", name), make, (n, cin, h, w), kw_))
+    return out
 
 
 def medians_ms(fns, seconds, block=12, warm=3):
@@ -58,6 +87,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=0.3)
+    ap.add_argument("--all-shapes", action="store_true")
     a = ap.parse_args()
     tconv.set_num_threads(a.threads)
     rs = np.random.default_rng(0)
@@ -66,7 +96,7 @@ def main():
     print("| layer | op.run(x, out) | op.run(x) | module | vs bare | functional (param) | "
           "vs bare | functional (array) | vs bare | create per call |")
     print("|---|---|---|---|---|---|---|---|---|---|")
-    for name, make, shape, kw in LAYERS:
+    for name, make, shape, kw in (shape_layers() if a.all_shapes else LAYERS):
         tconv.manual_seed(1)
         m = make()
         x = rs.standard_normal(shape).astype(np.float32)
