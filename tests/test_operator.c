@@ -196,6 +196,41 @@ static void test_lifecycle(tconv_impl impl) {
     CHECK(!strcmp(tconv_op_path(NULL), "none"));
 }
 
+/* A workspace overlapping the input or the output is refused (a strided
+ * Conv2d: the fast paths' phase images need one); adjacent buffers run. */
+static void test_workspace_overlap(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 11);
+    tconv_conv2d_params p;
+    tconv_conv2d_params_init(&p, 16, 16, 3, 3);
+    p.stride[0] = p.stride[1] = 2;
+    p.padding[0] = p.padding[1] = 1;
+    float *w = tu_alloc(16 * 16 * 9);
+    tu_fill(&r, w, 16 * 16 * 9);
+    tconv_op *op = cv_create(&p, w, NULL, impl, TCONV_LAYOUT_NCHW, 1);
+    if (op) {
+        const int64_t in[4] = {2, 16, 12, 12};
+        int64_t out[4];
+        size_t ws = 0;
+        CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+        if (impl != TCONV_IMPL_REFERENCE) CHECK_MSG(ws > 0, "%s: no workspace", tconv_impl_name(impl));
+        if (ws) {
+            const int64_t xn = 2 * 16 * 144, yn = 2 * 16 * 36, wn = (int64_t)(ws / sizeof(float)) + 16;
+            float *buf = tu_alloc(xn + yn + wn);
+            tu_fill(&r, buf, xn + yn + wn);
+            float *x = buf, *y = buf + xn, *wsp = y + yn;
+            CHECK(tconv_op_run(op, x, y, wsp) == TCONV_OK);
+            CHECK(tconv_op_run(op, x, y, x + xn - 1) == TCONV_ERROR_INVALID_ARGUMENT);
+            CHECK(tu_err_has("overlap"));
+            CHECK(tconv_op_run(op, x, y, y + 5) == TCONV_ERROR_INVALID_ARGUMENT);
+            CHECK(tu_err_has("overlap"));
+            free(buf);
+        }
+        tconv_op_destroy(op);
+    }
+    free(w);
+}
+
 /* Zero batch: an empty output of the right shape, for op and one-call. */
 static void test_zero_batch(tconv_impl impl) {
     tu_rng r;
@@ -534,6 +569,7 @@ int main(void) {
         test_threads(impls[i]);
         test_huge_stride(impls[i]);
         test_1x1_inputs(impls[i]);
+        test_workspace_overlap(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

@@ -6,10 +6,22 @@
 #include "check.h"
 #include "tutil.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <tconv.h>
 #include <unistd.h>
+
+/* Threads alive in this process (Linux: /proc/self/task), -1 if unknown. */
+static int live_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));)
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
 
 int main(void) {
     alarm(120);
@@ -53,6 +65,16 @@ int main(void) {
                       tconv_impl_name(impls[i]), t);
             runs++;
         }
+        /* far more threads than cores: the pool stays at what the machine
+         * can use (tconv_max_num_threads() workers at most, plus this one) */
+        CHECK(tconv_op_set_num_threads(op, 100000) == TCONV_OK);
+        tu_poison(yt, yn);
+        CHECK(tconv_op_run(op, x, yt, wsp) == TCONV_OK);
+        CHECK(!memcmp(y1, yt, (size_t)yn * sizeof(float)));
+        const int live = live_threads();
+        CHECK_MSG(live < 0 || live <= tconv_max_num_threads() + 1,
+                  "%d threads alive after a run asking for 100000 (max %d)", live,
+                  tconv_max_num_threads());
         free(wsp);
         free(y1);
         free(yt);

@@ -308,6 +308,16 @@ def test_maxpool_wide_rows(tally, k, s, p, d):
 
 
 def test_maxpool_bounded_and_refusals():
+    # a hang fails the run after 60 s instead of stalling it
+    import faulthandler
+    faulthandler.dump_traceback_later(60, exit=True)
+    try:
+        maxpool_bounded_and_refusals()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+
+
+def maxpool_bounded_and_refusals():
     # a kernel of 2^34 on a 1x1 input: one tap, not minutes
     pr = pool_params((1 << 34, 1 << 34), (1, 1), (1 << 33, 1 << 33), (1, 1), False)
     x = np.array([2.5], np.float32)

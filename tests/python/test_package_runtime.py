@@ -251,6 +251,61 @@ def test_weight_assignment_while_other_threads_run():
     assert seen
 
 
+def test_close_while_other_threads_run():
+    """close() waits for the calls in flight; every call before it gives the
+    right result, every call after it raises 'closed': never a crash."""
+    m = tnn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, rng=14)
+    op = tconv.Operator.conv_transpose2d(m.weight, m.bias, stride=2, padding=1)
+    x = randn(4, 16, 16, 16, seed=15)
+    want = ct_ref(m, x)
+    start = threading.Barrier(3)
+    counts = {"ok": 0, "closed": 0}
+
+    def caller(i):
+        start.wait()
+        for _ in range(200):
+            try:
+                y = op(x)
+            except tconv.Error as e:
+                assert "closed" in str(e)
+                counts["closed"] += 1
+                continue
+            assert rel_err(y, want) < 1e-5
+            counts["ok"] += 1
+
+    def closer(i):
+        start.wait()
+        while counts["ok"] < 3:
+            pass
+        op.close()
+    run_threads(lambda i: closer(i) if i == 0 else caller(i), n=3)
+    assert counts["ok"] >= 3 and counts["closed"] > 0
+    with pytest.raises(tconv.Error, match="closed"):
+        op(x)
+
+
+def test_fork_after_threaded_run():
+    """A child forked right after a 2-thread run (multiprocessing's fork
+    start method) runs layers again with the parent's numbers."""
+    import multiprocessing as mp
+    m = tnn.ConvTranspose2d(16, 8, 4, stride=2, padding=1, rng=16)
+    x = randn(4, 16, 12, 12, seed=17)
+    old = tconv.get_num_threads()
+    tconv.set_num_threads(2)
+    try:
+        y = m(x)
+        ctx = mp.get_context("fork")
+        q = ctx.Queue()
+        p = ctx.Process(target=lambda: q.put(m(x).tobytes()))
+        p.start()
+        got = q.get(timeout=60)
+        p.join(60)
+        assert p.exitcode == 0
+        assert got == y.tobytes()
+    finally:
+        tconv.set_num_threads(old)
+
+
 def test_set_num_threads_like_torch():
     old = tconv.get_num_threads()
     x = randn(4, 16, 9, 9, seed=14)
