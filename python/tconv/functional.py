@@ -26,6 +26,7 @@ import collections
 import ctypes
 import numbers
 import os
+import sys
 import threading
 
 import numpy as np
@@ -33,6 +34,22 @@ import numpy as np
 from . import _lib
 from ._convert import INT64_MAX as _INT64_MAX, as_f32, int_arg, int_seq
 from ._lib import Error
+
+
+def _recycled(owner, key, shape):
+    """A new float32 array of shape for a layer's result, or the one owner
+    returned from its last call when nothing else refers to it any more (no
+    caller, view or tensor can see it being overwritten): fresh arrays of
+    megabytes cost their page faults on every call.  owner keeps the array
+    for the next call."""
+    d = owner.__dict__
+    a = d.get(key)
+    # references: the dict, `a`, getrefcount's argument
+    if a is not None and a.shape == shape and sys.getrefcount(a) == 3:
+        return a
+    a = np.empty(shape, np.float32)
+    d[key] = a
+    return a
 
 # Process-wide defaults for the functional API and the modules; see
 # tconv.set_options / tconv.options / tconv.set_num_threads.

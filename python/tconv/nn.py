@@ -720,7 +720,7 @@ class Linear(Module):
                 self.__dict__["_op"] = op
             if x4.shape != op._shape:
                 op._reshape(tuple(x4.shape), None)
-            y = op._run(x4, None)
+            y = op._run(x4, _F._recycled(self, "_out_kept", op._phys_out))
         return y.reshape(x.shape[:-1] + (out_f,))
 
     def extra_repr(self):
@@ -840,7 +840,7 @@ class BatchNorm2d(Module):
             st = _lib.BatchNorm2d(c, float(self.eps), momentum, 1 if use_batch else 0,
                                   None if w is None else _ptr(w), None if b is None else _ptr(b),
                                   _ptr(rm), _ptr(rv), count)
-            y = np.empty_like(x)
+            y = _F._recycled(self, "_out_kept", x.shape)
             _lib.check(_lib.lib.tconv_batchnorm2d_forward(
                 _lib.ctypes.byref(st), 4, _lib.i64_array(x.shape), x.ctypes.data,
                 y.ctypes.data))
@@ -866,7 +866,7 @@ def _elementwise(module, input, fn, *extra):
                     and shared.flags.writeable:
                 x = out = shared
     if out is None:
-        out = np.empty_like(x)
+        out = _F._recycled(module, "_out_kept", x.shape)
     _lib.check(fn(x.ctypes.data, out.ctypes.data, x.size, *extra))
     return out
 
@@ -1106,7 +1106,7 @@ class _ConvNd(Module):
             op = self._op
             if op is not None and op._impl_asked == impl and self._op_opad == output_padding:
                 if shape == op._shape:
-                    return op._run(x, None)
+                    return op._run(x, _F._recycled(self, "_out_kept", op._phys_out))
             else:
                 op = None
             # First call, new shape or new operator: PyTorch's checks in its order.
@@ -1118,7 +1118,7 @@ class _ConvNd(Module):
                 d = self.__dict__
                 d["_op"], d["_op_opad"] = op, output_padding
             op._reshape(tuple(shape), None)
-            return op._run(x, None)
+            return op._run(x, _F._recycled(self, "_out_kept", op._phys_out))
 
     def extra_repr(self):
         """The constructor arguments repr shows, as PyTorch's."""

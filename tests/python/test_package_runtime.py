@@ -251,6 +251,26 @@ def test_weight_assignment_while_other_threads_run():
     assert seen
 
 
+def test_module_results_kept_by_the_caller_never_change():
+    """Modules reuse the memory of a result nobody refers to any more; a
+    result (or a view of it) still held is never written again."""
+    x1, x2 = randn(2, 4, 8, 8, seed=30), randn(2, 4, 8, 8, seed=31)
+    layers = [tnn.Conv2d(4, 4, 3, padding=1, rng=32), tnn.ConvTranspose2d(4, 4, 3, rng=33),
+              tnn.ReLU(), tnn.Tanh(), tnn.BatchNorm2d(4).eval(), tnn.Linear(8, 5, rng=34)]
+    for m in layers:
+        y1 = m(x1)
+        want1 = y1.copy()
+        view = m(x1)[:1]  # only a view of the second result survives
+        want_view = view.copy()
+        for _ in range(3):
+            y2 = m(x2)
+        assert np.array_equal(y1, want1) and np.array_equal(view, want_view)
+        assert y2 is not y1 and not np.shares_memory(y2, y1) and not np.shares_memory(y2, view)
+        want2 = m(x2).copy()
+        del y2  # dropped: its memory may serve the next call
+        assert np.array_equal(m(x2), want2) and np.array_equal(y1, want1)
+
+
 def test_close_while_other_threads_run():
     """close() waits for the calls in flight; every call before it gives the
     right result, every call after it raises 'closed': never a crash."""
