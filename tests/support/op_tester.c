@@ -160,19 +160,23 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
     tconv_op *ref = NULL;
     const int64_t wn = c->conv2d ? tu_cv_weight_numel(&c->cv) : tu_ct_weight_numel(&c->ct);
     const int64_t cout = c->conv2d ? c->cv.out_channels : c->ct.out_channels;
-    dt.w = tu_alloc(wn);
+    /* weights and bias against guard pages too: create and set_weights
+     * read exactly wn and cout floats */
+    tg_buf wg = tg_alloc(wn, 1), bg = {0};
+    dt.w = wg.p;
     dt.wn = wn;
     tu_fill(&r, dt.w, wn);
     const int with_bias = pass == TCONV_PASS_BACKWARD_WEIGHT ? 1 : c->bias;
     if (with_bias) {
-        dt.b = tu_alloc(cout);
+        bg = tg_alloc(cout, 0);
+        dt.b = bg.p;
         tu_fill(&r, dt.b, cout);
     }
     dt.bn = cout;
     if (create(c, pass, dt.w, pass == TCONV_PASS_FORWARD ? dt.b : NULL, &ro, &ref) != TCONV_OK) {
         CHECK_MSG(0, "reference create failed: %s; %s", tconv_last_error(), desc);
-        free(dt.w);
-        free(dt.b);
+        tg_free(&wg);
+        tg_free(&bg);
         return;
     }
     int64_t oshape[4];
@@ -181,8 +185,8 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
     if (tconv_op_reshape(ref, c->ndim, c->in, osz, osz ? 2 : 0, oshape, &wsb) != TCONV_OK) {
         CHECK_MSG(0, "reference reshape failed: %s; %s", tconv_last_error(), desc);
         tconv_op_destroy(ref);
-        free(dt.w);
-        free(dt.b);
+        tg_free(&wg);
+        tg_free(&bg);
         return;
     }
     dims4(c->ndim, c->in, dt.xd);
@@ -272,7 +276,8 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
             /* new weights through tconv_op_set_weights: the reference's
              * result for them (packed in place, same reshape) */
             if (pass != TCONV_PASS_BACKWARD_WEIGHT && !nhwc) {
-                float *w2 = tu_alloc(wn), *b2 = dt.b ? tu_alloc(cout) : NULL;
+                tg_buf w2g = tg_alloc(wn, 0), b2g = dt.b ? tg_alloc(cout, 1) : (tg_buf){0};
+                float *w2 = w2g.p, *b2 = b2g.p;
                 tu_fill(&r, w2, wn);
                 if (b2) tu_fill(&r, b2, cout);
                 tconv_op *ref2 = NULL;
@@ -289,8 +294,8 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
                 st->runs++;
                 compare("set_weights", got0, ref2o, dt.n0, st, desc, iname, 0, 2, path);
                 free(ref2o);
-                free(w2);
-                free(b2);
+                tg_free(&w2g);
+                tg_free(&b2g);
             }
             tconv_op_destroy(op);
             if (pass == TCONV_PASS_FORWARD) continue;
@@ -321,8 +326,8 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
     free(exp0);
     free(exp1);
     free(dt.x);
-    free(dt.w);
-    free(dt.b);
+    tg_free(&wg);
+    tg_free(&bg);
     free(dt.dy);
     free(dt.ref0);
     free(dt.ref1);
