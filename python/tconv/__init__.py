@@ -50,7 +50,7 @@ from ._version import __version__
 from . import functional
 from .functional import (Operator, cat, clear_cache, conv2d, conv2d_backward, conv_transpose2d,
                          conv_transpose2d_backward, output_padding_for_size, view)
-from .functional import _defaults, _resolve
+from ._args import _defaults, _resolve
 from ._safetensors import load_safetensors, save_safetensors
 from . import nn
 from . import optim

@@ -47,10 +47,11 @@ import math
 
 import numpy as np
 
+from . import _args as _A
 from . import _lib
 from . import functional
 from . import functional as _F
-from ._convert import as_layer_input, int_arg, int_seq
+from ._convert import INT64_MAX as _INT64_MAX, as_layer_input, int_arg, int_seq
 from ._lib import Error
 from ._module import Module, Parameter, Sequential, _check_factory, _generator, manual_seed
 
@@ -65,7 +66,7 @@ def _check_dims(shape):
     for d in shape:
         if d < 0:
             raise Error("Trying to create tensor with negative dimension %d: %s"
-                        % (d, _F._dims(shape)))
+                        % (d, _A._dims(shape)))
 
 
 def _uniform(g, bound, shape):
@@ -121,10 +122,10 @@ class Linear(Module):
         w, b = self.weight, self.bias
         if w.ndim != 2:
             raise Error("Linear: weight must be 2-dimensional, but has shape %s"
-                        % _F._dims(w.shape))
+                        % _A._dims(w.shape))
         if b is not None and b.shape != (w.shape[0],):
             raise Error("Linear: bias must have shape [%d] to match weight %s, but has shape %s"
-                        % (w.shape[0], _F._dims(w.shape), _F._dims(b.shape)))
+                        % (w.shape[0], _A._dims(w.shape), _A._dims(b.shape)))
         if x.ndim >= 1 and x.shape[-1] == w.shape[1] and w.shape[0] > 0 and w.shape[1] > 0:
             return self._forward_op(x, w, b)
         # empty weights and refusals: the library's own Linear
@@ -149,7 +150,7 @@ class Linear(Module):
         x4 = x.reshape((m, in_f, 1, 1) if x.ndim > 1 else (in_f, 1, 1))
         with self._lock:
             op = self._op
-            if op is None or op._impl_asked != _F._defaults["impl"]:
+            if op is None or op._impl_asked != _A._defaults["impl"]:
                 p = _lib.Conv2dParams()
                 p.in_channels, p.out_channels, p.groups = in_f, out_f, 1
                 p.kernel_size[:], p.stride[:], p.padding[:], p.dilation[:] = [1, 1], [1, 1], \
@@ -158,7 +159,7 @@ class Linear(Module):
                 self.__dict__["_op"] = op
             if x4.shape != op._shape:
                 op._reshape(tuple(x4.shape), None)
-            y = op._run(x4, _F._recycled(self, "_out_kept", op._phys_out))
+            y = op._run(x4, _A._recycled(self, "_out_kept", op._phys_out))
         return y.reshape(x.shape[:-1] + (out_f,))
 
     def extra_repr(self):
@@ -235,7 +236,7 @@ class BatchNorm2d(Module):
         if a.shape != (c,):
             raise Error("%s should contain %d elements not %d" % (name, c, a.size)
                         if a.ndim == 1 else "%s must have shape [%d], but has shape %s"
-                        % (name, c, _F._dims(a.shape)))
+                        % (name, c, _A._dims(a.shape)))
         if a.dtype != np.float32 or not a.flags.c_contiguous:
             raise Error("%s must be a C-contiguous float32 array" % name)
         return a
@@ -278,7 +279,7 @@ class BatchNorm2d(Module):
             st = _lib.BatchNorm2d(c, float(self.eps), momentum, 1 if use_batch else 0,
                                   None if w is None else _ptr(w), None if b is None else _ptr(b),
                                   _ptr(rm), _ptr(rv), count)
-            y = _F._recycled(self, "_out_kept", x.shape)
+            y = _A._recycled(self, "_out_kept", x.shape)
             _lib.check(_lib.lib.tconv_batchnorm2d_forward(
                 _lib.ctypes.byref(st), 4, _lib.i64_array(x.shape), x.ctypes.data,
                 y.ctypes.data))
@@ -304,7 +305,7 @@ def _elementwise(module, input, fn, *extra):
                     and shared.flags.writeable:
                 x = out = shared
     if out is None:
-        out = _F._recycled(module, "_out_kept", x.shape)
+        out = _A._recycled(module, "_out_kept", x.shape)
     _lib.check(fn(x.ctypes.data, out.ctypes.data, x.size, *extra))
     return out
 
@@ -486,8 +487,8 @@ class _ConvNd(Module):
         else:
             shape = (out_channels, in_channels // groups) + kernel_size
         _check_dims(shape)
-        if _F._INT64_MAX < int(np.prod([float(d) for d in shape])):
-            raise Error("weight of shape %s does not fit in int64" % _F._dims(shape))
+        if _INT64_MAX < int(np.prod([float(d) for d in shape])):
+            raise Error("weight of shape %s does not fit in int64" % _A._dims(shape))
         self.weight = Parameter(np.zeros(shape, np.float32))
         if bias:
             self.bias = Parameter(np.zeros(out_channels, np.float32))
@@ -538,13 +539,13 @@ class _ConvNd(Module):
         once, reshaped when the input shape changes, made again after a
         parameter or attribute assignment or a change of tconv's default impl."""
         shape = x.shape
-        impl = _F._defaults["impl"]
+        impl = _A._defaults["impl"]
         with self._lock:
             output_padding = self._output_padding(x, output_size)
             op = self._op
             if op is not None and op._impl_asked == impl and self._op_opad == output_padding:
                 if shape == op._shape:
-                    return op._run(x, _F._recycled(self, "_out_kept", op._phys_out))
+                    return op._run(x, _A._recycled(self, "_out_kept", op._phys_out))
             else:
                 op = None
             # First call, new shape or new operator: PyTorch's checks in its order.
@@ -556,7 +557,7 @@ class _ConvNd(Module):
                 d = self.__dict__
                 d["_op"], d["_op_opad"] = op, output_padding
             op._reshape(tuple(shape), None)
-            return op._run(x, _F._recycled(self, "_out_kept", op._phys_out))
+            return op._run(x, _A._recycled(self, "_out_kept", op._phys_out))
 
     def extra_repr(self):
         """The constructor arguments repr shows, as PyTorch's."""
@@ -599,7 +600,7 @@ class ConvTranspose2d(_ConvNd):
                          bias, padding_mode, device, dtype, rng)
 
     def _params(self, w, b, x, output_padding):
-        return _F._ct_params(w, b, x, self.stride, self.padding, output_padding, self.groups,
+        return _A._ct_params(w, b, x, self.stride, self.padding, output_padding, self.groups,
                              self.dilation)
 
     def _output_padding(self, x, output_size):
@@ -642,7 +643,7 @@ class Conv2d(_ConvNd):
                          dtype, rng)
 
     def _params(self, w, b, x, output_padding):
-        return _F._conv2d_params(w, b, x, self.stride, self.padding, self.dilation, self.groups,
+        return _A._conv2d_params(w, b, x, self.stride, self.padding, self.dilation, self.groups,
                                  self.padding_mode)
 
     def forward(self, input):
