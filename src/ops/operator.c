@@ -115,13 +115,14 @@ static tconv_status create_fast(tconv_op *op) {
         tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own, nt);
     }
     return tc_plan_create(op->impl, pcin, pcout, groups, kh, kw, own ? own : op->weight, own,
-                          op->pass == TCONV_PASS_FORWARD ? op->bias : NULL, nt, &op->plan);
+                          op->w_finite, op->pass == TCONV_PASS_FORWARD ? op->bias : NULL, nt,
+                          &op->plan);
 }
 
 /* The convolution-shaped rows' non-finite taps, from op->weight. */
 static tconv_status find_nan_taps(tconv_op *op) {
     tc_nan_taps_free(&op->nan_taps);
-    if (!op->row->conv_shaped || op->weight_numel <= 0) return TCONV_OK;
+    if (!op->row->conv_shaped || op->w_finite) return TCONV_OK;
     const int ct = op->kind == TC_OP_CONV_TRANSPOSE2D;
     const int64_t *k = ct ? op->ct.kernel_size : op->cv.kernel_size;
     const int64_t d0 = ct ? op->ct.in_channels : op->cv.out_channels;
@@ -176,6 +177,7 @@ static tconv_status op_new(tc_op_kind kind, tconv_pass pass, const void *params,
     }
     if (needs_weight && !op->weight_borrowed) memcpy(op->weight, weight, wbytes);
     if (with_bias) memcpy(op->bias, bias, bbytes);
+    op->w_finite = !needs_weight || !tc_any_nonfinite(op->weight, weight_numel);
     if ((st = find_nan_taps(op))) {
         tconv_op_destroy(op);
         return st;
@@ -586,6 +588,7 @@ tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float
                                                                  : op->cv.out_channels;
         memcpy(op->bias, bias, (size_t)cout * sizeof(float));
     }
+    op->w_finite = !tc_any_nonfinite(op->weight, op->weight_numel);
     tconv_status st = find_nan_taps(op);
     if (op->plan) {
         float *own = tc_plan_owned_weights(op->plan);
@@ -596,7 +599,8 @@ tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float
             tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own,
                                  tc_resolve_threads(op->opt.num_threads));
         }
-        tc_plan_set_weights(op->plan, op->pass == TCONV_PASS_FORWARD ? op->bias : NULL);
+        tc_plan_set_weights(op->plan, op->w_finite,
+                            op->pass == TCONV_PASS_FORWARD ? op->bias : NULL);
     }
     atomic_store(&op->state, 0);
     return st;

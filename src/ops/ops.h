@@ -73,6 +73,7 @@ struct tconv_op {
     int weight_borrowed;    /* weight is the caller's array (the one-call functions) */
     float *bias;            /* owned copy or NULL (forward only) */
     int64_t weight_numel;
+    int w_finite;           /* no NaN or inf in weight (scanned once per weight change) */
 
     /* Set by reshape (reshaped and path also read by tconv_op_path, which
      * may overlap a reshape). */

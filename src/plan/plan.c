@@ -36,7 +36,7 @@ void tc_plan_free(tc_plan *pl) {
 
 tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t groups,
                             int64_t kh, int64_t kw, const float *w, float *w_owned,
-                            const float *bias, int nthreads, tc_plan **out) {
+                            int w_finite, const float *bias, int nthreads, tc_plan **out) {
     tc_plan *pl = calloc(1, sizeof *pl);
     if (!pl) {
         free(w_owned);
@@ -59,7 +59,7 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
         return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the fast path");
     }
     if (bias) memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
-    pl->w_finite = !tc_any_nonfinite(w, cin * (cout / groups) * kh * kw);
+    pl->w_finite = w_finite;
     /* The weights are packed at the first reshape, for the path it picks
      * (phase tiles of some MR, channels in lanes or the 1x1 GEMM), and again
      * only when a later reshape picks another. */
@@ -69,13 +69,13 @@ tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t 
 
 float *tc_plan_owned_weights(tc_plan *pl) { return pl->wown; }
 
-void tc_plan_set_weights(tc_plan *pl, const float *bias) {
+void tc_plan_set_weights(tc_plan *pl, int w_finite, const float *bias) {
     const int64_t cout = pl->groups * pl->cog;
     if (bias)
         memcpy(pl->bias, bias, (size_t)cout * sizeof(float));
     else
         memset(pl->bias, 0, (size_t)cout * sizeof(float));
-    pl->w_finite = !tc_any_nonfinite(pl->wsrc, pl->groups * pl->cig * pl->cog * pl->kk);
+    pl->w_finite = w_finite;
     tc_repack(pl);
 }
 

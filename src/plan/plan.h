@@ -87,11 +87,12 @@ typedef struct tc_plan tc_plan;
 /* Weights w (cin, cout/groups, kh, kw) as a transposed convolution's and
  * bias (cout floats, or NULL), packed for impl (a fast one).  w must stay
  * valid for the plan's life (reshape may repack from it); w_owned, if not
- * NULL, is w and is freed with the plan (also on failure).  Packing (here
+ * NULL, is w and is freed with the plan (also on failure); w_finite: no NaN
+ * or inf among the weights (the caller has scanned them).  Packing (here
  * and at reshape) uses up to nthreads threads. */
 tconv_status tc_plan_create(tconv_impl impl, int64_t cin, int64_t cout, int64_t groups,
                             int64_t kh, int64_t kw, const float *w, float *w_owned,
-                            const float *bias, int nthreads, tc_plan **out);
+                            int w_finite, const float *bias, int nthreads, tc_plan **out);
 void tc_plan_free(tc_plan *pl);
 
 /* New weight values: the caller has rewritten the array the plan reads
@@ -99,7 +100,7 @@ void tc_plan_free(tc_plan *pl);
  * bias (NULL: none).  Every packing is redone in place, without
  * allocating.  Not during a run. */
 float *tc_plan_owned_weights(tc_plan *pl);
-void tc_plan_set_weights(tc_plan *pl, const float *bias);
+void tc_plan_set_weights(tc_plan *pl, int w_finite, const float *bias);
 
 /* Plans pb in layout: sets *ws_bytes and *path (a static string). */
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
