@@ -11,8 +11,8 @@
 #define TC_ACC_CAP 24
 #define TC_GEMM_NV 4
 #define TC_GEMM_MR 6
-#define TC_CIL_MR 8
-#define TC_CIL_NRV 3
+#define TC_CIL_MR 12
+#define TC_CIL_NRV 2
 #define TC_WG_MR1 12
 #define TC_WG_MR2 12
 #define TC_WG_MR3 8

@@ -58,9 +58,9 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
     const int64_t xcs = nhwc ? 1 : H * W, xrs = nhwc ? W * C : W, xps = nhwc ? C : 1;
     const int64_t ximg = pl->c_s2d ? pl->ximg : C * H * W, xims = C * H * W;
     const tc_strides ys = c->ys;
-    const float *xp[TC_CIL_TAPS * 8];
+    const float *xp[TC_CIL_TAPS * TC_CIL_MAX_MR];
     int64_t woff[TC_CIL_TAPS];
-    float out[8 * 64] __attribute__((aligned(64)));
+    float out[TC_CIL_MAX_MR * 64] __attribute__((aligned(64)));
     for (int64_t u = b; u < e; u++) {
         int64_t r = u;
         const int64_t pb = r % pl->c_npb;
@@ -74,7 +74,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t hw = hq * wq, px0 = pb * MR, npx = tc_imin(MR, g->n * hw - px0);
         if (npx <= 0) continue;
         /* pixel m of the block: image pn[m], phase position (pqy[m], pqx[m]) */
-        int64_t pn[8], pqy[8], pqx[8];
+        int64_t pn[TC_CIL_MAX_MR], pqy[TC_CIL_MAX_MR], pqx[TC_CIL_MAX_MR];
         for (int m = 0; m < npx; m++) {
             const int64_t p = px0 + m, l = p % hw;
             pn[m] = p / hw;

@@ -171,7 +171,7 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
     if (!pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
         pl->cog >= pl->ks->cil_nr && pl->cig >= TC_CIL_MIN_CIG &&
-        maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= 8 && pl->ks->cil_nr <= 64) {
+        maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= TC_CIL_MAX_MR && pl->ks->cil_nr <= 64) {
         *path = "phase-cil";
         return tc_plan_cil(pl, s2d, ws_bytes);
     }
