@@ -124,6 +124,13 @@ extern const tc_kernel_set tc_kernels_avx512;
 
 /* ---- element-wise kernels (eltwise.inc, shims eltwise_{portable,avx2,avx512}.c) ---- */
 
+/* One Adam / AdamW step's coefficients, as torch.optim computes them in
+ * float32: decay = 1 - lr*wd (AdamW; 1 for Adam), a1 = 1 - beta1,
+ * a2 = 1 - beta2, bc2s = sqrt(1 - beta2^step), nstep = -lr / (1 - beta1^step). */
+typedef struct tc_adam_coef {
+    float decay, b1, a1, b2, a2, bc2s, eps, nstep;
+} tc_adam_coef;
+
 typedef struct tc_eltwise_kernels {
     const char *name;
     void (*relu)(const float *x, float *y, int64_t n);
@@ -159,6 +166,11 @@ typedef struct tc_eltwise_kernels {
     void (*pool_tap)(const float *x, int64_t s, float *y, int64_t n);
     void (*pool_tap_idx)(const float *x, int64_t s, float *y, int64_t *ind, int64_t n,
                          int64_t base);
+    /* Adam / AdamW without amsgrad or maximize, n parameters p with
+     * gradients g (not overlapping p), first and second moments m, v:
+     * p = p*decay; m = fma(a1, g, m*b1); v = fma(a2*g, g, v*b2);
+     * p = p + nstep*m / (sqrt(v)/bc2s + eps), each in float32. */
+    void (*adam)(float *p, const float *g, float *m, float *v, int64_t n, const tc_adam_coef *c);
 } tc_eltwise_kernels;
 
 extern const tc_eltwise_kernels tc_eltwise_kernels_portable;

@@ -268,25 +268,6 @@ TC_CLONES static void sgd_step(opt_param *q, const tconv_optimizer_options *o) {
     if (o->momentum != 0) q->has_state = 1;
 }
 
-/* Adam / AdamW without maximize or amsgrad (and for Adam without weight
- * decay): the loop below with its branches taken, in a form that vectorizes
- * (AdamW's p * (1 - lr*wd) is p * 1 = p exactly for Adam).  Every element's
- * operations and roundings are the loop's: the same bits. */
-TC_CLONES static void adam_plain(float *restrict p, const float *restrict g, float *restrict ea,
-                                 float *restrict es, int64_t n, float decay, float b1, float a1,
-                                 float b2, float a2, float bc2s, float eps, float nstep) {
-    for (int64_t i = 0; i < n; i++) {
-        const float pi = p[i] * decay;
-        const float d = g[i];
-        const float m = fmaf(a1, d, ea[i] * b1);
-        const float v = fmaf(a2 * d, d, es[i] * b2);
-        ea[i] = m;
-        es[i] = v;
-        const float denom = sqrtf(v) / bc2s + eps;
-        p[i] = pi + (nstep * m) / denom;
-    }
-}
-
 TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, int decoupled) {
     float *p = q->p.data, *ea = q->buf, *es = q->sq, *mx = q->maxsq;
     const float *g = q->p.grad;
@@ -300,8 +281,10 @@ TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, 
     const float wd = (float)o->weight_decay, decay = (float)(1.0 - o->lr * o->weight_decay);
     if (!o->maximize && !o->amsgrad && (decoupled || o->weight_decay == 0) &&
         !tc_nn_overlap(p, q->p.numel, g, q->p.numel)) {
-        adam_plain(p, g, ea, es, q->p.numel, decoupled ? decay : 1.0f, b1, a1, b2, a2, bc2s, eps,
-                   nstep);
+        /* the loop below with its branches taken (AdamW's p * (1 - lr*wd) is
+         * p * 1 = p exactly for Adam), vectorized: the same bits */
+        const tc_adam_coef c = {decoupled ? decay : 1.0f, b1, a1, b2, a2, bc2s, eps, nstep};
+        tc_eltwise()->adam(p, g, ea, es, q->p.numel, &c);
         return;
     }
     for (int64_t i = 0; i < q->p.numel; i++) {
