@@ -28,6 +28,15 @@ void tc_repack_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
+/* dst[n][p][c] = src[n][c][p] over the H*W pixels p of whole images, so
+ * that small images (4 x 4) still fill the 8 x 8 register transposes. */
+void tc_to_nhwc_worker(void *ctx, int64_t b, int64_t e) {
+    const repack_ctx *t = ctx;
+    const int64_t C = t->c, HW = t->h * t->w;
+    for (int64_t n = b; n < e; n++)
+        t->ks->pack_cols(t->dst + (n - t->n0) * HW * C, C, t->src + n * C * HW, HW, 1, HW, C);
+}
+
 /* Column stride 2 from NCHW without a padding mode: both column phases of
  * an image row at once, each source line read once.  Row i of row phase
  * ry of image n (task r = (n, ry, i)). */
@@ -53,6 +62,42 @@ static void s2d_row_pair(const s2d_ctx *t, int64_t r) {
     }
 }
 
+/* Row i of phase (ry, rx) of image n (task r = (n, phase, i)) channels-
+ * last: d[j*C + c] for the xw columns j, zeros past the input. */
+static void s2d_row_nhwc(const s2d_ctx *t, int64_t r) {
+    const tc_plan *pl = t->pl;
+    const tconv_padding_mode mode = (tconv_padding_mode)pl->pmode;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw, isw = pl->isw;
+    const int64_t i = r % xh, ph = r / xh % (pl->ish * isw), n = r / xh / (pl->ish * isw);
+    const int64_t ry = ph / isw, rx = ph % isw, py = ry + pl->ish * i;
+    const int64_t hs = H + pl->ppt + pl->ppb, wsz = W + pl->ppl + pl->ppr;
+    float *d = t->dst + (n - t->n0) * pl->ximg + ph * C * xh * xw + i * xw * C;
+    const int64_t iy = py < hs ? tc_pad_index(mode, py - pl->ppt, H) : -1;
+    const int64_t nj = rx < wsz ? tc_imin(xw, (wsz - rx - 1) / isw + 1) : 0;
+    int64_t j = 0;
+    if (iy >= 0) {
+        if (t->from_nhwc) {
+            const float *sp = t->src + (n * H + iy) * W * C;
+            for (; j < nj; j++) {
+                const int64_t col =
+                    pl->pmode ? tc_pad_index(mode, rx + isw * j - pl->ppl, W) : rx + isw * j;
+                memcpy(d + j * C, sp + col * C, (size_t)C * sizeof(float));
+            }
+        } else if (!pl->pmode && isw <= 2) {
+            pl->ks->pack_cols(d, C, t->src + n * C * H * W + iy * W + rx, H * W, isw, nj, C);
+            j = nj;
+        } else {
+            const float *sp = t->src + n * C * H * W + iy * W;
+            for (; j < nj; j++) {
+                const int64_t col =
+                    pl->pmode ? tc_pad_index(mode, rx + isw * j - pl->ppl, W) : rx + isw * j;
+                for (int64_t ch = 0; ch < C; ch++) d[j * C + ch] = sp[ch * H * W + col];
+            }
+        }
+    }
+    if (j < xw) memset(d + j * C, 0, (size_t)((xw - j) * C) * sizeof(float));
+}
+
 /* A strided (or mode-padded) convolution's input as phase images (see
  * tc_plan): per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i,
  * rx + isw*j] for j < xw (coordinates of the padded input with a padding
@@ -61,12 +106,16 @@ static void s2d_row_pair(const s2d_ctx *t, int64_t r) {
  * tc_s2d_pairs (see tc_s2d_tasks). */
 int64_t tc_s2d_tasks(const s2d_ctx *t) {
     const tc_plan *pl = t->pl;
-    const int pairs = !pl->pmode && pl->isw == 2 && !t->from_nhwc;
+    const int pairs = !pl->pmode && pl->isw == 2 && !t->from_nhwc && !t->to_nhwc;
     return pl->ish * (pairs ? 1 : pl->isw) * pl->xh;
 }
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
     const s2d_ctx *t = ctx;
     const tc_plan *pl = t->pl;
+    if (t->to_nhwc) {
+        for (int64_t r = b; r < e; r++) s2d_row_nhwc(t, r);
+        return;
+    }
     if (!pl->pmode && pl->isw == 2 && !t->from_nhwc) {
         for (int64_t r = b; r < e; r++) s2d_row_pair(t, r);
         return;

@@ -359,7 +359,7 @@ static void image_worker(void *ctx, int64_t b, int64_t e) {
         }
         float *dst = c->slots + slot * pl->ximg;
         if (pl->ish > 1 || pl->isw > 1 || pl->pmode) {
-            s2d_ctx t = {pl, c->src, dst, g->n, g->c_in, g->h_in, g->w_in, nhwc, n};
+            s2d_ctx t = {pl, c->src, dst, g->n, g->c_in, g->h_in, g->w_in, nhwc, n, 0};
             const int64_t rows = tc_s2d_tasks(&t);
             tc_s2d_worker(&t, n * rows, (n + 1) * rows);
         } else {
@@ -386,7 +386,7 @@ void tc_run_phase(run_ctx *c, int nt) {
         return;
     }
     if (s2d) {
-        s2d_ctx t = {pl, c->src, c->slots, g->n, g->c_in, g->h_in, g->w_in, nhwc, 0};
+        s2d_ctx t = {pl, c->src, c->slots, g->n, g->c_in, g->h_in, g->w_in, nhwc, 0, 0};
         tc_parallel_for(nt, g->n * tc_s2d_tasks(&t), tc_s2d_worker, &t);
         c->x = c->slots;
     } else if (repack) {

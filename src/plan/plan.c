@@ -199,11 +199,17 @@ void tc_plan_run(const tc_plan *pl, const float *x, float *y, void *ws, int nthr
     }
     if (pl->path == PATH_CIL && pl->c_s2d) { /* the phase images first, whole batch */
         s2d_ctx t = {pl, x, ws, g->n, g->c_in, g->h_in, g->w_in,
-                     pl->layout == TCONV_LAYOUT_NHWC, 0};
+                     pl->layout == TCONV_LAYOUT_NHWC, 0, pl->c_xnhwc};
         tc_parallel_for(nt, g->n * tc_s2d_tasks(&t), tc_s2d_worker, &t);
+        c.x = ws;
+    } else if (pl->path == PATH_CIL && pl->c_tr) {
+        repack_ctx t = {pl->ks, x, ws, g->n, g->c_in, g->h_in, g->w_in, 0, 0, 0};
+        tc_parallel_for(nt, g->n, tc_to_nhwc_worker, &t);
         c.x = ws;
     }
     tc_parallel_for(nt, pl->units, pl->path == PATH_GEMM ? tc_gemm_worker : tc_cil_worker, &c);
+    if (pl->path == PATH_CIL && pl->c_stage)
+        tc_parallel_for(nt, g->n * ((g->c_out + 15) / 16), tc_cil_unstage_worker, &c);
 }
 
 /* ---- lowerings ------------------------------------------------------------ */

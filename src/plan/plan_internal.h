@@ -14,6 +14,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
 #define TC_CIL_MAX_MR 12                  /* most pixels per tile of any ISA's kernel */
+#define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
@@ -54,6 +55,19 @@ struct tc_plan {
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
     int c_s2d; /* reads the phase images (workspace) */
+    /* the images read hold channels innermost (the caller's NHWC input,
+     * channels-last phase images, or c_tr); the pixel list then runs over
+     * the batch innermost, so that a block's pixels share their position
+     * and with it the taps that fall outside the input */
+    int c_xnhwc;
+    int c_tr; /* copies the caller's NCHW input channels-last (workspace) */
+    /* NCHW output of a batch: tiles land channels-last in the workspace at
+     * float c_stage_off (their MR images would scatter every channel to its
+     * own line), then move to y a plane block at a time */
+    int c_stage;
+    int64_t c_stage_off;
+    int c_ocb_inner; /* units (group, phase, pixel block, channel block), else
+                        (group, phase, channel block, pixel block) */
     float *c_zero; /* zeros for pixels outside the input: one group's channels */
     int64_t c_nzero;
 
@@ -61,7 +75,8 @@ struct tc_plan {
     tc_problem pb;
     tconv_layout layout;
     int path, swf, nv, flat, R;
-    int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows (workspace) */
+    int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows
+                 (workspace) */
     int64_t ngrp;
     phase_grp *grp;
     int64_t nocb, units_ng, units, nmb;
@@ -139,6 +154,9 @@ typedef struct repack_ctx {
     int64_t n0;
 } repack_ctx;
 void tc_repack_worker(void *ctx, int64_t b, int64_t e); /* over (image, row) */
+/* NCHW -> NHWC, whole images (src, dst as in repack_ctx; from_nhwc, to_nhcw
+ * unused) */
+void tc_to_nhwc_worker(void *ctx, int64_t b, int64_t e); /* over images */
 
 typedef struct s2d_ctx {
     const tc_plan *pl;
@@ -147,6 +165,7 @@ typedef struct s2d_ctx {
     int64_t n, c, h, w;
     int from_nhwc;
     int64_t n0;
+    int to_nhwc; /* phase images channels-last, [phase][i][j][c] */
 } s2d_ctx;
 /* tasks per image: (phase, row), or (row phase, row) with both column
  * phases of a stride-2 row at once */
@@ -158,6 +177,7 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_run_phase(run_ctx *c, int nt);
 tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
+void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* over (image, 16 channels) */
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);
 
