@@ -40,6 +40,8 @@
 #define WG_MIN_UNITS 4        /* units a problem is split into when it has fewer */
 #define WG_SPLIT_PIXELS 1024  /* least pixels of a split: each one's partial sums cost a pass */
 #define WG_CHUNK_FLOATS 65536 /* floats of B's rows (all images) a chunk keeps in L2 */
+#define WG_PLANE_FLOATS 8192  /* largest block of B planes transposed whole (stack) */
+#define WG_FINISH_FLOATS 8192 /* sums of a chunk of taps the last pass adds up (stack) */
 
 struct tc_wgrad {
     const tc_kernel_set *ks;
@@ -304,11 +306,18 @@ static void pack_row(const tc_kernel_set *ks, float *dst, const float *src, int6
 /* csum[c0 + c] = sum over the npx pixels of a packed panel [px][w] of
  * channel c < cn, in double. */
 static void panel_sums(const float *d, int64_t npx, int64_t w, int64_t cn, double *csum) {
-    double s[4 * TC_VL_MAX]; /* a panel is at most 4 vectors wide */
-    for (int64_t c = 0; c < cn; c++) s[c] = 0.0;
-    for (int64_t px = 0; px < npx; px++)
-        for (int64_t c = 0; c < cn; c++) s[c] += d[px * w + c];
-    for (int64_t c = 0; c < cn; c++) csum[c] = s[c];
+    int64_t c = 0;
+    for (; c + 8 <= cn; c += 8) { /* 8 sums in registers, not a chain through memory */
+        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        for (int64_t px = 0; px < npx; px++)
+            for (int k = 0; k < 8; k++) s[k] += d[px * w + c + k];
+        for (int k = 0; k < 8; k++) csum[c + k] = s[k];
+    }
+    for (; c < cn; c++) {
+        double s = 0.0;
+        for (int64_t px = 0; px < npx; px++) s += d[px * w + c];
+        csum[c] = s;
+    }
 }
 
 /* A: task = (group, block, image) -> [n][qy][qx][aw] */
@@ -324,11 +333,42 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
         const int64_t cn = tc_imin(aw, wg->cag - c0);
         float *d = r->apack + blk * wg->a_panel + n * px * aw;
         const float *src = r->a + n * s.n + (g * wg->cag + c0) * s.c;
-        for (int64_t y = 0; y < pb->ha; y++)
-            pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0, 1, 0,
-                     TCONV_PADDING_MODE_ZEROS, pb->wa);
+        if (s.w == 1 && s.h == pb->wa && cn == aw) /* NCHW: whole planes, 8 x 8 transposes */
+            wg->ks->pack_cols(d, aw, src, s.c, 1, px, cn);
+        else
+            for (int64_t y = 0; y < pb->ha; y++)
+                pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0,
+                         1, 0, TCONV_PADDING_MODE_ZEROS, pb->wa);
         if (r->sum_a) panel_sums(d, px, aw, cn, r->csum + n * pb->ca + g * wg->cag + c0);
     }
+}
+
+/* B' of image n from NCHW planes (zero padding, a full block): the planes
+ * channels-innermost through 8 x 8 transposes first (small images leave
+ * each phase row too short for them), then each phase row a run of pixel
+ * copies. */
+static void pack_b_planes(const tc_wgrad *wg, float *panel, const float *src, int64_t n,
+                          int64_t cs) {
+    const tc_wgrad_problem *pb = &wg->pb;
+    const int64_t bw = wg->bw, H = pb->hb, W = pb->wb;
+    float t[WG_PLANE_FLOATS]; /* t[(y*W + x)*bw + c] */
+    wg->ks->pack_cols(t, bw, src, cs, 1, H * W, bw);
+    for (int64_t iy = 0; iy < wg->nry; iy++)
+        for (int64_t ix = 0; ix < wg->nrx; ix++) {
+            const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
+            float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
+            for (int64_t i = 0; i < h; i++) {
+                const int64_t yy = wg->res_y[iy] + pb->sh * i - pb->ppt;
+                for (int64_t j = 0; j < w; j++) {
+                    const int64_t xx = wg->res_x[ix] + pb->sw * j - pb->ppl;
+                    float *dd = d + (i * w + j) * bw;
+                    if (yy < 0 || yy >= H || xx < 0 || xx >= W)
+                        memset(dd, 0, (size_t)bw * sizeof(float));
+                    else
+                        memcpy(dd, t + (yy * W + xx) * bw, (size_t)bw * sizeof(float));
+                }
+            }
+        }
 }
 
 /* B': task = (group, block, image) -> per image (ry, rx): [n][i][j][bw] */
@@ -344,21 +384,26 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
         const int64_t cn = tc_imin(bw, wg->cbg - c0);
         const float *src = r->b + n * s.n + (g * wg->cbg + c0) * s.c;
         float *panel = r->bpack + blk * wg->b_panel;
-        for (int64_t iy = 0; iy < wg->nry; iy++)
-            for (int64_t ix = 0; ix < wg->nrx; ix++) {
-                const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
-                float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
-                for (int64_t i = 0; i < h; i++) {
-                    const int64_t yy = tc_pad_index(pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt,
-                                                    pb->hb);
-                    if (yy < 0) {
-                        memset(d + i * w * bw, 0, (size_t)(w * bw) * sizeof(float));
-                        continue;
+        if (s.w == 1 && s.h == pb->wb && cn == bw && pb->pmode == TCONV_PADDING_MODE_ZEROS &&
+            pb->hb * pb->wb * bw <= WG_PLANE_FLOATS) {
+            pack_b_planes(wg, panel, src, n, s.c);
+        } else {
+            for (int64_t iy = 0; iy < wg->nry; iy++)
+                for (int64_t ix = 0; ix < wg->nrx; ix++) {
+                    const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
+                    float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
+                    for (int64_t i = 0; i < h; i++) {
+                        const int64_t yy = tc_pad_index(
+                            pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt, pb->hb);
+                        if (yy < 0) {
+                            memset(d + i * w * bw, 0, (size_t)(w * bw) * sizeof(float));
+                            continue;
+                        }
+                        pack_row(wg->ks, d + i * w * bw, src + yy * s.h, w, cn, bw, s.c, s.w,
+                                 wg->res_x[ix], pb->sw, pb->ppl, pb->pmode, pb->wb);
                     }
-                    pack_row(wg->ks, d + i * w * bw, src + yy * s.h, w, cn, bw, s.c, s.w,
-                             wg->res_x[ix], pb->sw, pb->ppl, pb->pmode, pb->wb);
                 }
-            }
+        }
         if (r->sum_b) { /* the images together hold every element of B once */
             double *cs = r->csum + n * pb->cb + g * wg->cbg + c0;
             for (int64_t c = 0; c < cn; c++) cs[c] = 0.0;
@@ -375,24 +420,6 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
 }
 
 /* ---- units ------------------------------------------------------------------ */
-
-/* Writes the sums of tap t ([MR][NR]: S rows by L lanes) of A block ablk,
- * B block bblk of group g to dw, through accumulate. */
-static void store_sums(const wg_run *r, int64_t g, int64_t ablk, int64_t bblk, int64_t tap,
-                       const float *sum) {
-    const tc_wgrad *wg = r->wg;
-    const tc_wgrad_problem *pb = &wg->pb;
-    const int64_t kk = pb->kh * pb->kw;
-    for (int64_t m = 0; m < wg->mr; m++)
-        for (int64_t j = 0; j < wg->nr; j++) {
-            const int64_t ai = ablk * wg->aw + (wg->a_lanes ? j : m);
-            const int64_t bi = bblk * wg->bw + (wg->a_lanes ? m : j);
-            if (ai >= wg->cag || bi >= wg->cbg) continue;
-            float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + tap;
-            const float v = sum[m * wg->nr + j];
-            *d = r->accumulate ? *d + v : v;
-        }
-}
 
 /* The sums of unit (split, bu): [A block][tap][MR][NR]. */
 static float *unit_sums(const wg_run *r, int64_t split, int64_t bu) {
@@ -464,23 +491,36 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
 }
 
 /* The units' sums, the splits added in split order, into dw: task =
- * (group, B block, A block). */
+ * (group, B block, A block).  A chunk of taps at a time, so that each
+ * (a, b) pair writes its run of taps in dw at once. */
 static void finish_worker(void *ctx, int64_t b, int64_t e) {
+    enum { TT = WG_FINISH_FLOATS / TC_WG_TILE_MAX };
     const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
-    const int64_t kk = wg->pb.kh * wg->pb.kw, tile = wg->tile;
-    float sum[TC_WG_TILE_MAX] __attribute__((aligned(64)));
+    const int64_t kk = wg->pb.kh * wg->pb.kw, tile = wg->tile, nr = wg->nr;
+    float sum[WG_FINISH_FLOATS] __attribute__((aligned(64))); /* [tap][MR][NR] */
     for (int64_t t = b; t < e; t++) {
         const int64_t ablk = t % wg->nab, bu = t / wg->nab;
         const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
-        for (int64_t tap = 0; tap < kk; tap++) {
-            const int64_t off = (ablk * kk + tap) * tile;
-            memcpy(sum, unit_sums(r, 0, bu) + off, (size_t)tile * sizeof(float));
+        for (int64_t t0 = 0; t0 < kk; t0 += TT) {
+            const int64_t nt = tc_imin(TT, kk - t0), off = (ablk * kk + t0) * tile;
+            memcpy(sum, unit_sums(r, 0, bu) + off, (size_t)(nt * tile) * sizeof(float));
             for (int64_t sp = 1; sp < wg->nsplit; sp++) {
                 const float *p = unit_sums(r, sp, bu) + off;
-                for (int64_t i = 0; i < tile; i++) sum[i] += p[i];
+                for (int64_t i = 0; i < nt * tile; i++) sum[i] += p[i];
             }
-            store_sums(r, g, ablk, bblk, tap, sum);
+            for (int64_t m = 0; m < wg->mr; m++)
+                for (int64_t j = 0; j < nr; j++) {
+                    const int64_t ai = ablk * wg->aw + (wg->a_lanes ? j : m);
+                    const int64_t bi = bblk * wg->bw + (wg->a_lanes ? m : j);
+                    if (ai >= wg->cag || bi >= wg->cbg) continue;
+                    float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + t0;
+                    const float *v = sum + m * nr + j;
+                    if (r->accumulate)
+                        for (int64_t k = 0; k < nt; k++) d[k] += v[k * tile];
+                    else
+                        for (int64_t k = 0; k < nt; k++) d[k] = v[k * tile];
+                }
         }
     }
 }

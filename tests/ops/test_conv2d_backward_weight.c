@@ -13,6 +13,9 @@ static const int64_t cases[][12] = {
     {1, 48, 8, 8, 48, 1, 1, 1, 1, 0, 0, 1},   {1, 3, 32, 32, 8, 5, 5, 1, 1, 2, 2, 1},
     {9, 8, 12, 10, 6, 3, 3, 1, 1, 1, 1, 1},   {2, 16, 12, 12, 16, 3, 3, 2, 2, 1, 1, 1},
     {1, 16, 16, 16, 32, 4, 4, 2, 2, 1, 1, 1}, {1, 12, 10, 10, 12, 3, 3, 1, 1, 1, 1, 12},
+    /* the DCGAN discriminator's middle layer (zero padding): whole planes
+     * packed by transposes */
+    {3, 64, 8, 8, 128, 4, 4, 2, 2, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
