@@ -40,9 +40,10 @@
 
 /* d[0..n) = s[0..n) for n of 4, 8 or 16 (the vector lengths): fixed-size
  * copies the compiler inlines */
-static inline void copy_vec(float *d, const float *s, int n) {
+static inline void copy_vec(float *d, const float *s, int64_t n) {
     if (n == 16) memcpy(d, s, 64);
     else if (n == 8) memcpy(d, s, 32);
+    else if (n == 4) memcpy(d, s, 16);
     else memcpy(d, s, (size_t)n * sizeof(float));
 }
 
@@ -86,8 +87,9 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 for (int m = 0; m < mrb; m++) {
                     float *d = row + m * ys.c + qx0;
                     const float *s = out + (int64_t)(m * nv + v) * VL + r * lanes;
-                    if (plain && cnt == VL)
-                        copy_vec(d, s, VL); /* no call per vector: depthwise tiles are small */
+                    /* no call per row: depthwise and flat tiles store a few floats */
+                    if (plain && (cnt == 16 || cnt == 8 || cnt == 4))
+                        copy_vec(d, s, cnt);
                     else
                         tc_store_row(d, 1, s, cnt, c->ep);
                 }
