@@ -21,12 +21,13 @@
  *
  * Blocking: a unit owns one channel block of B (its images' rows of a
  * chunk stay in L2) and walks the pixels chunk by chunk; per chunk every
- * channel block of A passes (its rows stay in L1) and every tap reads its
- * shifted rows.  The unit's sums, [A block][tap][MR][NR], live in the
+ * channel block of A in its range (all, unless the problem has too few B
+ * blocks to share among threads) passes (its rows stay in L1) and every
+ * tap reads its shifted rows.  The unit's sums, [A block][tap][MR][NR], live in the
  * workspace; a last pass writes them to dw.  Small images are folded: a
  * chunk holds several whole images, one kernel call runs over all of them.
  *
- * Determinism: a unit is (split, group, B block); it sums its pixels in a
+ * Determinism: a unit is (split, group, B block, A range); it sums its pixels in a
  * fixed order (chunks in order, within a chunk images, rows, columns) and
  * no two units add into the same sums, except the splits of a unit, whose
  * partial sums are added in split order when every unit is done.  The
@@ -64,6 +65,7 @@ struct tc_wgrad {
     int64_t a_panel, b_panel; /* floats per (group, block) */
     int64_t nsplit, rows_per_split, chunk_rows;
     int64_t base_units; /* groups x B blocks */
+    int64_t nar, apr;   /* A ranges per base unit, A blocks per range */
     int64_t tile;       /* MR x NR */
     size_t a_bytes, b_bytes, sum_bytes, csum_bytes;
     /* the bias gradient of B comes from B's packing only when its images
@@ -212,15 +214,24 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
     for (int64_t k = 0; k < pb->kh; k++) reach = tc_imax(reach, tc_imax(wg->ky_c[k], -wg->ky_c[k]));
     const int64_t row_floats = tc_imax(1, bimg_w * wg->nry * wg->bw);
     wg->chunk_rows = tc_imax(1, WG_CHUNK_FLOATS / row_floats - tc_imin(reach, 64));
-    /* splits: a problem with few units is cut into row ranges (fixed by the
-     * problem, never by the thread count), each of WG_SPLIT_PIXELS or more:
-     * every split adds a pass over the weight's sums */
+    /* A problem with few units is cut first into ranges of A blocks (each
+     * unit then sums its own blocks over every pixel: no extra work, the
+     * same order), then, while that leaves too few, into row ranges
+     * (splits, each of WG_SPLIT_PIXELS or more: every split adds a pass
+     * over the weight's sums).  Both are fixed by the problem, never by
+     * the thread count. */
     wg->base_units = pb->groups * wg->nbb;
     const int64_t rows = pb->n * pb->ha;
+    wg->nar = 1;
+    if (wg->base_units < WG_MIN_UNITS)
+        wg->nar = tc_imin(wg->nab, (WG_MIN_UNITS + wg->base_units - 1) / wg->base_units);
+    wg->apr = (wg->nab + wg->nar - 1) / wg->nar;
+    wg->nar = (wg->nab + wg->apr - 1) / wg->apr;
     wg->nsplit = 1;
-    if (wg->base_units < WG_MIN_UNITS && rows > 1) {
+    const int64_t units = wg->base_units * wg->nar;
+    if (units < WG_MIN_UNITS && rows > 1) {
         const int64_t by_size = rows * pb->wa / WG_SPLIT_PIXELS;
-        wg->nsplit = tc_imin(rows, (WG_MIN_UNITS + wg->base_units - 1) / wg->base_units);
+        wg->nsplit = tc_imin(rows, (WG_MIN_UNITS + units - 1) / units);
         wg->nsplit = tc_imax(1, tc_imin(wg->nsplit, by_size));
     }
     /* whole images per split when there are enough of them */
@@ -437,10 +448,12 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
     const tc_wgrad_kernel kern = wg->ks->wgrad[wg->nrv - 1][wg->mr - 1];
     const int64_t a_is = ha * pb->wa * wg->aw, a_rs = pb->wa * wg->aw;
     for (int64_t u = b; u < e; u++) {
-        const int64_t split = u % wg->nsplit, bu = u / wg->nsplit;
+        const int64_t split = u % wg->nsplit, ar = u / wg->nsplit % wg->nar,
+                      bu = u / wg->nsplit / wg->nar;
         const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
+        const int64_t a0 = ar * wg->apr, a1 = tc_imin(wg->nab, a0 + wg->apr);
         float *sums = unit_sums(r, split, bu);
-        memset(sums, 0, (size_t)(wg->nab * kk * tile) * sizeof(float));
+        memset(sums + a0 * kk * tile, 0, (size_t)((a1 - a0) * kk * tile) * sizeof(float));
         const float *bp = r->bpack + (g * wg->nbb + bblk) * wg->b_panel;
         const int64_t r0 = split * wg->rows_per_split, r1 = tc_imin(rows, r0 + wg->rows_per_split);
         for (int64_t q = r0; q < r1;) {
@@ -453,7 +466,7 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
             } else {
                 nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), r1 - q);
             }
-            for (int64_t ablk = 0; ablk < wg->nab; ablk++) {
+            for (int64_t ablk = a0; ablk < a1; ablk++) {
                 const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
                 for (int64_t tap = 0; tap < kk; tap++) {
                     const int64_t ky = tap / pb->kw, kx = tap % pb->kw;
@@ -586,6 +599,6 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
     tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);
     tc_parallel_for(nt, pb->groups * wg->nbb * pb->n, pack_b, &r);
     if (r.sum_a || r.sum_b) tc_parallel_for(nt, C, bias_from_sums, &r);
-    tc_parallel_for(nt, wg->base_units * wg->nsplit, unit_worker, &r);
+    tc_parallel_for(nt, wg->base_units * wg->nar * wg->nsplit, unit_worker, &r);
     tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
 }
