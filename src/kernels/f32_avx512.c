@@ -13,6 +13,8 @@
 #define TC_GEMM_MR 6
 #define TC_CIL_MR 12
 #define TC_CIL_NRV 2
+#define TC_CIL_MR_PART1 4 /* short blocks' rows, ascending (0: none) */
+#define TC_CIL_MR_PART2 8
 #define TC_WG_MR1 12
 #define TC_WG_MR2 12
 #define TC_WG_MR3 8

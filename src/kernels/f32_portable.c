@@ -10,6 +10,8 @@
 #define TC_GEMM_MR 4
 #define TC_CIL_MR 4
 #define TC_CIL_NRV 2
+#define TC_CIL_MR_PART1 0 /* short blocks' rows, ascending (0: none) */
+#define TC_CIL_MR_PART2 0
 #define TC_WG_MR1 8
 #define TC_WG_MR2 6
 #define TC_WG_MR3 4

@@ -106,6 +106,10 @@ typedef struct tc_kernel_set {
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
     tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
     int cil_mr, cil_nr;
+    /* [s][NRV-1]: blocks of at most cil_part_mr[s] pixels (ascending; 0:
+     * none), NRV <= 2 */
+    tc_cil_kernel cil_part[2][2];
+    int cil_part_mr[2];
     /* e[j] = src[2*j], j < ne; o[j] = src[2*j + 1], j < no (transpose.inc) */
     void (*deinterleave)(float *e, float *o, const float *src, int64_t ne, int64_t no);
     /* dst[j*bw + c] = src[c*cs + j*xs], j < n, c < cn (transpose.inc) */

@@ -34,9 +34,8 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
      * position in MR images then skips the taps outside the input (a
      * quarter of the FMAs of a 4 x 4 layer padded by 1), where MR pixels
      * of one image would read zeros; and reads MR runs of channels rather
-     * than MR x channels strided floats.  One image is read as it comes,
-     * or from phase images as planes (measured faster: one 16 x 16 image,
-     * 128 -> 256 channels, stride 2, 0.50 ms against 0.59 channels-last). */
+     * than MR x channels strided floats.  One image (no batch to spread a
+     * block over) is read as it comes, or from phase images as planes. */
     pl->c_tr = !s2d && pl->layout == TCONV_LAYOUT_NCHW && g->n > 1;
     pl->c_xnhwc = (pl->layout == TCONV_LAYOUT_NHWC && !s2d) || g->n > 1;
     /* what a pixel outside reads: cig channels at the input's channel stride */
@@ -164,7 +163,14 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
                          pl->cbias + (gi * pl->c_nocb + ocb) * NR, out};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
-        pl->ks->cil[(nr + pl->ks->vl - 1) / pl->ks->vl - 1](&t);
+        const int nv = (int)((nr + pl->ks->vl - 1) / pl->ks->vl);
+        tc_cil_kernel kern = pl->ks->cil[nv - 1];
+        for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
+            if (pl->ks->cil_part_mr[sp] && npx <= pl->ks->cil_part_mr[sp]) {
+                kern = pl->ks->cil_part[sp][nv - 1];
+                break;
+            }
+        kern(&t);
         if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
             float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
             for (int m = 0; m < npx; m++) {
