@@ -558,6 +558,61 @@ static void test_threads(tconv_impl impl) {
     free(w);
 }
 
+/* A non-finite grad_output value in the second scan chunk of a large
+ * backward-weight run (the scan runs over threads): the taps of its pixel
+ * that read padding get NaN, the same bits at 1 and 2 threads, the same
+ * places as the reference. */
+static void wgrad_nan_run(tconv_impl impl, int threads, const float *x, const float *dy,
+                          float *dw) {
+    tconv_conv2d_params p;
+    tconv_conv2d_params_init(&p, 4, 8, 3, 3);
+    p.padding[0] = p.padding[1] = 1;
+    tconv_options o;
+    tconv_options_init(&o);
+    o.impl = impl;
+    o.num_threads = threads;
+    tconv_op *op = NULL;
+    CHECK_MSG(tconv_conv2d_backward_weight_create(&p, &o, &op) == TCONV_OK, "create: %s",
+              tconv_last_error());
+    if (!op) return;
+    const int64_t in[4] = {3, 4, 64, 64};
+    int64_t out[4];
+    size_t ws = 0;
+    CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+    void *w = ws ? malloc(ws) : NULL;
+    tu_poison(dw, 8 * 4 * 9);
+    CHECK_MSG(tconv_op_run_backward_weight(op, x, dy, dw, NULL, w) == TCONV_OK, "run: %s",
+              tconv_last_error());
+    free(w);
+    tconv_op_destroy(op);
+}
+
+static void test_wgrad_nonfinite_threads(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 950 + impl);
+    const int64_t nx = 3 * 4 * 64 * 64, ny = 3 * 8 * 64 * 64; /* dy: 1.5 scan chunks */
+    float *x = tu_alloc(nx), *dy = tu_alloc(ny);
+    tu_fill(&r, x, nx);
+    tu_fill(&r, dy, ny);
+    dy[((2 * 8 + 5) * 64 + 0) * 64 + 0] = INFINITY; /* image 2, channel 5, corner */
+    float dref[8 * 4 * 9], d1[8 * 4 * 9], d2[8 * 4 * 9];
+    wgrad_nan_run(TCONV_IMPL_REFERENCE, 1, x, dy, dref);
+    wgrad_nan_run(impl, 1, x, dy, d1);
+    wgrad_nan_run(impl, 2, x, dy, d2);
+    int nans = 0;
+    for (int i = 0; i < 8 * 4 * 9; i++) {
+        nans += isnan(dref[i]) != 0;
+        CHECK_MSG(!isnan(dref[i]) == !isnan(d2[i]), "impl %s dw[%d]: NaN %d vs reference %d",
+                  tconv_impl_name(impl), i, isnan(d2[i]) != 0, isnan(dref[i]) != 0);
+    }
+    /* the corner's taps reading padding: 5 of 9, for the 4 input channels */
+    CHECK_MSG(nans == 4 * 5, "reference NaNs %d, expected 20", nans);
+    CHECK_MSG(!memcmp(d1, d2, sizeof d1), "impl %s: 1 and 2 threads differ",
+              tconv_impl_name(impl));
+    free(x);
+    free(dy);
+}
+
 int main(void) {
     tconv_impl impls[8];
     int n = tu_impls(impls);
@@ -570,6 +625,7 @@ int main(void) {
         test_huge_stride(impls[i]);
         test_1x1_inputs(impls[i]);
         test_workspace_overlap(impls[i]);
+        test_wgrad_nonfinite_threads(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

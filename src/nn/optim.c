@@ -268,6 +268,23 @@ TC_CLONES static void sgd_step(opt_param *q, const tconv_optimizer_options *o) {
     if (o->momentum != 0) q->has_state = 1;
 }
 
+/* The vectorised Adam step over chunks of one parameter (threads). */
+typedef struct adam_ctx {
+    float *p;
+    const float *g;
+    float *ea, *es;
+    int64_t n, chunk;
+    const tc_adam_coef *c;
+} adam_ctx;
+
+static void adam_worker(void *ctx, int64_t b, int64_t e) {
+    const adam_ctx *a = ctx;
+    for (int64_t t = b; t < e; t++) {
+        const int64_t i = t * a->chunk, m = tc_imin(a->chunk, a->n - i);
+        tc_eltwise()->adam(a->p + i, a->g + i, a->ea + i, a->es + i, m, a->c);
+    }
+}
+
 TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, int decoupled) {
     float *p = q->p.data, *ea = q->buf, *es = q->sq, *mx = q->maxsq;
     const float *g = q->p.grad;
@@ -284,7 +301,13 @@ TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, 
         /* the loop below with its branches taken (AdamW's p * (1 - lr*wd) is
          * p * 1 = p exactly for Adam), vectorized: the same bits */
         const tc_adam_coef c = {decoupled ? decay : 1.0f, b1, a1, b2, a2, bc2s, eps, nstep};
-        tc_eltwise()->adam(p, g, ea, es, q->p.numel, &c);
+        adam_ctx ac = {p, g, ea, es, q->p.numel, 0, &c};
+        const int nt = tc_nn_threads_for(ac.n, 8);
+        /* element-wise: any split gives the same bits */
+        ac.chunk = nt <= 1 ? ac.n : tc_imin(((ac.n + 2 * nt - 1) / (2 * nt) + 63) / 64 * 64,
+                                            (int64_t)1 << 14);
+        if (nt <= 1) adam_worker(&ac, 0, 1);
+        else tc_parallel_for(nt, (ac.n + ac.chunk - 1) / ac.chunk, adam_worker, &ac);
         return;
     }
     for (int64_t i = 0; i < q->p.numel; i++) {

@@ -561,7 +561,8 @@ tconv_status tconv_op_run_backward_weight(tconv_op *op, const float *input,
     tc_wgrad_problem wp;
     if (grad_weight && op->row->lower_wgrad(g, &wp)) {
         const int a_is_dy = op->row->db_of_a;
-        tc_wgrad_nan(&wp, a_is_dy ? grad_output : input, a_is_dy ? ys : xs, grad_weight);
+        tc_wgrad_nan(&wp, a_is_dy ? grad_output : input, a_is_dy ? ys : xs, grad_weight,
+                     run_threads(op));
     }
     verbose_run(op, t0);
     return run_leave(op, TCONV_OK);
