@@ -191,7 +191,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
 /* The staged tiles into y (NCHW), through the epilogue: per image, 16
  * channels' planes at a time, transposed in chunks of pixels. */
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e) {
-    enum { CB = 16, PX = 256 };
+    enum { CB = TC_CIL_STAGE_CB, PX = 256 };
     const run_ctx *c = ctx;
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;

@@ -15,6 +15,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
 #define TC_CIL_MAX_MR 12                  /* most pixels per tile of any ISA's kernel */
 #define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
+#define TC_CIL_STAGE_CB 16                   /* channels per task moving staged tiles to y */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
@@ -177,7 +178,7 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_run_phase(run_ctx *c, int nt);
 tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
-void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* over (image, 16 channels) */
+void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);
 
