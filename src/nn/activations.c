@@ -49,6 +49,13 @@ int tc_nn_threads_for(int64_t n, int64_t cost) {
     return nt < 1 ? 1 : (int)nt;
 }
 
+int64_t tc_nn_chunk(int64_t n, int nt) {
+    if (nt <= 1) return n;
+    /* whole cache lines: a multiple of every vector width */
+    const int64_t chunk = (n + 2 * (int64_t)nt - 1) / (2 * (int64_t)nt);
+    return tc_imin((chunk + 63) / 64 * 64, (int64_t)1 << 14);
+}
+
 /* A map split into chunks over threads. */
 typedef struct map_ctx {
     int kind; /* 0: unary, 1: unary with slope, 2: binary, 3: binary with slope */
@@ -82,10 +89,7 @@ static void run_map(map_ctx *c, int64_t cost) {
         map_worker(c, 0, c->n > 0 ? 1 : 0);
         return;
     }
-    /* about two chunks per thread, whole cache lines (a multiple of every
-     * vector width), at most 16K floats */
-    int64_t chunk = (c->n + 2 * nt - 1) / (2 * nt);
-    chunk = tc_imin((chunk + 63) / 64 * 64, (int64_t)1 << 14);
+    const int64_t chunk = tc_nn_chunk(c->n, nt);
     c->chunk = chunk;
     tc_parallel_for(nt, (c->n + chunk - 1) / chunk, map_worker, c);
 }

@@ -28,6 +28,10 @@ bool tc_nn_overlap(const void *a, int64_t an, const void *b, int64_t bn);
  * element: the process default, fewer for small tensors (a worker must get
  * enough work to repay waking it). */
 int tc_nn_threads_for(int64_t n, int64_t cost);
+/* Chunk length of an element-wise pass of n values over nt threads: about
+ * two chunks per thread, whole cache lines, at most 16K floats (n when nt
+ * is 1). */
+int64_t tc_nn_chunk(int64_t n, int nt);
 
 /* ---- module caches -------------------------------------------------------- */
 

@@ -303,9 +303,7 @@ TC_CLONES static void adam_step(opt_param *q, const tconv_optimizer_options *o, 
         const tc_adam_coef c = {decoupled ? decay : 1.0f, b1, a1, b2, a2, bc2s, eps, nstep};
         adam_ctx ac = {p, g, ea, es, q->p.numel, 0, &c};
         const int nt = tc_nn_threads_for(ac.n, 8);
-        /* element-wise: any split gives the same bits */
-        ac.chunk = nt <= 1 ? ac.n : tc_imin(((ac.n + 2 * nt - 1) / (2 * nt) + 63) / 64 * 64,
-                                            (int64_t)1 << 14);
+        ac.chunk = tc_nn_chunk(ac.n, nt); /* element-wise: any split gives the same bits */
         if (nt <= 1) adam_worker(&ac, 0, 1);
         else tc_parallel_for(nt, (ac.n + ac.chunk - 1) / ac.chunk, adam_worker, &ac);
         return;

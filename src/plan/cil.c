@@ -71,95 +71,108 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
     return TCONV_OK;
 }
 
-void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
-    const run_ctx *c = ctx;
+/* A pixel block (group gi, phase (ry, rx), MR pixels of the list) and its
+ * pointer table: pixel m is image pn[m], phase position (pqy[m], pqx[m]);
+ * the list runs over (image, position), or (position, image) when the
+ * images are channels-last.  Tap i of pixel m reads xp[i*MR + m] (zeros
+ * outside the input); taps no pixel reaches are left out. */
+typedef struct cil_block {
+    int64_t gi, ry, rx, npx;
+    int64_t pn[TC_CIL_MAX_MR], pqy[TC_CIL_MAX_MR], pqx[TC_CIL_MAX_MR];
+    int ntap;
+    const float *xp[TC_CIL_TAPS * TC_CIL_MAX_MR];
+    int64_t woff[TC_CIL_TAPS];
+} cil_block;
+
+static void block_table(const run_ctx *c, int64_t key, cil_block *bk) {
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
     const int MR = pl->ks->cil_mr, NR = pl->ks->cil_nr;
-    const int64_t C = g->c_in, cig = pl->cig, cog = pl->cog;
-    const int64_t sh = g->sh, sw = g->sw, nph = sh * sw;
+    const int64_t C = g->c_in, cig = pl->cig, sh = g->sh, sw = g->sw, N = g->n;
     const int nhwc = pl->c_xnhwc;
-    const int64_t N = g->n;
     /* the images read: the input, or its phase images (each H x W) */
     const int64_t H = pl->xh, W = pl->xw;
     const int64_t xcs = nhwc ? 1 : H * W, xrs = nhwc ? W * C : W, xps = nhwc ? C : 1;
     const int64_t ximg = pl->c_s2d ? pl->ximg : C * H * W, xims = C * H * W;
+    const int64_t pb = key % pl->c_npb, ph = key / pl->c_npb % (sh * sw);
+    bk->gi = key / pl->c_npb / (sh * sw);
+    bk->ry = ph / sw;
+    bk->rx = ph % sw;
+    const int64_t hq = bk->ry < g->h_out ? (g->h_out - bk->ry + sh - 1) / sh : 0;
+    const int64_t wq = bk->rx < g->w_out ? (g->w_out - bk->rx + sw - 1) / sw : 0;
+    const int64_t hw = hq * wq, px0 = pb * MR;
+    bk->npx = tc_imin(MR, N * hw - px0);
+    bk->ntap = 0;
+    if (bk->npx <= 0) return;
+    /* divisions once per block, then steps */
+    const int64_t l = nhwc ? px0 / N : px0 % hw;
+    int64_t n = nhwc ? px0 % N : px0 / hw, qy = l / wq, qx = l % wq;
+    for (int m = 0; m < bk->npx; m++) {
+        bk->pn[m] = n;
+        bk->pqy[m] = qy;
+        bk->pqx[m] = qx;
+        if (nhwc && ++n < N) continue;
+        if (nhwc) n = 0;
+        if (++qx < wq) continue;
+        qx = 0;
+        if (++qy < hq) continue;
+        qy = 0;
+        n++; /* (image, position) order only */
+    }
+    /* per pixel: its offset in x; past npx, a row no tap reaches */
+    int64_t po[TC_CIL_MAX_MR], py[TC_CIL_MAX_MR], px[TC_CIL_MAX_MR];
+    for (int m = 0; m < MR; m++) {
+        const int real = m < bk->npx;
+        py[m] = real ? bk->pqy[m] : -H - 1 - (int64_t)TC_CIL_TAPS;
+        px[m] = real ? bk->pqx[m] : 0;
+        po[m] = real ? bk->pn[m] * ximg + bk->gi * cig * xcs + py[m] * xrs + px[m] * xps : 0;
+    }
+    const int64_t nky = pl->kyo[bk->ry + 1] - pl->kyo[bk->ry];
+    const int64_t nkx = pl->kxo[bk->rx + 1] - pl->kxo[bk->rx];
+    const int64_t *kyc = pl->kyc + pl->kyo[bk->ry] * 3, *kxc = pl->kxc + pl->kxo[bk->rx] * 3;
+    for (int64_t a = 0; a < nky; a++)
+        for (int64_t bb = 0; bb < nkx; bb++) {
+            const int64_t cy = kyc[3 * a + 1], cx = kxc[3 * bb + 1];
+            const int64_t off =
+                (kyc[3 * a + 2] * pl->isw + kxc[3 * bb + 2]) * xims + cy * xrs + cx * xps;
+            int any = 0;
+            for (int m = 0; m < MR; m++) {
+                /* unsigned: one compare per bound */
+                const int in = (uint64_t)(py[m] + cy) < (uint64_t)H &&
+                               (uint64_t)(px[m] + cx) < (uint64_t)W;
+                bk->xp[bk->ntap * MR + m] = in ? c->x + (po[m] + off) : pl->c_zero;
+                any |= in;
+            }
+            if (!any) continue;
+            bk->woff[bk->ntap++] = (kyc[3 * a] * g->kw + kxc[3 * bb]) * cig * NR;
+        }
+}
+
+void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
+    const run_ctx *c = ctx;
+    const tc_plan *pl = c->pl;
+    const tc_geom *g = &pl->pb.g;
+    const int NR = pl->ks->cil_nr;
+    const int64_t cig = pl->cig, cog = pl->cog, sh = g->sh, sw = g->sw;
+    const int64_t npb = pl->c_npb, nocb = pl->c_nocb;
+    const int64_t xcs = pl->c_xnhwc ? 1 : pl->xh * pl->xw;
     const tc_strides ys = c->ys;
-    const float *xp[TC_CIL_TAPS * TC_CIL_MAX_MR];
-    int64_t woff[TC_CIL_TAPS];
     float out[TC_CIL_MAX_MR * 64] __attribute__((aligned(64)));
-    /* pixel m of the block: image pn[m], phase position (pqy[m], pqx[m]);
-     * the list runs over (image, position), or (position, image) when the
-     * images are channels-last.  Consecutive units of one pixel block
-     * (c_ocb_inner) share its pointer table. */
-    int64_t pn[TC_CIL_MAX_MR], pqy[TC_CIL_MAX_MR], pqx[TC_CIL_MAX_MR];
-    int64_t last = -1, npx = 0, gi = 0, ry = 0, rx = 0;
-    int ntap = 0;
+    /* consecutive units of one pixel block (c_ocb_inner) share its table */
+    cil_block bk;
+    int64_t last = -1;
     for (int64_t u = b; u < e; u++) {
         /* key: (group, phase, pixel block) */
-        const int64_t npb = pl->c_npb, nocb = pl->c_nocb;
         const int64_t key = pl->c_ocb_inner ? u / nocb : u / (npb * nocb) * npb + u % npb;
         const int64_t ocb = pl->c_ocb_inner ? u % nocb : u / npb % nocb;
-        if (key != last) { /* a new pixel block: its pointer table */
+        if (key != last) {
+            block_table(c, key, &bk);
             last = key;
-            const int64_t pb = key % pl->c_npb, ph = key / pl->c_npb % nph;
-            gi = key / pl->c_npb / nph;
-            ry = ph / sw;
-            rx = ph % sw;
-            const int64_t hq = ry < g->h_out ? (g->h_out - ry + sh - 1) / sh : 0;
-            const int64_t wq = rx < g->w_out ? (g->w_out - rx + sw - 1) / sw : 0;
-            const int64_t hw = hq * wq, px0 = pb * MR;
-            npx = tc_imin(MR, g->n * hw - px0);
-            if (npx > 0) { /* divisions once per block, then steps */
-                const int64_t l = nhwc ? px0 / N : px0 % hw;
-                int64_t n = nhwc ? px0 % N : px0 / hw, qy = l / wq, qx = l % wq;
-                for (int m = 0; m < npx; m++) {
-                    pn[m] = n;
-                    pqy[m] = qy;
-                    pqx[m] = qx;
-                    if (nhwc && ++n < N) continue;
-                    if (nhwc) n = 0;
-                    if (++qx < wq) continue;
-                    qx = 0;
-                    if (++qy < hq) continue;
-                    qy = 0;
-                    n++; /* (image, position) order only */
-                }
-                /* per pixel: its offset in x; past npx, a row no tap reaches */
-                int64_t po[TC_CIL_MAX_MR];
-                for (int m = 0; m < MR; m++) {
-                    if (m < npx) {
-                        po[m] = pn[m] * ximg + gi * cig * xcs + pqy[m] * xrs + pqx[m] * xps;
-                    } else {
-                        po[m] = 0;
-                        pqy[m] = -H - 1 - (int64_t)TC_CIL_TAPS; /* below any tap's row */
-                        pqx[m] = 0;
-                    }
-                }
-                ntap = 0;
-                const int64_t nky = pl->kyo[ry + 1] - pl->kyo[ry],
-                              nkx = pl->kxo[rx + 1] - pl->kxo[rx];
-                const int64_t *kyc = pl->kyc + pl->kyo[ry] * 3, *kxc = pl->kxc + pl->kxo[rx] * 3;
-                for (int64_t a = 0; a < nky; a++)
-                    for (int64_t bb = 0; bb < nkx; bb++) {
-                        const int64_t cy = kyc[3 * a + 1], cx = kxc[3 * bb + 1];
-                        const int64_t off = (kyc[3 * a + 2] * pl->isw + kxc[3 * bb + 2]) * xims +
-                                            cy * xrs + cx * xps;
-                        int any = 0;
-                        for (int m = 0; m < MR; m++) {
-                            /* unsigned: one compare per bound */
-                            const int in = (uint64_t)(pqy[m] + cy) < (uint64_t)H &&
-                                           (uint64_t)(pqx[m] + cx) < (uint64_t)W;
-                            xp[ntap * MR + m] = in ? c->x + (po[m] + off) : pl->c_zero;
-                            any |= in;
-                        }
-                        if (!any) continue;
-                        woff[ntap++] = (kyc[3 * a] * g->kw + kxc[3 * bb]) * cig * NR;
-                    }
-            }
         }
+        const int64_t npx = bk.npx, gi = bk.gi, ry = bk.ry, rx = bk.rx;
         if (npx <= 0) continue;
-        tc_cil_tile t = {xp, xcs, woff, ntap, cig,
+        const int64_t *pn = bk.pn, *pqy = bk.pqy, *pqx = bk.pqx;
+        tc_cil_tile t = {bk.xp, xcs, bk.woff, bk.ntap, cig,
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
                          pl->cbias + (gi * pl->c_nocb + ocb) * NR, out};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
@@ -188,8 +201,9 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-/* The staged tiles into y (NCHW), through the epilogue: per image, 16
- * channels' planes at a time, transposed in chunks of pixels. */
+/* The staged tiles into y (NCHW), through the epilogue: per image,
+ * TC_CIL_STAGE_CB channels' planes at a time, transposed in chunks of
+ * pixels. */
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e) {
     enum { CB = TC_CIL_STAGE_CB, PX = 256 };
     const run_ctx *c = ctx;

@@ -75,24 +75,18 @@ static void s2d_row_nhwc(const s2d_ctx *t, int64_t r) {
     const int64_t iy = py < hs ? tc_pad_index(mode, py - pl->ppt, H) : -1;
     const int64_t nj = rx < wsz ? tc_imin(xw, (wsz - rx - 1) / isw + 1) : 0;
     int64_t j = 0;
-    if (iy >= 0) {
-        if (t->from_nhwc) {
-            const float *sp = t->src + (n * H + iy) * W * C;
-            for (; j < nj; j++) {
-                const int64_t col =
-                    pl->pmode ? tc_pad_index(mode, rx + isw * j - pl->ppl, W) : rx + isw * j;
-                memcpy(d + j * C, sp + col * C, (size_t)C * sizeof(float));
-            }
-        } else if (!pl->pmode && isw <= 2) {
-            pl->ks->pack_cols(d, C, t->src + n * C * H * W + iy * W + rx, H * W, isw, nj, C);
-            j = nj;
-        } else {
-            const float *sp = t->src + n * C * H * W + iy * W;
-            for (; j < nj; j++) {
-                const int64_t col =
-                    pl->pmode ? tc_pad_index(mode, rx + isw * j - pl->ppl, W) : rx + isw * j;
-                for (int64_t ch = 0; ch < C; ch++) d[j * C + ch] = sp[ch * H * W + col];
-            }
+    if (iy >= 0 && !t->from_nhwc && !pl->pmode && isw <= 2) {
+        pl->ks->pack_cols(d, C, t->src + n * C * H * W + iy * W + rx, H * W, isw, nj, C);
+        j = nj;
+    } else if (iy >= 0) { /* pixel by pixel: channels-last input, a padding mode */
+        const int64_t cs = t->from_nhwc ? 1 : H * W, ps = t->from_nhwc ? C : 1;
+        const float *sp = t->src + n * C * H * W + iy * (t->from_nhwc ? W * C : W);
+        for (; j < nj; j++) {
+            const int64_t col =
+                pl->pmode ? tc_pad_index(mode, rx + isw * j - pl->ppl, W) : rx + isw * j;
+            if (t->from_nhwc) memcpy(d + j * C, sp + col * ps, (size_t)C * sizeof(float));
+            else
+                for (int64_t ch = 0; ch < C; ch++) d[j * C + ch] = sp[ch * cs + col];
         }
     }
     if (j < xw) memset(d + j * C, 0, (size_t)((xw - j) * C) * sizeof(float));

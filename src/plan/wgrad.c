@@ -354,32 +354,16 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-/* B' of image n from NCHW planes (zero padding, a full block): the planes
- * channels-innermost through 8 x 8 transposes first (small images leave
- * each phase row too short for them), then each phase row a run of pixel
- * copies. */
-static void pack_b_planes(const tc_wgrad *wg, float *panel, const float *src, int64_t n,
-                          int64_t cs) {
-    const tc_wgrad_problem *pb = &wg->pb;
-    const int64_t bw = wg->bw, H = pb->hb, W = pb->wb;
-    float t[WG_PLANE_FLOATS]; /* t[(y*W + x)*bw + c] */
-    wg->ks->pack_cols(t, bw, src, cs, 1, H * W, bw);
-    for (int64_t iy = 0; iy < wg->nry; iy++)
-        for (int64_t ix = 0; ix < wg->nrx; ix++) {
-            const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
-            float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
-            for (int64_t i = 0; i < h; i++) {
-                const int64_t yy = wg->res_y[iy] + pb->sh * i - pb->ppt;
-                for (int64_t j = 0; j < w; j++) {
-                    const int64_t xx = wg->res_x[ix] + pb->sw * j - pb->ppl;
-                    float *dd = d + (i * w + j) * bw;
-                    if (yy < 0 || yy >= H || xx < 0 || xx >= W)
-                        memset(dd, 0, (size_t)bw * sizeof(float));
-                    else
-                        memcpy(dd, t + (yy * W + xx) * bw, (size_t)bw * sizeof(float));
-                }
-            }
-        }
+/* One phase row of B' from planes already channels-innermost (t[(yy*W +
+ * x)*bw + c], row yy of B): dst[j*bw + c] for x = x0 + xs*j - pad, zeros
+ * outside. */
+static void plane_row(float *dst, const float *t, int64_t w, int64_t bw, int64_t x0, int64_t xs,
+                      int64_t pad, int64_t W) {
+    for (int64_t j = 0; j < w; j++) {
+        const int64_t x = x0 + xs * j - pad;
+        if (x < 0 || x >= W) memset(dst + j * bw, 0, (size_t)bw * sizeof(float));
+        else memcpy(dst + j * bw, t + x * bw, (size_t)bw * sizeof(float));
+    }
 }
 
 /* B': task = (group, block, image) -> per image (ry, rx): [n][i][j][bw] */
@@ -395,26 +379,33 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
         const int64_t cn = tc_imin(bw, wg->cbg - c0);
         const float *src = r->b + n * s.n + (g * wg->cbg + c0) * s.c;
         float *panel = r->bpack + blk * wg->b_panel;
-        if (s.w == 1 && s.h == pb->wb && cn == bw && pb->pmode == TCONV_PADDING_MODE_ZEROS &&
-            pb->hb * pb->wb * bw <= WG_PLANE_FLOATS) {
-            pack_b_planes(wg, panel, src, n, s.c);
-        } else {
-            for (int64_t iy = 0; iy < wg->nry; iy++)
-                for (int64_t ix = 0; ix < wg->nrx; ix++) {
-                    const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
-                    float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
-                    for (int64_t i = 0; i < h; i++) {
-                        const int64_t yy = tc_pad_index(
-                            pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt, pb->hb);
-                        if (yy < 0) {
-                            memset(d + i * w * bw, 0, (size_t)(w * bw) * sizeof(float));
-                            continue;
-                        }
+        /* NCHW planes with zero padding, a full block: transposed whole first
+         * (small images leave each phase row too short for the 8 x 8
+         * transposes), then each phase row is a run of pixel copies */
+        float tp[WG_PLANE_FLOATS];
+        const int planes = s.w == 1 && s.h == pb->wb && cn == bw &&
+                           pb->pmode == TCONV_PADDING_MODE_ZEROS &&
+                           pb->hb * pb->wb * bw <= WG_PLANE_FLOATS;
+        if (planes) wg->ks->pack_cols(tp, bw, src, s.c, 1, pb->hb * pb->wb, bw);
+        for (int64_t iy = 0; iy < wg->nry; iy++)
+            for (int64_t ix = 0; ix < wg->nrx; ix++) {
+                const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
+                float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw;
+                for (int64_t i = 0; i < h; i++) {
+                    const int64_t yy = tc_pad_index(pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt,
+                                                    pb->hb);
+                    if (yy < 0) {
+                        memset(d + i * w * bw, 0, (size_t)(w * bw) * sizeof(float));
+                        continue;
+                    }
+                    if (planes)
+                        plane_row(d + i * w * bw, tp + yy * pb->wb * bw, w, bw, wg->res_x[ix],
+                                  pb->sw, pb->ppl, pb->wb);
+                    else
                         pack_row(wg->ks, d + i * w * bw, src + yy * s.h, w, cn, bw, s.c, s.w,
                                  wg->res_x[ix], pb->sw, pb->ppl, pb->pmode, pb->wb);
-                    }
                 }
-        }
+            }
         if (r->sum_b) { /* the images together hold every element of B once */
             double *cs = r->csum + n * pb->cb + g * wg->cbg + c0;
             for (int64_t c = 0; c < cn; c++) cs[c] = 0.0;
