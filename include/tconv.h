@@ -418,10 +418,14 @@ TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation ac
  * the phase images of the padded input, made in the workspace), each data
  * gradient as the other operator's forward, the weight gradients on their
  * own kernels.  tconv_op_path names the routine the last reshape chose
- * ("phase", "phase-sw2", "phase-cil", "gemm-1x1", "wgrad"; "reference" where
- * a geometry falls back to it: an empty output, a stride beyond the output,
- * a padding mode's pad beyond the input), or "none" before the first
- * reshape. */
+ * ("phase", "phase-sw2", "phase-cil"; "gemm-1x1" for a 1x1 input and
+ * "gemm-window" for a layer whose one output pixel reads its whole input,
+ * as a k x k convolution of a k x k image; "wgrad", or "wgrad-dot" for the
+ * weight gradient of a thin NCHW layer: at most four input channels per
+ * group (conv2d) or output channels per group (conv_transpose2d); and
+ * "reference" where a geometry falls back to it: an empty output, a stride
+ * beyond the output, a padding mode's pad beyond the input), or "none"
+ * before the first reshape. */
 TCONV_API tconv_impl tconv_op_impl(const tconv_op *op);
 TCONV_API const char *tconv_op_path(const tconv_op *op);
 

@@ -18,6 +18,8 @@
 #define TC_WG_MR1 12
 #define TC_WG_MR2 12
 #define TC_WG_MR3 8
+#define TC_DOT_MR 4 /* dot tiles: a rows x b rows */
+#define TC_DOT_NC 4
 #define TC_WG_MR4 6
 #define TC_KSET tc_kernels_avx512
 typedef __m512 tc_v;
@@ -53,5 +55,6 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
 #include "gemm.inc"
 #include "cil.inc"
 #include "wgrad.inc"
+#include "dot.inc"
 #include "transpose.inc"
 #include "kernel_set.inc"

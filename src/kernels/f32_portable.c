@@ -15,6 +15,8 @@
 #define TC_WG_MR1 8
 #define TC_WG_MR2 6
 #define TC_WG_MR3 4
+#define TC_DOT_MR 3 /* dot tiles: a rows x b rows */
+#define TC_DOT_NC 3
 #define TC_WG_MR4 3
 #define TC_KSET tc_kernels_portable
 
@@ -84,5 +86,6 @@ static inline tc_v v_loadm(const float *p, tc_mk mk) {
 #include "gemm.inc"
 #include "cil.inc"
 #include "wgrad.inc"
+#include "dot.inc"
 #include "transpose.inc"
 #include "kernel_set.inc"

@@ -92,6 +92,21 @@ typedef void (*tc_wgrad_kernel)(const tc_wgrad_tile *t);
 #define TC_WG_TILE_MAX 512 /* floats of the largest MR x NR weight-gradient tile */
 #define TC_WG_MR_MAX 12    /* most rows of a weight-gradient tile */
 
+/* A dot tile: MR rows of a by NC rows of b, the reduction axis contiguous
+ * in both (kernels/dot.inc):
+ *   out[m][j] = init[m][j] (or 0) + sum over i < nimg, k < len of
+ *               a[i*a_is + m*a_rs + k] * b[i*b_is + j*b_rs + k]
+ * out, init: [MR][NC] (init may be out). */
+typedef struct tc_dot_tile {
+    const float *a, *b;
+    int64_t a_is, a_rs, b_is, b_rs;
+    int64_t nimg, len;
+    const float *init;
+    float *out;
+} tc_dot_tile;
+typedef void (*tc_dot_kernel)(const tc_dot_tile *t);
+#define TC_DOT_MAX 4 /* most rows of either side of a dot tile */
+
 typedef struct tc_kernel_set {
     tconv_impl impl;
     int vl;      /* lanes */
@@ -118,6 +133,9 @@ typedef struct tc_kernel_set {
     /* [NRV-1][MR-1]: NRV lane vectors x MR rows, MR <= wgrad_mr[NRV-1] */
     tc_wgrad_kernel wgrad[4][TC_WG_MR_MAX];
     int wgrad_mr[4];
+    /* [MR-1][NC-1], MR <= dot_mr, NC <= dot_nc */
+    tc_dot_kernel dot[TC_DOT_MAX][TC_DOT_MAX];
+    int dot_mr, dot_nc;
 } tc_kernel_set;
 
 extern const tc_kernel_set tc_kernels_portable;

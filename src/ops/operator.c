@@ -285,7 +285,7 @@ static tconv_status plan_pass(tconv_op *op) {
     if (op->pass == TCONV_PASS_BACKWARD_WEIGHT) {
         tc_wgrad_problem wp;
         if (!op->wgrad || !row->lower_wgrad(g, &wp)) return TCONV_OK;
-        tconv_status st = tc_wgrad_reshape(op->wgrad, &wp, op->opt.layout,
+        tconv_status st = tc_wgrad_reshape(op->wgrad, &wp, op->opt.layout, row->db_of_a,
                                            &op->workspace_bytes, &path);
         if (st) return st;
         atomic_store(&op->path, path);

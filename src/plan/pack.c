@@ -97,77 +97,100 @@ int tc_pack_phase(tc_plan *pl, int mr) {
 }
 
 
-/* 1x1-input GEMM: per group, a (cig x cog*Hout*Wout) matrix whose columns
- * are the output's elements in memory order ((oc, pixel) for NCHW, (pixel,
- * oc) for NHWC), in blocks of GN columns: [g][cb][ic][GN], zero where no
- * tap reaches; the bias likewise per column. */
+/* The dense-layer GEMM: per group, a (cig*H*W x cog*Hout*Wout) matrix
+ * whose rows are the group's input elements in memory order ((ic, pixel)
+ * for NCHW, (pixel, ic) for NHWC) and whose columns are the output's
+ * ((oc, pixel) for NCHW, (pixel, oc) for NHWC): in blocks of GN columns,
+ * [g][cb][row][GN], zero past the last column; or, for the dot kernels (a
+ * few columns), each column's rows contiguous, [g][col][row].  The bias
+ * likewise per column. */
 typedef struct gemm_fill_ctx {
     const tc_plan *pl;
     float *pk;
 } gemm_fill_ctx;
 
-/* task = (group, input channel): its row of the panel in every column block */
+/* task = (group, input channel): its rows of the panel in every column */
 static void gemm_fill_rows(void *ctx, int64_t b, int64_t e) {
     const gemm_fill_ctx *c = ctx;
     const tc_plan *pl = c->pl;
     const int GN = pl->ks->gemm_nv * pl->ks->vl;
-    const int64_t cig = pl->cig, ncb = pl->g_ncb;
+    const int64_t cig = pl->cig, ncol = pl->g_cols, ihw = pl->g_ih * pl->g_iw, k = cig * ihw;
     for (int64_t task = b; task < e; task++) {
         const int64_t gi = task / cig, ic = task % cig;
-        const float *row = pl->wsrc + (gi * cig + ic) * pl->cog * pl->kk;
-        for (int64_t cb = 0; cb < ncb; cb++) {
-            float *d = c->pk + ((gi * ncb + cb) * cig + ic) * GN;
-            const int64_t *src = pl->g_src + cb * GN;
-            for (int j = 0; j < GN; j++) d[j] = src[j] < 0 ? 0.0f : row[src[j]];
+        const float *wrow = pl->wsrc + (gi * cig + ic) * pl->cog * pl->kk;
+        for (int64_t pix = 0; pix < ihw; pix++) {
+            const int64_t row = pl->g_nhwc ? pix * cig + ic : ic * ihw + pix;
+            const int64_t *src = pl->g_src + pix * ncol;
+            if (pl->g_dot) {
+                for (int64_t col = 0; col < ncol; col++)
+                    c->pk[(gi * ncol + col) * k + row] = src[col] < 0 ? 0.0f : wrow[src[col]];
+                continue;
+            }
+            for (int64_t c0 = 0; c0 < ncol; c0 += GN) { /* block c0 / GN, row `row` */
+                float *d = c->pk + (gi * ncol + c0) * k + row * GN;
+                for (int j = 0; j < GN; j++) d[j] = src[c0 + j] < 0 ? 0.0f : wrow[src[c0 + j]];
+            }
         }
     }
 }
 
-/* The gemm panel for the plan's output size and layout (pl->g_src) into
+/* The gemm panel for the plan's sizes and layout (pl->g_src) into
  * pl->gpack and its per-column bias into pl->gbias. */
 static void fill_gemm(tc_plan *pl) {
-    const int GN = pl->ks->gemm_nv * pl->ks->vl;
     const int64_t cog = pl->cog, nc = cog * pl->g_h * pl->g_w, hw = pl->g_h * pl->g_w;
     for (int64_t gi = 0; gi < pl->groups; gi++)
-        for (int64_t col = 0; col < pl->g_ncb * GN; col++) {
+        for (int64_t col = 0; col < pl->g_cols; col++) {
             const int64_t ocg = pl->g_nhwc ? col % cog : col / hw;
-            pl->gbias[gi * pl->g_ncb * GN + col] = col < nc ? pl->bias[gi * cog + ocg] : 0.0f;
+            pl->gbias[gi * pl->g_cols + col] = col < nc ? pl->bias[gi * cog + ocg] : 0.0f;
         }
     gemm_fill_ctx c = {pl, pl->gpack};
     tc_parallel_for(pl->nthreads, pl->groups * pl->cig, gemm_fill_rows, &c);
 }
 
-/* Where each column of the panel takes its weight: columns in output
- * memory order ((oc, pixel) for NCHW, (pixel, oc) for NHWC); with a 1x1
- * input, output row oy takes tap ky = (oy + ph) / dh where that divides
- * and is a kernel row, likewise columns. */
+/* Where each (input pixel, column) entry of the panel takes its weight:
+ * src[pix][col] = oc*kk + tap in a weight row, -1 past the last column;
+ * columns in output memory order.  Input pixel (iy, ix) reaches output
+ * pixel (oy, ox) through ky = (oy + ph - iy*sh) / dh (dense_layer in
+ * plan.c has checked that it is a kernel row), likewise kx. */
 static void gemm_columns(const tc_plan *pl, int64_t *src, int64_t ncols) {
     const tc_geom *g = &pl->pb.g;
     const int64_t cog = pl->cog, hw = g->h_out * g->w_out, nc = cog * hw;
-    for (int64_t col = 0; col < ncols; col++) {
-        src[col] = -1;
-        if (col >= nc) continue;
-        const int64_t ocg = pl->g_nhwc ? col % cog : col / hw, pix = pl->g_nhwc ? col / cog : col % hw;
-        const int64_t ty = pix / g->w_out + g->ph, tx = pix % g->w_out + g->pw;
-        if (ty % g->dh || tx % g->dw) continue;
-        const int64_t ky = ty / g->dh, kx = tx / g->dw;
-        if (ky < g->kh && kx < g->kw) src[col] = ocg * pl->kk + ky * g->kw + kx;
+    for (int64_t pix = 0; pix < g->h_in * g->w_in; pix++) {
+        const int64_t iy = pix / g->w_in, ix = pix % g->w_in;
+        for (int64_t col = 0; col < ncols; col++) {
+            int64_t *s = src + pix * ncols + col;
+            *s = -1;
+            if (col >= nc) continue;
+            const int64_t ocg = pl->g_nhwc ? col % cog : col / hw;
+            const int64_t opix = pl->g_nhwc ? col / cog : col % hw;
+            const int64_t ty = opix / g->w_out + g->ph - iy * g->sh;
+            const int64_t tx = opix % g->w_out + g->pw - ix * g->sw;
+            if (ty < 0 || tx < 0 || ty % g->dh || tx % g->dw) continue;
+            const int64_t ky = ty / g->dh, kx = tx / g->dw;
+            if (ky < g->kh && kx < g->kw) *s = ocg * pl->kk + ky * g->kw + kx;
+        }
     }
 }
 
 tconv_status tc_pack_gemm(tc_plan *pl) {
     const tc_geom *g = &pl->pb.g;
     const int nhwc = pl->layout == TCONV_LAYOUT_NHWC;
-    if (pl->gpack && pl->g_h == g->h_out && pl->g_w == g->w_out && pl->g_nhwc == nhwc)
+    if (pl->gpack && pl->g_h == g->h_out && pl->g_w == g->w_out && pl->g_ih == g->h_in &&
+        pl->g_iw == g->w_in && pl->g_nhwc == nhwc)
         return TCONV_OK;
     const int GN = pl->ks->gemm_nv * pl->ks->vl;
-    const int64_t ncb = (pl->cog * g->h_out * g->w_out + GN - 1) / GN;
+    /* H*W*Hout*Wout <= kk (dense_layer): these products stay within the weights' size */
+    const int64_t ihw = g->h_in * g->w_in, nc = pl->cog * g->h_out * g->w_out;
+    /* a quarter of the GEMM's lanes or fewer in use, and rows enough to
+     * fill vectors: the dot kernels, the rows in the lanes */
+    const int dot = pl->ks->dot[0][0] && nc * 4 <= GN && pl->cig * ihw >= pl->ks->vl;
+    const int64_t ncol = dot ? nc : (nc + GN - 1) / GN * GN;
     int64_t numel;
-    if (tc_mul_overflow(g->groups * ncb, pl->cig * GN, &numel) || numel > (int64_t)1 << 40)
-        return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights for a 1x1 input do not fit");
+    if (tc_mul_overflow(g->groups * ncol, pl->cig * ihw, &numel) || numel > (int64_t)1 << 40)
+        return tc_fail(TCONV_ERROR_OVERFLOW, "gemm weights of a dense layer do not fit");
     float *pk = malloc(((size_t)numel + 1) * sizeof(float));
-    float *bi = malloc((size_t)(g->groups * ncb * GN) * sizeof(float) + 1);
-    int64_t *src = malloc((size_t)(ncb * GN) * sizeof(int64_t));
+    float *bi = malloc((size_t)(g->groups * ncol) * sizeof(float) + 1);
+    int64_t *src = malloc((size_t)(ihw * ncol) * sizeof(int64_t));
     if (!pk || !bi || !src) {
         free(pk);
         free(bi);
@@ -182,10 +205,13 @@ tconv_status tc_pack_gemm(tc_plan *pl) {
     pl->g_src = src;
     pl->g_h = g->h_out;
     pl->g_w = g->w_out;
+    pl->g_ih = g->h_in;
+    pl->g_iw = g->w_in;
     pl->g_nhwc = nhwc;
-    pl->g_ncb = ncb;
+    pl->g_dot = dot;
+    pl->g_cols = ncol;
     pl->g_numel = numel;
-    gemm_columns(pl, src, ncb * GN);
+    gemm_columns(pl, src, ncol);
     fill_gemm(pl);
     return TCONV_OK;
 }

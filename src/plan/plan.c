@@ -100,13 +100,29 @@ static void tap_lists(int64_t kn, int64_t d, int64_t p, int64_t s, int64_t si, i
     off[0] = 0;
 }
 
-/* With a 1x1 input, output row oy takes tap ky = (oy + ph) / dh when that
- * divides and is a kernel row; likewise columns. */
-static int every_pixel_reached(const tc_geom *g) {
-    for (int64_t oy = 0; oy < g->h_out; oy++)
-        if ((oy + g->ph) % g->dh || (oy + g->ph) / g->dh >= g->kh) return 0;
-    for (int64_t ox = 0; ox < g->w_out; ox++)
-        if ((ox + g->pw) % g->dw || (ox + g->pw) / g->dw >= g->kw) return 0;
+/* Whether the layer is one dense matrix no larger than its kernel: every
+ * (input pixel, output pixel) pair joined by exactly the tap ky = (oy + ph
+ * - iy*sh) / dh (likewise columns), with H*W*Hout*Wout <= kh*kw.  A 1x1
+ * input whose every output pixel takes a tap is one; a convolution whose
+ * single output pixel reads its whole input is another.  A pair no tap
+ * joins would be a structural zero multiplying the input (0 * inf = NaN
+ * where no product exists): those layers take the other paths. */
+static int dense_layer(const tc_geom *g, int64_t kk) {
+    int64_t in, out, all;
+    if (g->h_in <= 0 || g->w_in <= 0 || g->h_out <= 0 || g->w_out <= 0 ||
+        tc_mul_overflow(g->h_in, g->w_in, &in) || tc_mul_overflow(g->h_out, g->w_out, &out) ||
+        tc_mul_overflow(in, out, &all) || all > kk)
+        return 0;
+    for (int64_t iy = 0; iy < g->h_in; iy++)
+        for (int64_t oy = 0; oy < g->h_out; oy++) {
+            const int64_t t = oy + g->ph - iy * g->sh;
+            if (t < 0 || t % g->dh || t / g->dh >= g->kh) return 0;
+        }
+    for (int64_t ix = 0; ix < g->w_in; ix++)
+        for (int64_t ox = 0; ox < g->w_out; ox++) {
+            const int64_t t = ox + g->pw - ix * g->sw;
+            if (t < 0 || t % g->dw || t / g->dw >= g->kw) return 0;
+        }
     return 1;
 }
 
@@ -128,14 +144,12 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     pl->ppr = pl->pmode ? pb->ppr : 0;
     *ws_bytes = 0;
     const int s2d = pl->ish > 1 || pl->isw > 1 || pl->pmode;
-    /* The 1x1-input GEMM packs cig x (cog*Hout*Wout) weights: only when the
-     * output is no larger than the kernel (dilation or output_padding can
-     * make it far larger, mostly taps-free, and the packing unbounded), and
-     * every output pixel takes a tap (a structural zero would multiply the
-     * input: 0 * inf = NaN where no product exists). */
-    if (!s2d && g->h_in == 1 && g->w_in == 1 && g->h_out * g->w_out <= pl->kk && g->ph >= 0 &&
-        g->pw >= 0 && every_pixel_reached(g)) {
-        *path = "gemm-1x1";
+    /* The dense-matrix GEMM packs cig*H*W x cog*Hout*Wout weights, at most
+     * the kernel's.  Channels-last input with groups and more than one
+     * pixel would leave a group's rows strided: not this path. */
+    if (!s2d && (g->h_in * g->w_in == 1 || layout == TCONV_LAYOUT_NCHW || g->groups == 1) &&
+        dense_layer(g, pl->kk)) {
+        *path = g->h_in == 1 && g->w_in == 1 ? "gemm-1x1" : "gemm-window";
         return tc_plan_gemm(pl);
     }
     /* the images the kernels read: the input, or its phase images;

@@ -13,8 +13,8 @@
  *    forward of conv_transpose2d and the backward data of conv2d are this
  *    directly; the forward of conv2d and the backward data of
  *    conv_transpose2d are convolutions, lowered by tc_lower_convolution.
- *    Planned by plan.c onto the phase, channels-in-lanes and 1x1-GEMM
- *    paths (phase.c, cil.c, gemm1x1.c).
+ *    Planned by plan.c onto the phase, channels-in-lanes and dense-GEMM
+ *    paths (phase.c, cil.c, gemm_dense.c: 1x1 inputs and other dense layers).
  *
  *  - tc_wgrad_problem, a weight gradient (wgrad.c):
  *      dw[a, b % cbg, ky, kx] = sum over n, qy, qx of
@@ -128,10 +128,10 @@ typedef struct tc_wgrad tc_wgrad;
 tconv_status tc_wgrad_create(tconv_impl impl, tc_wgrad **out);
 void tc_wgrad_free(tc_wgrad *wg);
 tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_layout layout,
-                              size_t *ws_bytes, const char **path);
+                              int db_of_a, size_t *ws_bytes, const char **path);
 /* dw: (ca, cb/groups, kh, kw), overwritten or (accumulate) added to; the
  * result does not depend on nthreads.  db (may be NULL): the channel sums
- * of A (db_of_a) or of B, same rule.  Runs may go on at once, each with
+ * of A (db_of_a, as at the reshape) or of B, same rule.  Runs may go on at once, each with
  * its own workspace. */
 void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
                   int db_of_a, void *ws, int nthreads, int accumulate);

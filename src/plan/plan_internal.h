@@ -47,11 +47,13 @@ struct tc_plan {
     /* phase path: weights packed [g][ocb][ky][kx][ic][MRb] for MR = mr */
     int mr;
     float *wpack;
-    /* gemm path: packed for output size (g_h, g_w) and layout g_nhwc */
-    int64_t g_h, g_w, g_ncb, g_numel;
-    int g_nhwc;
+    /* gemm path (a dense layer): packed for input size (g_ih, g_iw), output
+     * size (g_h, g_w) and layout g_nhwc; g_cols columns per group (the
+     * output's, rounded up to GN unless g_dot: the dot kernels) */
+    int64_t g_h, g_w, g_ih, g_iw, g_cols, g_numel;
+    int g_nhwc, g_dot;
     float *gpack, *gbias;
-    int64_t *g_src; /* per column (g_ncb * GN): oc*kk + tap in a weight row, -1: none */
+    int64_t *g_src; /* [input pixel][g_cols]: oc*kk + tap in a weight row, -1: none */
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
@@ -181,6 +183,25 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);
+
+/* ---- wgrad_dot.c: the weight gradient of a layer thin on B's side ---- */
+typedef struct tc_wdot {
+    int on;
+    int mr, nc;                       /* dot tile */
+    int64_t cag, cbg, cols, len;      /* columns = cbg*kh*kw, len = A's pixels */
+    int64_t rows;                     /* Bt rows: the columns, then ones when db is of A */
+    int64_t ipc, nchunk, nab, ncb;    /* images per chunk, chunks, blocks */
+    size_t bt_bytes, sum_bytes;
+} tc_wdot;
+/* 1 when pb (in layout) takes this path: fills d and *ws_bytes; db_of_a:
+ * the bias gradient, if asked for, is A's channel sums (see tc_wgrad_run) */
+int tc_wdot_reshape(tc_wdot *d, const tc_kernel_set *ks, const tc_wgrad_problem *pb,
+                    tconv_layout layout, int db_of_a, size_t *ws_bytes);
+/* dw (ca, cbg, kh, kw) and, when the reshape had db_of_a and db is not
+ * NULL, db (ca), overwritten or added to (accumulate); dw not NULL */
+void tc_wdot_run(const tc_wdot *d, const tc_kernel_set *ks, const tc_wgrad_problem *pb,
+                 const float *a, const float *b, float *dw, float *db, void *ws, int nt,
+                 int accumulate);
 
 tconv_status tc_plan_oom(void);
 

@@ -46,6 +46,7 @@
 
 struct tc_wgrad {
     const tc_kernel_set *ks;
+    const tc_eltwise_kernels *ek; /* the same ISA's: channel sums of NCHW planes */
     tc_wgrad_problem pb;
     tconv_layout layout;
     int a_lanes;        /* A is the lane operand (B broadcast), else B is */
@@ -71,6 +72,7 @@ struct tc_wgrad {
     /* the bias gradient of B comes from B's packing only when its images
      * hold every element of B once (every row and column residue used) */
     int b_complete;
+    tc_wdot dot; /* a layer thin on B's side: wgrad_dot.c instead */
 };
 
 void tc_wgrad_free(tc_wgrad *wg) {
@@ -91,6 +93,7 @@ tconv_status tc_wgrad_create(tconv_impl impl, tc_wgrad **out) {
     tc_wgrad *wg = calloc(1, sizeof *wg);
     if (!wg) return tc_fail(TCONV_ERROR_OUT_OF_MEMORY, "out of memory creating the weight pass");
     wg->ks = tc_kernels_for(impl);
+    wg->ek = tc_eltwise_for(impl);
     *out = wg;
     return TCONV_OK;
 }
@@ -136,13 +139,17 @@ static int64_t residues(int64_t kn, int64_t s, int64_t d, int64_t p, int64_t **r
 }
 
 tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_layout layout,
-                              size_t *ws_bytes, const char **path) {
+                              int db_of_a, size_t *ws_bytes, const char **path) {
     wg->pb = *pb;
     wg->layout = layout;
     const tc_kernel_set *ks = wg->ks;
     const int VL = ks->vl;
     wg->cag = pb->ca / pb->groups;
     wg->cbg = pb->cb / pb->groups;
+    if (tc_wdot_reshape(&wg->dot, ks, pb, layout, db_of_a, ws_bytes)) {
+        *path = "wgrad-dot";
+        return TCONV_OK;
+    }
     /* the tile: which operand takes the lanes, and how many vectors */
     double best = -1;
     for (int al = 0; al < 2; al++)
@@ -550,7 +557,18 @@ static void bias_worker(void *ctx, int64_t b, int64_t e) {
                   W = r->db_of_a ? pb->wa : pb->wb;
     const float *src = r->db_of_a ? r->a : r->b;
     const tc_strides s = strides_of(wg, C, H, W);
+    const int planes = s.w == 1 && s.h == W && r->wg->ek;
     for (int64_t c = b; c < e; c++) {
+        if (planes) { /* NCHW: each image's plane is one vectorised run */
+            double v = 0.0, sq = 0.0;
+            for (int64_t n = 0; n < pb->n; n++) {
+                double pv = 0.0;
+                r->wg->ek->sum_sumsq(src + n * s.n + c * s.c, H * W, &pv, &sq);
+                v += pv;
+            }
+            r->db[c] = r->accumulate ? (float)((double)r->db[c] + v) : (float)v;
+            continue;
+        }
         double acc[4] = {0, 0, 0, 0};
         for (int64_t n = 0; n < pb->n; n++)
             for (int64_t y = 0; y < H; y++) {
@@ -568,6 +586,22 @@ static void bias_worker(void *ctx, int64_t b, int64_t e) {
 void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
                   int db_of_a, void *ws, int nthreads, int accumulate) {
     const tc_wgrad_problem *pb = &wg->pb;
+    const double flops = 2.0 * pb->n * pb->ha * pb->wa * wg->cag * wg->cbg * pb->groups *
+                         pb->kh * pb->kw;
+    int nt = nthreads;
+    if (nt > 1 && flops / 2e6 < nt) nt = flops < 2e6 ? 1 : (int)(flops / 2e6);
+    if (nt < 1) nt = 1;
+    const int64_t C = db_of_a ? pb->ca : pb->cb;
+    if (wg->dot.on) { /* db of A comes with dw (a row of ones), else on its own */
+        wg_run r = {.wg = wg, .a = a, .b = b, .db = db, .accumulate = accumulate,
+                    .db_of_a = db_of_a};
+        const int db_with_dw = dw && db_of_a && wg->dot.rows > wg->dot.cols;
+        if (db && !db_with_dw) tc_parallel_for(nt, C, bias_worker, &r);
+        if (dw)
+            tc_wdot_run(&wg->dot, wg->ks, pb, a, b, dw, db_with_dw ? db : NULL, ws, nt,
+                        accumulate);
+        return;
+    }
     uintptr_t p = ((uintptr_t)ws + 63) & ~(uintptr_t)63;
     float *apack = (float *)p;
     p = ((uintptr_t)apack + wg->a_bytes + 63) & ~(uintptr_t)63;
@@ -579,12 +613,6 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
         r.sum_a = db_of_a;
         r.sum_b = !db_of_a && wg->b_complete;
     }
-    const double flops = 2.0 * pb->n * pb->ha * pb->wa * wg->cag * wg->cbg * pb->groups *
-                         pb->kh * pb->kw;
-    int nt = nthreads;
-    if (nt > 1 && flops / 2e6 < nt) nt = flops < 2e6 ? 1 : (int)(flops / 2e6);
-    if (nt < 1) nt = 1;
-    const int64_t C = db_of_a ? pb->ca : pb->cb;
     if (db && !r.sum_a && !r.sum_b) tc_parallel_for(nt, C, bias_worker, &r);
     if (!dw) return;
     tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);

@@ -16,6 +16,12 @@ static const int64_t cases[][12] = {
     /* the DCGAN discriminator's middle layer (zero padding): whole planes
      * packed by transposes */
     {3, 64, 8, 8, 128, 4, 4, 2, 2, 1, 1, 1},
+    /* one to four input channels per group: the pixels in the lanes
+     * (the discriminator's first layer), every padding mode, groups, a
+     * last vector of a row short */
+    {5, 1, 16, 16, 24, 4, 4, 2, 2, 1, 1, 1}, {3, 4, 13, 11, 6, 3, 3, 1, 1, 1, 1, 2},
+    {2, 1, 20, 20, 9, 3, 3, 1, 1, 1, 1, 1},  {4, 2, 12, 12, 7, 4, 4, 2, 2, 1, 1, 1},
+    {2, 3, 9, 10, 5, 3, 3, 1, 1, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
@@ -31,6 +37,13 @@ int main(void) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         ot_case c = ot_cv_case(cases[i]);
         c.cv.padding_mode = modes[i % 4];
+        c.bias = (int)(i % 3 != 2); /* with and without grad_bias */
+        const int64_t *k = cases[i];
+        /* few input channels per group against at least 32 output pixels
+         * (two vectors on every ISA): the pixels in the lanes */
+        const int64_t ho = (k[2] + 2 * k[9] - k[5]) / k[7] + 1, wo = (k[3] + 2 * k[10] - k[6]) / k[8] + 1;
+        if (k[1] / k[11] <= 4 && k[1] / k[11] * k[5] * k[6] <= 32 && ho * wo >= 32)
+            c.expect_path = "wgrad-dot";
         ot_run(&c, TCONV_PASS_BACKWARD_WEIGHT, seed++, &st);
     }
     for (int i = 0; i < 200; i++) {

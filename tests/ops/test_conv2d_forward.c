@@ -19,8 +19,13 @@ static const int64_t cases[][12] = {
     {3, 9, 11, 11, 9, 5, 5, 1, 1, 2, 2, 9},    {1, 27, 7, 70, 27, 3, 1, 1, 1, 1, 0, 27},
     /* small outputs, many channels: channels in lanes, strided ones on the
      * phase images, pixel blocks running across images */
-    {5, 16, 7, 7, 56, 4, 4, 2, 2, 1, 1, 1},   {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},
+    {5, 16, 7, 7, 56, 4, 4, 2, 2, 1, 1, 1},   {3, 12, 5, 5, 50, 4, 4, 1, 1, 0, 0, 1},
     {2, 16, 9, 9, 96, 3, 3, 3, 3, 1, 1, 2},   {4, 9, 6, 5, 49, 3, 3, 2, 2, 1, 1, 1},
+    /* a k x k convolution of a k x k input (a discriminator's last layer):
+     * one GEMM; with few outputs the dot kernels (a short last block of
+     * images and of columns, rows not a whole number of vectors) */
+    {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},   {7, 64, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1},
+    {5, 7, 3, 3, 6, 3, 3, 1, 1, 0, 0, 1},     {2, 16, 3, 3, 8, 3, 3, 1, 1, 0, 0, 2},
 };
 
 /* padding modes on the fixed cases */
@@ -38,6 +43,8 @@ int main(void) {
         const int64_t *k = cases[i];
         if (k[11] > 1 && k[1] == k[11] && k[4] == k[11]) c.expect_path = "phase-dw";
         if (k[4] / k[11] >= 48 && k[1] / k[11] >= 8 && k[5] * k[6] > 1) c.expect_path = "phase-cil";
+        if (k[2] == k[5] && k[3] == k[6] && k[7] == 1 && k[8] == 1 && k[9] == 0 && k[10] == 0)
+            c.expect_path = "gemm-window";
         c.cv.padding_mode = modes[i % 4];
         ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
     }
