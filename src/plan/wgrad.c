@@ -451,9 +451,10 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
         const int64_t a0 = ar * wg->apr, a1 = tc_imin(wg->nab, a0 + wg->apr);
         float *sums = unit_sums(r, split, bu);
-        memset(sums + a0 * kk * tile, 0, (size_t)((a1 - a0) * kk * tile) * sizeof(float));
         const float *bp = r->bpack + (g * wg->nbb + bblk) * wg->b_panel;
         const int64_t r0 = split * wg->rows_per_split, r1 = tc_imin(rows, r0 + wg->rows_per_split);
+        if (r0 >= r1) /* no pixels: no chunk starts the sums */
+            memset(sums + a0 * kk * tile, 0, (size_t)((a1 - a0) * kk * tile) * sizeof(float));
         for (int64_t q = r0; q < r1;) {
             /* the chunk: nimg whole images, or rows [qy0, qy0 + nrow) of one */
             const int64_t n = q / ha, qy0 = q % ha;
@@ -464,6 +465,8 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
             } else {
                 nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), r1 - q);
             }
+            /* the unit's first chunk starts its sums (no pass zeroing them first) */
+            const int first = q == r0;
             for (int64_t ablk = a0; ablk < a1; ablk++) {
                 const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
                 for (int64_t tap = 0; tap < kk; tap++) {
@@ -474,12 +477,15 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
                     /* rows with 0 <= qy + cy < ih, columns likewise */
                     const int64_t ya = tc_imax(qy0, -cy), yb = tc_imin(qy0 + nrow, ih - cy);
                     const int64_t xa = tc_imax(0, -cx), xb = tc_imin(pb->wa, iw - cx);
-                    if (ya >= yb || xa >= xb) continue;
+                    float *out = sums + (ablk * kk + tap) * tile;
+                    if (ya >= yb || xa >= xb) {
+                        if (first) memset(out, 0, (size_t)tile * sizeof(float));
+                        continue;
+                    }
                     const float *img = bp + wg->img_off[iy * wg->nrx + ix] * pb->n * wg->bw;
                     const float *pa = ap + n * a_is + (ya * pb->wa + xa) * wg->aw;
                     const float *pbb = img + ((n * ih + ya + cy) * iw + xa + cx) * wg->bw;
                     const int64_t b_is = ih * iw * wg->bw, b_rs = iw * wg->bw;
-                    float *out = sums + (ablk * kk + tap) * tile;
                     const tc_wgrad_tile t = {
                         .s = wg->a_lanes ? pbb : pa,
                         .l = wg->a_lanes ? pa : pbb,
@@ -490,7 +496,7 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
                         .nimg = nimg,
                         .nrows = yb - ya,
                         .ncols = xb - xa,
-                        .init = out,
+                        .init = first ? NULL : out,
                         .out = out,
                     };
                     kern(&t);
@@ -520,18 +526,23 @@ static void finish_worker(void *ctx, int64_t b, int64_t e) {
                 const float *p = unit_sums(r, sp, bu) + off;
                 for (int64_t i = 0; i < nt * tile; i++) sum[i] += p[i];
             }
-            for (int64_t m = 0; m < wg->mr; m++)
-                for (int64_t j = 0; j < nr; j++) {
-                    const int64_t ai = ablk * wg->aw + (wg->a_lanes ? j : m);
-                    const int64_t bi = bblk * wg->bw + (wg->a_lanes ? m : j);
-                    if (ai >= wg->cag || bi >= wg->cbg) continue;
-                    float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + t0;
-                    const float *v = sum + m * nr + j;
-                    if (r->accumulate)
-                        for (int64_t k = 0; k < nt; k++) d[k] += v[k * tile];
-                    else
-                        for (int64_t k = 0; k < nt; k++) d[k] = v[k * tile];
+            for (int64_t m = 0; m < wg->mr; m++) {
+                /* row m of the tile: NR lanes j, each a run of nt taps in dw */
+                const int64_t a0 = ablk * wg->aw, b0 = bblk * wg->bw;
+                const int64_t ai = a0 + (wg->a_lanes ? 0 : m), bi = b0 + (wg->a_lanes ? m : 0);
+                if (ai >= wg->cag || bi >= wg->cbg) continue;
+                const int64_t nj = tc_imin(nr, wg->a_lanes ? wg->cag - a0 : wg->cbg - b0);
+                /* lane j's run: j steps A channels (a_lanes) or B channels */
+                const int64_t js = wg->a_lanes ? wg->cbg * kk : kk;
+                float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + t0;
+                const float *v = sum + m * nr;
+                if (!r->accumulate) { /* a transpose: [tap][j] -> [j][tap] */
+                    wg->ks->pack_cols(d, js, v, tile, 1, nj, nt);
+                    continue;
                 }
+                for (int64_t j = 0; j < nj; j++)
+                    for (int64_t k = 0; k < nt; k++) d[j * js + k] += v[k * tile + j];
+            }
         }
     }
 }
