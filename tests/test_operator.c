@@ -613,6 +613,65 @@ static void test_wgrad_nonfinite_threads(tconv_impl impl) {
     free(dy);
 }
 
+/* New weights through tconv_op_set_weights, copied and scanned in chunks
+ * over threads: weights of 2.25 scan chunks, an infinity in the last
+ * chunk, give what an operator created with them gives (NaN in the same
+ * places, the same values elsewhere), at 1 and 2 threads. */
+static void sw_run(tconv_impl impl, int threads, const float *w0, const float *w, const float *x,
+                   float *y) {
+    tconv_conv2d_params p;
+    tconv_conv2d_params_init(&p, 128, 128, 3, 3);
+    p.padding[0] = p.padding[1] = 1;
+    tconv_options o;
+    tconv_options_init(&o);
+    o.impl = impl;
+    o.num_threads = threads;
+    tconv_op *op = NULL;
+    CHECK_MSG(tconv_conv2d_create(&p, w0 ? w0 : w, NULL, &o, &op) == TCONV_OK, "create: %s",
+              tconv_last_error());
+    if (!op) return;
+    const int64_t in[4] = {1, 128, 4, 4};
+    int64_t out[4];
+    size_t ws = 0;
+    CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+    if (w0) CHECK_MSG(tconv_op_set_weights(op, w, NULL) == TCONV_OK, "set: %s", tconv_last_error());
+    void *wk = ws ? malloc(ws) : NULL;
+    tu_poison(y, 128 * 16);
+    CHECK_MSG(tconv_op_run(op, x, y, wk) == TCONV_OK, "run: %s", tconv_last_error());
+    free(wk);
+    tconv_op_destroy(op);
+}
+
+static void test_set_weights_nonfinite(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 970 + impl);
+    const int64_t wn = 128 * 128 * 9; /* 2.25 chunks of 65536 */
+    float *w0 = tu_alloc(wn), *w = tu_alloc(wn), *x = tu_alloc(128 * 16);
+    float want[128 * 16], got[128 * 16];
+    tu_fill(&r, w0, wn);
+    tu_fill(&r, w, wn);
+    tu_fill(&r, x, 128 * 16);
+    for (int bad = 0; bad < 2; bad++) {
+        if (bad) w[wn - 100] = INFINITY; /* output channel 127 */
+        sw_run(impl, 1, NULL, w, x, want);
+        for (int t = 1; t <= 2; t++) {
+            sw_run(impl, t, w0, w, x, got);
+            int nans = 0, same = 1;
+            for (int i = 0; i < 128 * 16; i++) {
+                nans += isnan(want[i]) != 0;
+                same &= isnan(want[i]) ? isnan(got[i]) != 0 : want[i] == got[i];
+            }
+            CHECK_MSG(same, "impl %s, %d threads, %s weights: set_weights differs from create",
+                      tconv_impl_name(impl), t, bad ? "non-finite" : "finite");
+            CHECK_MSG(bad ? nans > 0 : nans == 0, "impl %s: %d NaN outputs", tconv_impl_name(impl),
+                      nans);
+        }
+    }
+    free(w0);
+    free(w);
+    free(x);
+}
+
 int main(void) {
     tconv_impl impls[8];
     int n = tu_impls(impls);
@@ -626,6 +685,7 @@ int main(void) {
         test_1x1_inputs(impls[i]);
         test_workspace_overlap(impls[i]);
         test_wgrad_nonfinite_threads(impls[i]);
+        test_set_weights_nonfinite(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

@@ -583,13 +583,13 @@ tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float
     if (!atomic_compare_exchange_strong(&op->state, &expected, -1))
         return tc_fail(TCONV_ERROR_INVALID_STATE,
                        "tconv_op_set_weights called while the operator is in use");
-    memcpy(op->weight, weight, (size_t)op->weight_numel * sizeof(float));
+    const int nt = tc_resolve_threads(op->opt.num_threads);
+    op->w_finite = tc_copy_check_finite(op->weight, weight, op->weight_numel, nt);
     if (bias) {
         const int64_t cout = op->kind == TC_OP_CONV_TRANSPOSE2D ? op->ct.out_channels
                                                                  : op->cv.out_channels;
         memcpy(op->bias, bias, (size_t)cout * sizeof(float));
     }
-    op->w_finite = !tc_any_nonfinite(op->weight, op->weight_numel);
     tconv_status st = find_nan_taps(op);
     if (op->plan) {
         float *own = tc_plan_owned_weights(op->plan);
@@ -597,8 +597,7 @@ tconv_status tconv_op_set_weights(tconv_op *op, const float *weight, const float
             int64_t cin, cout, groups, kh, kw;
             weight_dims(op, &cin, &cout, &groups, &kh, &kw);
             const int64_t pcin = op->row->swap ? cout : cin, pcout = op->row->swap ? cin : cout;
-            tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own,
-                                 tc_resolve_threads(op->opt.num_threads));
+            tc_flip_swap_weights(op->weight, pcout, pcin, groups, kh, kw, own, nt);
         }
         tc_plan_set_weights(op->plan, op->w_finite,
                             op->pass == TCONV_PASS_FORWARD ? op->bias : NULL);

@@ -122,6 +122,9 @@ void tc_nan_taps_apply(const tc_nan_taps *t, const tc_geom *c, float *y, tc_stri
 /* NaN into dw (ca, cb/groups, kh, kw) where a non-finite A value's tap reads
  * B's zero padding (a: layout strides as); the scan for one on up to
  * nthreads threads. */
+/* dst[0..n) = src[0..n) on up to nthreads threads; true when every value
+ * is finite. */
+bool tc_copy_check_finite(float *dst, const float *src, int64_t n, int nthreads);
 void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw,
                   int nthreads);
 
