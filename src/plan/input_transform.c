@@ -92,6 +92,34 @@ static void s2d_row_nhwc(const s2d_ctx *t, int64_t r) {
     if (j < xw) memset(d + j * C, 0, (size_t)((xw - j) * C) * sizeof(float));
 }
 
+/* Small NCHW images without a padding mode, channels-last phase images:
+ * the image first transposed whole (its rows are too short for the 8 x 8
+ * register transposes: a 4-column phase row went element by element),
+ * then each phase pixel's channels copied as one run.  Task = image. */
+static void s2d_image_nhwc(const s2d_ctx *t, int64_t n, float *tp) {
+    const tc_plan *pl = t->pl;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    pl->ks->pack_cols(tp, C, t->src + n * C * H * W, H * W, 1, H * W, C); /* tp[p*C + c] */
+    float *d = t->dst + (n - t->n0) * pl->ximg;
+    for (int64_t ry = 0; ry < pl->ish; ry++)
+        for (int64_t rx = 0; rx < pl->isw; rx++)
+            for (int64_t i = 0; i < xh; i++)
+                for (int64_t j = 0; j < xw; j++, d += C) {
+                    const int64_t iy = ry + pl->ish * i, ix = rx + pl->isw * j;
+                    /* a loop, not a libc call per pixel: runs of a few dozen floats */
+                    const float *sp = tp + (iy * W + ix) * C;
+                    if (iy < H && ix < W)
+                        for (int64_t c = 0; c < C; c++) d[c] = sp[c];
+                    else
+                        for (int64_t c = 0; c < C; c++) d[c] = 0.0f;
+                }
+}
+
+static int s2d_by_image(const s2d_ctx *t) {
+    return t->to_nhwc && !t->from_nhwc && !t->pl->pmode &&
+           t->c * t->h * t->w <= TC_S2D_IMAGE_FLOATS;
+}
+
 /* A strided (or mode-padded) convolution's input as phase images (see
  * tc_plan): per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i,
  * rx + isw*j] for j < xw (coordinates of the padded input with a padding
@@ -100,12 +128,18 @@ static void s2d_row_nhwc(const s2d_ctx *t, int64_t r) {
  * tc_s2d_pairs (see tc_s2d_tasks). */
 int64_t tc_s2d_tasks(const s2d_ctx *t) {
     const tc_plan *pl = t->pl;
+    if (s2d_by_image(t)) return 1;
     const int pairs = !pl->pmode && pl->isw == 2 && !t->from_nhwc && !t->to_nhwc;
     return pl->ish * (pairs ? 1 : pl->isw) * pl->xh;
 }
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
     const s2d_ctx *t = ctx;
     const tc_plan *pl = t->pl;
+    if (s2d_by_image(t)) {
+        float tp[TC_S2D_IMAGE_FLOATS];
+        for (int64_t n = b; n < e; n++) s2d_image_nhwc(t, n, tp);
+        return;
+    }
     if (t->to_nhwc) {
         for (int64_t r = b; r < e; r++) s2d_row_nhwc(t, r);
         return;

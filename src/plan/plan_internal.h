@@ -18,6 +18,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 #define TC_CIL_STAGE_CB 16                   /* channels per task moving staged tiles to y */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
+#define TC_S2D_IMAGE_FLOATS 16384 /* an image made channels-last phase images whole (stack) */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
 #define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
 
@@ -171,7 +172,8 @@ typedef struct s2d_ctx {
     int to_nhwc; /* phase images channels-last, [phase][i][j][c] */
 } s2d_ctx;
 /* tasks per image: (phase, row), or (row phase, row) with both column
- * phases of a stride-2 row at once */
+ * phases of a stride-2 row at once, or one (a small NCHW image made
+ * channels-last phase images whole) */
 int64_t tc_s2d_tasks(const s2d_ctx *t);
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e);
 
