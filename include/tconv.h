@@ -418,7 +418,10 @@ TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation ac
  * the phase images of the padded input, made in the workspace), each data
  * gradient as the other operator's forward, the weight gradients on their
  * own kernels.  tconv_op_path names the routine the last reshape chose
- * ("phase", "phase-sw2", "phase-cil"; "gemm-1x1" for a 1x1 input and
+ * ("phase", "phase-sw2", "phase-cil"; "winograd" for a 3x3 stride-1 layer
+ * (Winograd's F(2x2, 3x3): NCHW, one group, 16 or more channels each
+ * side, zero padding of at most 2, finite weights; an image holding an
+ * inf or NaN is computed directly); "gemm-1x1" for a 1x1 input and
  * "gemm-window" for a layer whose one output pixel reads its whole input,
  * as a k x k convolution of a k x k image; "wgrad", or "wgrad-dot" for the
  * weight gradient of a thin NCHW layer: at most four input channels per

@@ -615,8 +615,9 @@ static void test_wgrad_nonfinite_threads(tconv_impl impl) {
 
 /* New weights through tconv_op_set_weights, copied and scanned in chunks
  * over threads: weights of 2.25 scan chunks, an infinity in the last
- * chunk, give what an operator created with them gives (NaN in the same
- * places, the same values elsewhere), at 1 and 2 threads. */
+ * chunk, give what an operator created with them gives (NaN and inf in
+ * the same places, the same values elsewhere to rounding: the two may
+ * take different paths), at 1 and 2 threads. */
 static void sw_run(tconv_impl impl, int threads, const float *w0, const float *w, const float *x,
                    float *y) {
     tconv_conv2d_params p;
@@ -657,9 +658,17 @@ static void test_set_weights_nonfinite(tconv_impl impl) {
         for (int t = 1; t <= 2; t++) {
             sw_run(impl, t, w0, w, x, got);
             int nans = 0, same = 1;
+            double big = 0;
+            for (int i = 0; i < 128 * 16; i++)
+                if (isfinite(want[i]) && fabs(want[i]) > big) big = fabs(want[i]);
             for (int i = 0; i < 128 * 16; i++) {
                 nans += isnan(want[i]) != 0;
-                same &= isnan(want[i]) ? isnan(got[i]) != 0 : want[i] == got[i];
+                if (isnan(want[i]))
+                    same &= isnan(got[i]) != 0;
+                else if (isinf(want[i]))
+                    same &= want[i] == got[i];
+                else
+                    same &= fabs((double)got[i] - want[i]) <= 1e-5 * big;
             }
             CHECK_MSG(same, "impl %s, %d threads, %s weights: set_weights differs from create",
                       tconv_impl_name(impl), t, bad ? "non-finite" : "finite");
@@ -670,6 +679,69 @@ static void test_set_weights_nonfinite(tconv_impl impl) {
     free(w0);
     free(w);
     free(x);
+}
+
+/* A 3x3 stride-1 layer on the Winograd path with an inf and a NaN in its
+ * second image: the outputs they reach are inf or NaN as the reference's,
+ * the rest agree with it; the first image is untouched by them. */
+static void test_winograd_nonfinite(tconv_impl impl) {
+    tconv_conv2d_params p;
+    tconv_conv2d_params_init(&p, 64, 64, 3, 3);
+    p.padding[0] = p.padding[1] = 1;
+    tu_rng r;
+    tu_rng_seed(&r, 990 + impl);
+    const int64_t in[4] = {2, 64, 8, 8}, xn = 2 * 64 * 64, wn = 64 * 64 * 9;
+    float *x = tu_alloc(xn), *w = tu_alloc(wn), *b = tu_alloc(64);
+    float *want = tu_alloc(xn), *got = tu_alloc(xn);
+    tu_fill(&r, x, xn);
+    tu_fill(&r, w, wn);
+    tu_fill(&r, b, 64);
+    x[(64 + 3) * 64 + 2 * 8 + 5] = INFINITY; /* image 1, channel 3, (2, 5) */
+    x[(64 + 9) * 64 + 6 * 8 + 1] = NAN;      /* image 1, channel 9, (6, 1) */
+    const char *path = "";
+    for (int which = 0; which < 2; which++) {
+        tconv_options o;
+        tconv_options_init(&o);
+        o.impl = which ? impl : TCONV_IMPL_REFERENCE;
+        o.num_threads = 2;
+        tconv_op *op = NULL;
+        CHECK_MSG(tconv_conv2d_create(&p, w, b, &o, &op) == TCONV_OK, "create: %s",
+                  tconv_last_error());
+        if (!op) break;
+        int64_t out[4];
+        size_t ws = 0;
+        CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+        if (which) path = tconv_op_path(op);
+        void *wk = ws ? malloc(ws) : NULL;
+        float *y = which ? got : want;
+        tu_poison(y, xn);
+        CHECK_MSG(tconv_op_run(op, x, y, wk) == TCONV_OK, "run: %s", tconv_last_error());
+        free(wk);
+        tconv_op_destroy(op);
+    }
+    if (impl == tconv_best_impl())
+        CHECK_MSG(!strcmp(path, "winograd"), "impl %s: path %s, expected winograd",
+                  tconv_impl_name(impl), path);
+    double big = 0;
+    int nonfinite = 0, same = 1;
+    for (int64_t i = 0; i < xn; i++)
+        if (isfinite(want[i]) && fabs(want[i]) > big) big = fabs(want[i]);
+    for (int64_t i = 0; i < xn; i++) {
+        if (!isfinite(want[i])) {
+            nonfinite++;
+            same &= i >= 64 * 64 && (isnan(want[i]) ? isnan(got[i]) != 0 : want[i] == got[i]);
+        } else {
+            same &= fabs((double)got[i] - want[i]) <= 1e-5 * big;
+        }
+    }
+    CHECK_MSG(same, "impl %s (%s): outputs differ from the reference", tconv_impl_name(impl), path);
+    CHECK_MSG(nonfinite >= 64 * 9, "impl %s: %d non-finite outputs", tconv_impl_name(impl),
+              nonfinite);
+    free(x);
+    free(w);
+    free(b);
+    free(want);
+    free(got);
 }
 
 int main(void) {
@@ -686,6 +758,7 @@ int main(void) {
         test_workspace_overlap(impls[i]);
         test_wgrad_nonfinite_threads(impls[i]);
         test_set_weights_nonfinite(impls[i]);
+        test_winograd_nonfinite(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

@@ -56,5 +56,6 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
 #include "cil.inc"
 #include "wgrad.inc"
 #include "dot.inc"
+#include "wino.inc"
 #include "transpose.inc"
 #include "kernel_set.inc"

@@ -87,5 +87,6 @@ static inline tc_v v_loadm(const float *p, tc_mk mk) {
 #include "cil.inc"
 #include "wgrad.inc"
 #include "dot.inc"
+#include "wino.inc"
 #include "transpose.inc"
 #include "kernel_set.inc"

@@ -136,6 +136,11 @@ typedef struct tc_kernel_set {
     /* [MR-1][NC-1], MR <= dot_mr, NC <= dot_nc */
     tc_dot_kernel dot[TC_DOT_MAX][TC_DOT_MAX];
     int dot_mr, dot_nc;
+    /* Winograd F(2x2, 3x3), n channels (wino.inc): input patch p[16] (rows
+     * of channels) -> v[xi*vs + c]; m[xi*ms + c] -> 2x2 outputs y[k][c]
+     * plus bias b[c] */
+    void (*wino_in)(float *v, int64_t vs, const float *const *p, int64_t n);
+    void (*wino_out)(float *const *y, const float *m, int64_t ms, const float *b, int64_t n);
 } tc_kernel_set;
 
 extern const tc_kernel_set tc_kernels_portable;

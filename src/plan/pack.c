@@ -255,6 +255,7 @@ void tc_repack(tc_plan *pl) {
     }
     if (pl->cpack) fill_cil(pl);
     if (pl->gpack) fill_gemm(pl);
+    if (pl->upack) tc_fill_winograd(pl);
 }
 
 typedef struct flip_ctx {

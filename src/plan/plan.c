@@ -19,6 +19,7 @@ void tc_plan_free(tc_plan *pl) {
     free(pl->wown);
     free(pl->wpack);
     free(pl->gpack);
+    free(pl->upack);
     free(pl->gbias);
     free(pl->g_src);
     free(pl->cpack);
@@ -126,6 +127,13 @@ static int dense_layer(const tc_geom *g, int64_t kk) {
     return 1;
 }
 
+/* The Winograd GEMMs' column blocks three-quarters used or more (Cout 32
+ * in blocks of 64 measured slower than the direct path). */
+static int wino_columns_fill(const tc_plan *pl) {
+    const int64_t gn = (int64_t)pl->ks->gemm_nv * pl->ks->vl;
+    return 4 * pl->cog >= 3 * ((pl->cog + gn - 1) / gn * gn);
+}
+
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
                              size_t *ws_bytes, const char **path) {
     pl->pb = *pb;
@@ -151,6 +159,17 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
         dense_layer(g, pl->kk)) {
         *path = g->h_in == 1 && g->w_in == 1 ? "gemm-1x1" : "gemm-window";
         return tc_plan_gemm(pl);
+    }
+    /* 3x3, stride 1, NCHW, channels enough to fill GEMM tiles: Winograd's
+     * F(2x2, 3x3), 4 products per output where the direct paths take 9.
+     * Non-finite weights take the direct paths (the transforms would mix
+     * an inf into every tap of its tile). */
+    if (!s2d && layout == TCONV_LAYOUT_NCHW && g->groups == 1 && !pl->dw && g->kh == 3 &&
+        g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->ph >= 0 &&
+        g->ph <= 2 && g->pw >= 0 && g->pw <= 2 && pl->w_finite && pl->cig >= TC_WINO_MIN_C &&
+        pl->cog >= TC_WINO_MIN_C && g->h_out >= 4 && g->w_out >= 4 && wino_columns_fill(pl)) {
+        *path = "winograd";
+        return tc_plan_winograd(pl, ws_bytes);
     }
     /* the images the kernels read: the input, or its phase images;
      * ceil(dim / stride), tc_lower_convolution keeps strides <= the dims */
@@ -209,6 +228,10 @@ void tc_plan_run(const tc_plan *pl, const float *x, float *y, void *ws, int nthr
     const int nt = threads_for(pl, nthreads);
     if (pl->path == PATH_PHASE) {
         tc_run_phase(&c, nt);
+        return;
+    }
+    if (pl->path == PATH_WINO) {
+        tc_run_winograd(&c, nt);
         return;
     }
     if (pl->path == PATH_CIL && pl->c_s2d) { /* the phase images first, whole batch */

@@ -9,7 +9,7 @@
 
 #include <stdatomic.h>
 
-enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
+enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
@@ -18,6 +18,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3 };
 #define TC_CIL_STAGE_CB 16                   /* channels per task moving staged tiles to y */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
+#define TC_WINO_MIN_C 16 /* fewest input and output channels of the Winograd path */
 #define TC_S2D_IMAGE_FLOATS 16384 /* an image made channels-last phase images whole (stack) */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
 #define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
@@ -55,6 +56,12 @@ struct tc_plan {
     int g_nhwc, g_dot;
     float *gpack, *gbias;
     int64_t *g_src; /* [input pixel][g_cols]: oc*kk + tap in a weight row, -1: none */
+    /* Winograd path (3x3, stride 1): U = G g G^T as [xi][cb][ci][GN]; tiles
+     * wn_th x wn_tw per image, wn_tiles in all, blocks of wn_tb in
+     * wn_slots workspace slots of wn_slot_floats */
+    float *upack;
+    int64_t u_ncb, wn_th, wn_tw, wn_tiles, wn_tb, wn_nblk, wn_slot_floats;
+    int wn_slots;
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
@@ -183,6 +190,9 @@ void tc_run_phase(run_ctx *c, int nt);
 tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
+tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes);
+void tc_fill_winograd(tc_plan *pl); /* U from the plan's weights, in place */
+void tc_run_winograd(run_ctx *c, int nt);
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);
 

@@ -20,6 +20,8 @@ static const int64_t cases[][12] = {
     /* small outputs, many channels (their gradients: wide inputs) */
     {5, 16, 7, 7, 56, 4, 4, 2, 2, 1, 1, 1},   {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},
     {2, 16, 9, 9, 96, 3, 3, 3, 3, 1, 1, 2},   {4, 9, 6, 5, 49, 3, 3, 2, 2, 1, 1, 1},
+    /* 3x3 stride 1, zero padding: the gradient through Winograd */
+    {2, 64, 10, 7, 48, 3, 3, 1, 1, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
@@ -37,6 +39,11 @@ int main(void) {
         const int64_t *k = cases[i];
         if (k[11] > 1 && k[1] == k[11] && k[4] == k[11]) c.expect_path = "phase-dw";
         c.cv.padding_mode = modes[i % 4];
+        /* the gradient of a 3x3 stride-1 convolution with zero padding is
+         * one (Cin 48, 64, 128 fill every ISA's GEMM blocks) */
+        if (k[5] == 3 && k[6] == 3 && k[7] == 1 && k[8] == 1 && k[11] == 1 && k[4] >= 16 &&
+            (k[1] == 48 || k[1] == 64 || k[1] == 128) && modes[i % 4] == TCONV_PADDING_MODE_ZEROS)
+            c.expect_path = "winograd";
         ot_run(&c, TCONV_PASS_BACKWARD_DATA, seed++, &st);
     }
     for (int i = 0; i < 200; i++) {

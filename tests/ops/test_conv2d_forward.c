@@ -26,6 +26,12 @@ static const int64_t cases[][12] = {
      * images and of columns, rows not a whole number of vectors) */
     {3, 12, 4, 4, 50, 4, 4, 1, 1, 0, 0, 1},   {7, 64, 4, 4, 1, 4, 4, 1, 1, 0, 0, 1},
     {5, 7, 3, 3, 6, 3, 3, 1, 1, 0, 0, 1},     {2, 16, 3, 3, 8, 3, 3, 1, 1, 0, 0, 2},
+    /* 3x3 stride 1, channels enough: Winograd F(2x2, 3x3) (odd sizes: part
+     * tiles; blocks running across images; paddings 0, 1, 2; with a
+     * padding mode the phase images instead) */
+    {1, 64, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1},  {2, 48, 9, 11, 64, 3, 3, 1, 1, 0, 0, 1},
+    {3, 20, 7, 13, 64, 3, 3, 1, 1, 2, 2, 1},  {1, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1, 1},
+    {1, 16, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1}, {5, 32, 8, 8, 128, 3, 3, 1, 1, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
@@ -45,6 +51,13 @@ int main(void) {
         if (k[4] / k[11] >= 48 && k[1] / k[11] >= 8 && k[5] * k[6] > 1) c.expect_path = "phase-cil";
         if (k[2] == k[5] && k[3] == k[6] && k[7] == 1 && k[8] == 1 && k[9] == 0 && k[10] == 0)
             c.expect_path = "gemm-window";
+        /* (Cout 48, 64, 128 fill the GEMM blocks of every ISA) */
+        if (k[5] == 3 && k[6] == 3 && k[7] == 1 && k[8] == 1 && k[11] == 1 && k[1] >= 16 &&
+            (k[4] == 48 || k[4] == 64 || k[4] == 128) && k[2] + 2 * k[9] >= 6 &&
+            k[3] + 2 * k[10] >= 6)
+            c.expect_path = modes[i % 4] == TCONV_PADDING_MODE_ZEROS || (k[9] == 0 && k[10] == 0)
+                                ? "winograd"
+                                : NULL; /* a padding mode: the phase images, by size */
         c.cv.padding_mode = modes[i % 4];
         ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
     }

@@ -47,6 +47,10 @@ static const struct {
     {{1, 8, 9, 9, 8, 3, 3, 3, 3, 0, 0, 0, 0, 1}, "phase"},
     {{2, 12, 8, 8, 12, 4, 4, 2, 2, 1, 1, 0, 0, 12}, "phase-dw"},
     {{1, 4, 1, 2, 4, 2, 2, 300, 1, 0, 0, 0, 0, 1}, "reference"}, /* stride beyond the output */
+    /* 3x3 stride 1: Winograd (paddings 1, 0, 2; part tiles; two images) */
+    {{2, 32, 9, 7, 64, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "winograd"},
+    {{1, 24, 6, 6, 48, 3, 3, 1, 1, 0, 0, 0, 0, 1}, "winograd"},
+    {{1, 16, 10, 9, 64, 3, 3, 1, 1, 2, 2, 0, 0, 1}, "winograd"},
 };
 
 int main(void) {

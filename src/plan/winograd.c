@@ -1,0 +1,289 @@
+/* winograd.c -- Winograd's F(2x2, 3x3) for 3x3 stride-1 layers (a 3x3
+ * convolution is one: tc_lower_convolution makes it a stride-1
+ * transposed convolution with the kernel flipped back, which this path
+ * flips again).  Each 2x2 output tile of each image is
+ *   Y = A^T [ sum over ci of U[co, ci] (.) V[ci] ] A,
+ *   U = G g G^T (g: the 3x3 correlation kernel), V = B^T d B (d: the
+ * tile's 4x4 input patch),
+ * so the 9 products per output pixel and channel pair of the direct
+ * path become 4: 16 GEMMs M[xi] (tiles x cout) = V[xi] (tiles x cin) *
+ * U[xi] (cin x cout) on the GEMM kernels, between two transforms
+ * (kernels/wino.inc).  Its error is that of the transforms' adds, a few
+ * times the direct path's (tested within the same bound).
+ *
+ * Tiles are taken in blocks whose V and M stay in L2; a block is one task
+ * and runs in a workspace slot of its own.  A block whose input patches
+ * hold a non-finite value is computed directly (the transforms would
+ * spread an inf to its whole tile as NaN where the direct sum has inf). */
+#include "plan_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WN_BLOCK_FLOATS ((int64_t)1 << 18) /* floats of a block's V and M */
+#define WN_SLOTS 16                        /* workspace slots: threads at most */
+#define WN_MIN_BLOCKS 4                    /* blocks a layer is cut into where it can be */
+
+/* U[xi][cb][ci][GN] from the plan's weights (ct layout (cin, cout, 3, 3):
+ * the correlation kernel is g[a][b] = w[ci][co][2-a][2-b]); task = ci */
+typedef struct wu_ctx {
+    tc_plan *pl;
+} wu_ctx;
+
+static void fill_u_worker(void *ctx, int64_t b, int64_t e) {
+    tc_plan *pl = ((wu_ctx *)ctx)->pl;
+    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    const int64_t cig = pl->cig, cog = pl->cog, ncb = pl->u_ncb;
+    for (int64_t ci = b; ci < e; ci++)
+        for (int64_t co = 0; co < ncb * GN; co++) {
+            float u[16] = {0};
+            if (co < cog) {
+                const float *w = pl->wsrc + (ci * cog + co) * 9;
+                float g[3][3], t[4][3];
+                for (int a = 0; a < 3; a++)
+                    for (int c = 0; c < 3; c++) g[a][c] = w[(2 - a) * 3 + (2 - c)];
+                for (int c = 0; c < 3; c++) { /* t = G g */
+                    t[0][c] = g[0][c];
+                    t[1][c] = 0.5f * (g[0][c] + g[1][c] + g[2][c]);
+                    t[2][c] = 0.5f * (g[0][c] - g[1][c] + g[2][c]);
+                    t[3][c] = g[2][c];
+                }
+                for (int i = 0; i < 4; i++) { /* u = t G^T */
+                    u[4 * i + 0] = t[i][0];
+                    u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+                    u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+                    u[4 * i + 3] = t[i][2];
+                }
+            }
+            for (int xi = 0; xi < 16; xi++)
+                pl->upack[((xi * ncb + co / GN) * cig + ci) * GN + co % GN] = u[xi];
+        }
+}
+
+void tc_fill_winograd(tc_plan *pl) {
+    wu_ctx c = {pl};
+    tc_parallel_for(pl->nthreads, pl->cig, fill_u_worker, &c);
+}
+
+/* The workspace: the input channels-last (whole batch), a flag per image
+ * (a non-finite input value), the outputs channels-last on the tile grid
+ * (2*wn_th x 2*wn_tw per image), then wn_slots slots of V, M and a row of
+ * zeros, all 16-float aligned. */
+typedef struct wn_ws {
+    float *xt, *stage, *slots;
+    int *bad;
+} wn_ws;
+
+static int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+static wn_ws ws_parts(const tc_plan *pl, void *ws) {
+    const tc_geom *g = &pl->pb.g;
+    float *p = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
+    wn_ws w;
+    w.xt = p;
+    p += up16(g->n * g->c_in * g->h_in * g->w_in);
+    w.bad = (int *)p;
+    p += up16(g->n);
+    w.stage = p;
+    p += up16(g->n * 4 * pl->wn_th * pl->wn_tw * pl->cog);
+    w.slots = p;
+    return w;
+}
+
+tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
+    const tc_geom *g = &pl->pb.g;
+    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    if (!pl->upack) {
+        const int64_t ncb = (pl->cog + GN - 1) / GN;
+        pl->upack = malloc((size_t)(16 * ncb * pl->cig * GN) * sizeof(float));
+        if (!pl->upack) return tc_plan_oom();
+        pl->u_ncb = ncb;
+        tc_fill_winograd(pl);
+    }
+    pl->path = PATH_WINO;
+    pl->wn_th = (g->h_out + 1) / 2;
+    pl->wn_tw = (g->w_out + 1) / 2;
+    pl->wn_tiles = g->n * pl->wn_th * pl->wn_tw; /* <= the output's pixels */
+    /* a slot: V and M of a block of tiles, and a row of zeros */
+    const int64_t per_tile = 16 * (pl->cig + pl->cog);
+    /* blocks within L2, and at least WN_MIN_BLOCKS of them where the tiles
+     * allow (the threads share out blocks), in whole GEMM row blocks */
+    const int64_t MR = pl->ks->gemm_mr;
+    const int64_t by_l2 = WN_BLOCK_FLOATS / per_tile;
+    const int64_t by_share = (pl->wn_tiles + WN_MIN_BLOCKS - 1) / WN_MIN_BLOCKS;
+    pl->wn_tb = tc_imax(MR, (tc_imin(by_l2, by_share) + MR - 1) / MR * MR);
+    pl->wn_nblk = (pl->wn_tiles + pl->wn_tb - 1) / pl->wn_tb;
+    pl->wn_slots = (int)tc_imin(pl->wn_nblk, WN_SLOTS);
+    pl->wn_slot_floats = up16(pl->wn_tb * per_tile + pl->cig);
+    pl->units = pl->wn_nblk;
+    /* every part is at most a few times the input or the output, which exist */
+    const int64_t all = up16(g->n * g->c_in * g->h_in * g->w_in) + up16(g->n) +
+                        up16(g->n * 4 * pl->wn_th * pl->wn_tw * pl->cog) +
+                        pl->wn_slots * pl->wn_slot_floats + 16;
+    if (!tc_float_bytes(all, ws_bytes))
+        return tc_fail(TCONV_ERROR_OVERFLOW, "the Winograd workspace does not fit");
+    return TCONV_OK;
+}
+
+typedef struct wn_run {
+    run_ctx *c;
+    wn_ws w;
+} wn_run;
+
+/* image n channels-last, and whether it holds an inf or NaN; task = image */
+static void nhwc_worker(void *ctx, int64_t b, int64_t e) {
+    const wn_run *r = ctx;
+    const tc_plan *pl = r->c->pl;
+    const tc_geom *g = &pl->pb.g;
+    const int64_t C = g->c_in, HW = g->h_in * g->w_in;
+    for (int64_t n = b; n < e; n++) {
+        float *d = r->w.xt + n * C * HW;
+        pl->ks->pack_cols(d, C, r->c->x + n * C * HW, HW, 1, HW, C);
+        r->w.bad[n] = tc_any_nonfinite(d, C * HW);
+    }
+}
+
+/* Tiles [t0, t0 + nt) directly into the stage: bias + the sum over ci and
+ * the 3x3 window of x * g, for the tiles of an image holding an inf or NaN
+ * (its products then propagate as the reference's), or after new weights
+ * that are not all finite. */
+static void tiles_direct(const wn_run *r, int64_t t0, int64_t nt) {
+    const tc_plan *pl = r->c->pl;
+    const tc_geom *g = &pl->pb.g;
+    const int64_t cig = pl->cig, cog = pl->cog, H = g->h_in, W = g->w_in;
+    const int64_t P = 2 - g->ph, Q = 2 - g->pw; /* input row of output row o, tap a: o - P + a */
+    const int64_t sw = 2 * pl->wn_tw, simg = 4 * pl->wn_th * pl->wn_tw * cog;
+    for (int64_t t = 0; t < nt; t++) {
+        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
+                      n = tt / pl->wn_tw / pl->wn_th;
+        for (int k = 0; k < 4; k++) {
+            const int64_t oy = 2 * ty + k / 2, ox = 2 * tx + k % 2;
+            float *o = r->w.stage + n * simg + (oy * sw + ox) * cog;
+            for (int64_t co = 0; co < cog; co++) {
+                float s = pl->bias[co];
+                for (int64_t ci = 0; ci < cig; ci++) {
+                    const float *xp = r->c->x + (n * g->c_in + ci) * H * W;
+                    const float *w = pl->wsrc + (ci * cog + co) * 9;
+                    for (int a = 0; a < 3; a++)
+                        for (int b = 0; b < 3; b++) {
+                            const int64_t iy = oy - P + a, ix = ox - Q + b;
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+                                s += xp[iy * W + ix] * w[(2 - a) * 3 + (2 - b)];
+                        }
+                }
+                o[co] = s;
+            }
+        }
+    }
+}
+
+static void run_block(const wn_run *r, int64_t blk, float *slot) {
+    const tc_plan *pl = r->c->pl;
+    const tc_geom *g = &pl->pb.g;
+    const tc_kernel_set *ks = pl->ks;
+    const int GN = ks->gemm_nv * ks->vl, MR = ks->gemm_mr;
+    const int64_t cig = pl->cig, cog = pl->cog, H = g->h_in, W = g->w_in, C = g->c_in;
+    const int64_t tb = pl->wn_tb, t0 = blk * tb, nt = tc_imin(tb, pl->wn_tiles - t0);
+    const int64_t P = 2 - g->ph, Q = 2 - g->pw;
+    const int64_t sw = 2 * pl->wn_tw, simg = 4 * pl->wn_th * pl->wn_tw * cog;
+    float *V = slot, *M = V + 16 * tb * cig; /* V[xi][t][ci], M[xi][t][co] */
+    float *zero = M + 16 * tb * cog;         /* cig zeros: patch pixels outside the input */
+    memset(zero, 0, (size_t)cig * sizeof(float));
+    /* tiles of images with non-finite values (or all, after non-finite new
+     * weights) directly, the rest by the transforms: runs of either kind */
+    for (int64_t t = 0; t < nt;) {
+        const int64_t n = (t0 + t) / (pl->wn_tw * pl->wn_th);
+        const int64_t run = tc_imin(nt - t, (n + 1) * pl->wn_tw * pl->wn_th - (t0 + t));
+        if (!pl->w_finite || r->w.bad[n]) tiles_direct(r, t0 + t, run);
+        t += run;
+    }
+    /* the input transform: each patch pixel is a run of channels in xt */
+    for (int64_t t = 0; t < nt; t++) {
+        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
+                      n = tt / pl->wn_tw / pl->wn_th;
+        if (!pl->w_finite || r->w.bad[n]) continue;
+        const float *p[16];
+        for (int k = 0; k < 16; k++) {
+            const int64_t iy = 2 * ty - P + k / 4, ix = 2 * tx - Q + k % 4;
+            p[k] = iy < 0 || iy >= H || ix < 0 || ix >= W ? zero
+                                                          : r->w.xt + ((n * H + iy) * W + ix) * C;
+        }
+        ks->wino_in(V + t * cig, tb * cig, p, cig);
+    }
+    /* the 16 GEMMs, MR tiles x GN channels at a time (rows of direct tiles
+     * go through them too and are not used) */
+    float out[TC_MR_MAX * 4 * TC_VL_MAX] __attribute__((aligned(64)));
+    static const float zeros[4 * TC_VL_MAX];
+    for (int xi = 0; xi < 16; xi++)
+        for (int64_t r0 = 0; r0 < nt; r0 += MR) {
+            const int mr = (int)tc_imin(MR, nt - r0);
+            for (int64_t cb = 0; cb < pl->u_ncb; cb++) {
+                const tc_gemm_tile gt = {V + (xi * tb + r0) * cig, cig, cig,
+                                         pl->upack + (xi * pl->u_ncb + cb) * cig * GN, zeros, out};
+                ks->gemm[mr - 1](&gt);
+                const int64_t cnt = tc_imin(GN, cog - cb * GN);
+                for (int m = 0; m < mr; m++)
+                    memcpy(M + (xi * tb + r0 + m) * cog + cb * GN, out + m * GN,
+                           (size_t)cnt * sizeof(float));
+            }
+        }
+    /* the output transform, into the stage (channels-last, 2x2 per tile) */
+    for (int64_t t = 0; t < nt; t++) {
+        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
+                      n = tt / pl->wn_tw / pl->wn_th;
+        if (!pl->w_finite || r->w.bad[n]) continue;
+        float *o = r->w.stage + n * simg + (2 * ty * sw + 2 * tx) * cog;
+        float *const y[4] = {o, o + cog, o + sw * cog, o + (sw + 1) * cog};
+        ks->wino_out(y, M + t * cog, tb * cog, pl->bias, cog);
+    }
+}
+
+static void block_worker(void *ctx, int64_t b, int64_t e) {
+    const wn_run *r = ctx;
+    const tc_plan *pl = r->c->pl;
+    int slot;
+    for (;;) { /* a free slot: at most wn_slots workers run */
+        uint_fast64_t busy = atomic_load(&r->c->busy);
+        slot = __builtin_ctzll(~(unsigned long long)busy);
+        if (atomic_compare_exchange_weak(&r->c->busy, &busy, busy | (uint_fast64_t)1 << slot))
+            break;
+    }
+    for (int64_t blk = b; blk < e; blk++) run_block(r, blk, r->w.slots + slot * pl->wn_slot_floats);
+    atomic_fetch_and(&r->c->busy, ~((uint_fast64_t)1 << slot));
+}
+
+/* The stage into y (NCHW) through the epilogue: task = (image, channel
+ * block of 16), a row of 8x8 transposes per output row. */
+static void unstage_worker(void *ctx, int64_t b, int64_t e) {
+    enum { CB = 16 };
+    const wn_run *r = ctx;
+    const run_ctx *c = r->c;
+    const tc_plan *pl = c->pl;
+    const tc_geom *g = &pl->pb.g;
+    const int64_t cog = pl->cog, ncb = (cog + CB - 1) / CB, Wo = g->w_out;
+    const int64_t sw = 2 * pl->wn_tw, simg = 4 * pl->wn_th * pl->wn_tw * cog;
+    float tbuf[CB * 256];
+    for (int64_t u = b; u < e; u++) {
+        const int64_t n = u / ncb, c0 = u % ncb * CB, cn = tc_imin(CB, cog - c0);
+        for (int64_t oy = 0; oy < g->h_out; oy++)
+            for (int64_t x0 = 0; x0 < Wo; x0 += 256) {
+                const int64_t xn = tc_imin(256, Wo - x0);
+                /* tbuf[ch*xn + x] = stage[n][oy][x0 + x][c0 + ch] */
+                pl->ks->pack_cols(tbuf, xn, r->w.stage + n * simg + (oy * sw + x0) * cog + c0,
+                                  cog, 1, cn, xn);
+                for (int64_t ch = 0; ch < cn; ch++)
+                    tc_store_row(c->y + n * c->ys.n + (c0 + ch) * c->ys.c + oy * c->ys.h + x0, 1,
+                                 tbuf + ch * xn, xn, c->ep);
+            }
+    }
+}
+
+void tc_run_winograd(run_ctx *c, int nt) {
+    const tc_plan *pl = c->pl;
+    const tc_geom *g = &pl->pb.g;
+    wn_run r = {c, ws_parts(pl, c->slots)};
+    tc_parallel_for(nt, g->n, nhwc_worker, &r);
+    tc_parallel_for((int)tc_imin(nt, pl->wn_slots), pl->wn_nblk, block_worker, &r);
+    tc_parallel_for(nt, g->n * ((pl->cog + 15) / 16), unstage_worker, &r);
+}
