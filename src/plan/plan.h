@@ -14,7 +14,8 @@
  *    directly; the forward of conv2d and the backward data of
  *    conv_transpose2d are convolutions, lowered by tc_lower_convolution.
  *    Planned by plan.c onto the phase, channels-in-lanes and dense-GEMM
- *    paths (phase.c, cil.c, gemm_dense.c: 1x1 inputs and other dense layers).
+ *    paths (phase.c, cil.c, gemm_dense.c: 1x1 inputs and other dense layers,
+ *    winograd.c: 3x3 stride 1).
  *
  *  - tc_wgrad_problem, a weight gradient (wgrad.c):
  *      dw[a, b % cbg, ky, kx] = sum over n, qy, qx of
