@@ -144,6 +144,7 @@ void tc_choose_tile(const tc_kernel_set *ks, int dw, int64_t cog, int64_t nvec, 
 int tc_pack_phase(tc_plan *pl, int mr);              /* 0: out of memory */
 tconv_status tc_pack_gemm(tc_plan *pl);              /* for pl->pb's output size and layout */
 tconv_status tc_pack_cil(tc_plan *pl);
+void tc_fill_winograd(tc_plan *pl); /* Winograd's U = G g G^T into pl->upack, in place */
 /* Every packing the plan holds, again from wsrc and bias, in place. */
 void tc_repack(tc_plan *pl);
 
@@ -191,7 +192,6 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes);
-void tc_fill_winograd(tc_plan *pl); /* U from the plan's weights, in place */
 void tc_run_winograd(run_ctx *c, int nt);
 tconv_status tc_plan_gemm(tc_plan *pl);
 void tc_gemm_worker(void *ctx, int64_t b, int64_t e);

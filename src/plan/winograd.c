@@ -25,47 +25,6 @@
 #define WN_SLOTS 16                        /* workspace slots: threads at most */
 #define WN_MIN_BLOCKS 4                    /* blocks a layer is cut into where it can be */
 
-/* U[xi][cb][ci][GN] from the plan's weights (ct layout (cin, cout, 3, 3):
- * the correlation kernel is g[a][b] = w[ci][co][2-a][2-b]); task = ci */
-typedef struct wu_ctx {
-    tc_plan *pl;
-} wu_ctx;
-
-static void fill_u_worker(void *ctx, int64_t b, int64_t e) {
-    tc_plan *pl = ((wu_ctx *)ctx)->pl;
-    const int GN = pl->ks->gemm_nv * pl->ks->vl;
-    const int64_t cig = pl->cig, cog = pl->cog, ncb = pl->u_ncb;
-    for (int64_t ci = b; ci < e; ci++)
-        for (int64_t co = 0; co < ncb * GN; co++) {
-            float u[16] = {0};
-            if (co < cog) {
-                const float *w = pl->wsrc + (ci * cog + co) * 9;
-                float g[3][3], t[4][3];
-                for (int a = 0; a < 3; a++)
-                    for (int c = 0; c < 3; c++) g[a][c] = w[(2 - a) * 3 + (2 - c)];
-                for (int c = 0; c < 3; c++) { /* t = G g */
-                    t[0][c] = g[0][c];
-                    t[1][c] = 0.5f * (g[0][c] + g[1][c] + g[2][c]);
-                    t[2][c] = 0.5f * (g[0][c] - g[1][c] + g[2][c]);
-                    t[3][c] = g[2][c];
-                }
-                for (int i = 0; i < 4; i++) { /* u = t G^T */
-                    u[4 * i + 0] = t[i][0];
-                    u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-                    u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-                    u[4 * i + 3] = t[i][2];
-                }
-            }
-            for (int xi = 0; xi < 16; xi++)
-                pl->upack[((xi * ncb + co / GN) * cig + ci) * GN + co % GN] = u[xi];
-        }
-}
-
-void tc_fill_winograd(tc_plan *pl) {
-    wu_ctx c = {pl};
-    tc_parallel_for(pl->nthreads, pl->cig, fill_u_worker, &c);
-}
-
 /* The workspace: the input channels-last (whole batch), a flag per image
  * (a non-finite input value), the outputs channels-last on the tile grid
  * (2*wn_th x 2*wn_tw per image), then wn_slots slots of V, M and a row of
