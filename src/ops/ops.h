@@ -119,12 +119,12 @@ void tc_nan_taps_free(tc_nan_taps *t);
 /* NaN into y (n, c_out, h_out, w_out) of the convolution c (input h_in x
  * w_in, sh/sw, pad_t/pad_l, dh/dw) wherever a listed tap reads padding. */
 void tc_nan_taps_apply(const tc_nan_taps *t, const tc_geom *c, float *y, tc_strides ys);
-/* NaN into dw (ca, cb/groups, kh, kw) where a non-finite A value's tap reads
- * B's zero padding (a: layout strides as); the scan for one on up to
- * nthreads threads. */
 /* dst[0..n) = src[0..n) on up to nthreads threads; true when every value
  * is finite. */
 bool tc_copy_check_finite(float *dst, const float *src, int64_t n, int nthreads);
+/* NaN into dw (ca, cb/groups, kh, kw) where a non-finite A value's tap reads
+ * B's zero padding (a: layout strides as); the scan for one on up to
+ * nthreads threads. */
 void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw,
                   int nthreads);
 
