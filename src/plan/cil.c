@@ -201,26 +201,18 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-/* The staged tiles into y (NCHW), through the epilogue: per image,
- * TC_CIL_STAGE_CB channels' planes at a time, transposed in chunks of
- * pixels. */
+/* The staged tiles into y (NCHW), through the epilogue: task = (image,
+ * block of TC_UNSTAGE_CB channels); an image's pixels are one row. */
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e) {
-    enum { CB = TC_CIL_STAGE_CB, PX = 256 };
     const run_ctx *c = ctx;
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
-    const int64_t C = g->c_out, HW = g->h_out * g->w_out, ncb = (C + CB - 1) / CB;
-    float t[CB * PX];
+    const int64_t C = g->c_out, HW = g->h_out * g->w_out;
+    const int64_t ncb = (C + TC_UNSTAGE_CB - 1) / TC_UNSTAGE_CB;
     for (int64_t u = b; u < e; u++) {
-        const int64_t n = u / ncb, c0 = u % ncb * CB, cn = tc_imin(CB, C - c0);
-        const float *st = c->slots + pl->c_stage_off + n * HW * C + c0;
-        float *yn = c->y + n * c->ys.n + c0 * c->ys.c;
-        for (int64_t p0 = 0; p0 < HW; p0 += PX) {
-            const int64_t np = tc_imin(PX, HW - p0);
-            /* t[j*np + p] = st[(p0 + p)*C + j] */
-            pl->ks->pack_cols(t, np, st + p0 * C, C, 1, cn, np);
-            for (int64_t j = 0; j < cn; j++)
-                tc_store_row(yn + j * c->ys.c + p0, 1, t + j * np, np, c->ep);
-        }
+        const int64_t n = u / ncb, c0 = u % ncb * TC_UNSTAGE_CB;
+        tc_unstage(pl->ks, c->y + n * c->ys.n + c0 * c->ys.c, c->ys.c,
+                   c->slots + pl->c_stage_off + n * HW * C + c0, C,
+                   tc_imin(TC_UNSTAGE_CB, C - c0), 1, HW, 0, c->ep);
     }
 }

@@ -246,7 +246,7 @@ void tc_plan_run(const tc_plan *pl, const float *x, float *y, void *ws, int nthr
     }
     tc_parallel_for(nt, pl->units, pl->path == PATH_GEMM ? tc_gemm_worker : tc_cil_worker, &c);
     if (pl->path == PATH_CIL && pl->c_stage)
-        tc_parallel_for(nt, g->n * ((g->c_out + TC_CIL_STAGE_CB - 1) / TC_CIL_STAGE_CB),
+        tc_parallel_for(nt, g->n * ((g->c_out + TC_UNSTAGE_CB - 1) / TC_UNSTAGE_CB),
                         tc_cil_unstage_worker, &c);
 }
 

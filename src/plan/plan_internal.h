@@ -15,7 +15,6 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
 #define TC_CIL_MAX_MR 12                  /* most pixels per tile of any ISA's kernel */
 #define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
-#define TC_CIL_STAGE_CB 16                   /* channels per task moving staged tiles to y */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)128 << 10) /* floats of an image run image at a time */
 #define TC_WINO_MIN_C 16 /* fewest input and output channels of the Winograd path */
@@ -152,6 +151,10 @@ void tc_repack(tc_plan *pl);
 /* n floats of a tile row (src) into y at d (element stride ds), through
  * the epilogue (bias already in src). */
 void tc_store_row(float *d, int64_t ds, const float *src, int64_t n, const tc_epilogue *ep);
+/* channels-last stage -> NCHW planes (cn <= TC_UNSTAGE_CB channels): see store.c */
+#define TC_UNSTAGE_CB 16
+void tc_unstage(const tc_kernel_set *ks, float *y, int64_t ycs, const float *st, int64_t C,
+                int64_t cn, int64_t rows, int64_t w, int64_t srs, const tc_epilogue *ep);
 /* d[j] = a[j/2] or b[j/2] interleaved (stride-2 column phases), cnt floats */
 void tc_store_row_il2(const tc_kernel_set *ks, float *d, const float *a, const float *b,
                       int64_t cnt, const tc_epilogue *ep);

@@ -52,3 +52,21 @@ void tc_store_row_il2(const tc_kernel_set *ks, float *d, const float *a, const f
     ks->store_il2(t, a, b, cnt);
     tc_store_row(d, 1, t, cnt, ep);
 }
+
+/* Channels-last tiles into NCHW planes, through the epilogue: the stage
+ * holds rows of w pixels (row r at st + r*srs, pixel j at + j*C, its
+ * channels contiguous); channels [0, cn) go to the planes y + ch*ycs, row r
+ * at + r*w.  8x8 register transposes, 256 pixels of a row at a time. */
+void tc_unstage(const tc_kernel_set *ks, float *y, int64_t ycs, const float *st, int64_t C,
+                int64_t cn, int64_t rows, int64_t w, int64_t srs, const tc_epilogue *ep) {
+    enum { PX = 256 };
+    float t[TC_UNSTAGE_CB * PX];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t p0 = 0; p0 < w; p0 += PX) {
+            const int64_t np = tc_imin(PX, w - p0);
+            /* t[ch*np + p] = st[r*srs + (p0 + p)*C + ch] */
+            ks->pack_cols(t, np, st + r * srs + p0 * C, C, 1, cn, np);
+            for (int64_t ch = 0; ch < cn; ch++)
+                tc_store_row(y + ch * ycs + r * w + p0, 1, t + ch * np, np, ep);
+        }
+}

@@ -11,10 +11,12 @@
  * (kernels/wino.inc).  Its error is that of the transforms' adds, a few
  * times the direct path's (tested within the same bound).
  *
- * Tiles are taken in blocks whose V and M stay in L2; a block is one task
- * and runs in a workspace slot of its own.  A block whose input patches
- * hold a non-finite value is computed directly (the transforms would
- * spread an inf to its whole tile as NaN where the direct sum has inf). */
+ * The input is first copied channels-last (and scanned); tiles are taken
+ * in blocks whose V and M stay in L2, a block being one task in a
+ * workspace slot of its own; the outputs land channels-last and move to y
+ * by transposes.  An image holding a non-finite value is computed
+ * directly (the transforms would spread an inf to its whole tile as NaN
+ * where the direct sum has inf). */
 #include "plan_internal.h"
 
 #include <math.h>
@@ -36,18 +38,23 @@ typedef struct wn_ws {
 
 static int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
 
-static wn_ws ws_parts(const tc_plan *pl, void *ws) {
+/* The parts' offsets in floats (off[0] xt, off[1] bad, off[2] stage,
+ * off[3] slots) from a 64-byte aligned base; returns the floats in all.
+ * Each part is at most a few times the input or the output, which exist. */
+static int64_t ws_layout(const tc_plan *pl, int64_t off[4]) {
     const tc_geom *g = &pl->pb.g;
+    off[0] = 0;
+    off[1] = off[0] + up16(g->n * g->c_in * g->h_in * g->w_in);
+    off[2] = off[1] + up16(g->n);
+    off[3] = off[2] + up16(g->n * 4 * pl->wn_th * pl->wn_tw * pl->cog);
+    return off[3] + pl->wn_slots * pl->wn_slot_floats;
+}
+
+static wn_ws ws_parts(const tc_plan *pl, void *ws) {
     float *p = (float *)(((uintptr_t)ws + 63) & ~(uintptr_t)63);
-    wn_ws w;
-    w.xt = p;
-    p += up16(g->n * g->c_in * g->h_in * g->w_in);
-    w.bad = (int *)p;
-    p += up16(g->n);
-    w.stage = p;
-    p += up16(g->n * 4 * pl->wn_th * pl->wn_tw * pl->cog);
-    w.slots = p;
-    return w;
+    int64_t off[4];
+    ws_layout(pl, off);
+    return (wn_ws){p + off[0], p + off[2], p + off[3], (int *)(p + off[1])};
 }
 
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
@@ -76,11 +83,8 @@ tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
     pl->wn_slots = (int)tc_imin(pl->wn_nblk, WN_SLOTS);
     pl->wn_slot_floats = up16(pl->wn_tb * per_tile + pl->cig);
     pl->units = pl->wn_nblk;
-    /* every part is at most a few times the input or the output, which exist */
-    const int64_t all = up16(g->n * g->c_in * g->h_in * g->w_in) + up16(g->n) +
-                        up16(g->n * 4 * pl->wn_th * pl->wn_tw * pl->cog) +
-                        pl->wn_slots * pl->wn_slot_floats + 16;
-    if (!tc_float_bytes(all, ws_bytes))
+    int64_t off[4];
+    if (!tc_float_bytes(ws_layout(pl, off) + 16, ws_bytes)) /* + 16: the base's alignment */
         return tc_fail(TCONV_ERROR_OVERFLOW, "the Winograd workspace does not fit");
     return TCONV_OK;
 }
@@ -89,6 +93,17 @@ typedef struct wn_run {
     run_ctx *c;
     wn_ws w;
 } wn_run;
+
+/* tile tt of the batch: image *n, tile row *ty, tile column *tx */
+static void tile_at(const tc_plan *pl, int64_t tt, int64_t *n, int64_t *ty, int64_t *tx) {
+    *tx = tt % pl->wn_tw;
+    *ty = tt / pl->wn_tw % pl->wn_th;
+    *n = tt / pl->wn_tw / pl->wn_th;
+}
+
+/* image n's tiles go the direct way: it holds an inf or NaN, or new
+ * weights since the reshape are not all finite */
+static int direct_image(const wn_run *r, int64_t n) { return !r->c->pl->w_finite || r->w.bad[n]; }
 
 /* image n channels-last, and whether it holds an inf or NaN; task = image */
 static void nhwc_worker(void *ctx, int64_t b, int64_t e) {
@@ -114,8 +129,8 @@ static void tiles_direct(const wn_run *r, int64_t t0, int64_t nt) {
     const int64_t P = 2 - g->ph, Q = 2 - g->pw; /* input row of output row o, tap a: o - P + a */
     const int64_t sw = 2 * pl->wn_tw, simg = 4 * pl->wn_th * pl->wn_tw * cog;
     for (int64_t t = 0; t < nt; t++) {
-        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
-                      n = tt / pl->wn_tw / pl->wn_th;
+        int64_t n, ty, tx;
+        tile_at(pl, t0 + t, &n, &ty, &tx);
         for (int k = 0; k < 4; k++) {
             const int64_t oy = 2 * ty + k / 2, ox = 2 * tx + k % 2;
             float *o = r->w.stage + n * simg + (oy * sw + ox) * cog;
@@ -154,14 +169,14 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
     for (int64_t t = 0; t < nt;) {
         const int64_t n = (t0 + t) / (pl->wn_tw * pl->wn_th);
         const int64_t run = tc_imin(nt - t, (n + 1) * pl->wn_tw * pl->wn_th - (t0 + t));
-        if (!pl->w_finite || r->w.bad[n]) tiles_direct(r, t0 + t, run);
+        if (direct_image(r, n)) tiles_direct(r, t0 + t, run);
         t += run;
     }
     /* the input transform: each patch pixel is a run of channels in xt */
     for (int64_t t = 0; t < nt; t++) {
-        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
-                      n = tt / pl->wn_tw / pl->wn_th;
-        if (!pl->w_finite || r->w.bad[n]) continue;
+        int64_t n, ty, tx;
+        tile_at(pl, t0 + t, &n, &ty, &tx);
+        if (direct_image(r, n)) continue;
         const float *p[16];
         for (int k = 0; k < 16; k++) {
             const int64_t iy = 2 * ty - P + k / 4, ix = 2 * tx - Q + k % 4;
@@ -189,9 +204,9 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
         }
     /* the output transform, into the stage (channels-last, 2x2 per tile) */
     for (int64_t t = 0; t < nt; t++) {
-        const int64_t tt = t0 + t, tx = tt % pl->wn_tw, ty = tt / pl->wn_tw % pl->wn_th,
-                      n = tt / pl->wn_tw / pl->wn_th;
-        if (!pl->w_finite || r->w.bad[n]) continue;
+        int64_t n, ty, tx;
+        tile_at(pl, t0 + t, &n, &ty, &tx);
+        if (direct_image(r, n)) continue;
         float *o = r->w.stage + n * simg + (2 * ty * sw + 2 * tx) * cog;
         float *const y[4] = {o, o + cog, o + sw * cog, o + (sw + 1) * cog};
         ks->wino_out(y, M + t * cog, tb * cog, pl->bias, cog);
@@ -212,29 +227,20 @@ static void block_worker(void *ctx, int64_t b, int64_t e) {
     atomic_fetch_and(&r->c->busy, ~((uint_fast64_t)1 << slot));
 }
 
-/* The stage into y (NCHW) through the epilogue: task = (image, channel
- * block of 16), a row of 8x8 transposes per output row. */
+/* The stage into y (NCHW) through the epilogue: task = (image, block of
+ * TC_UNSTAGE_CB channels); the stage's rows are 2*wn_tw pixels apart. */
 static void unstage_worker(void *ctx, int64_t b, int64_t e) {
-    enum { CB = 16 };
     const wn_run *r = ctx;
     const run_ctx *c = r->c;
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
-    const int64_t cog = pl->cog, ncb = (cog + CB - 1) / CB, Wo = g->w_out;
+    const int64_t cog = pl->cog, ncb = (cog + TC_UNSTAGE_CB - 1) / TC_UNSTAGE_CB;
     const int64_t sw = 2 * pl->wn_tw, simg = 4 * pl->wn_th * pl->wn_tw * cog;
-    float tbuf[CB * 256];
     for (int64_t u = b; u < e; u++) {
-        const int64_t n = u / ncb, c0 = u % ncb * CB, cn = tc_imin(CB, cog - c0);
-        for (int64_t oy = 0; oy < g->h_out; oy++)
-            for (int64_t x0 = 0; x0 < Wo; x0 += 256) {
-                const int64_t xn = tc_imin(256, Wo - x0);
-                /* tbuf[ch*xn + x] = stage[n][oy][x0 + x][c0 + ch] */
-                pl->ks->pack_cols(tbuf, xn, r->w.stage + n * simg + (oy * sw + x0) * cog + c0,
-                                  cog, 1, cn, xn);
-                for (int64_t ch = 0; ch < cn; ch++)
-                    tc_store_row(c->y + n * c->ys.n + (c0 + ch) * c->ys.c + oy * c->ys.h + x0, 1,
-                                 tbuf + ch * xn, xn, c->ep);
-            }
+        const int64_t n = u / ncb, c0 = u % ncb * TC_UNSTAGE_CB;
+        tc_unstage(pl->ks, c->y + n * c->ys.n + c0 * c->ys.c, c->ys.c,
+                   r->w.stage + n * simg + c0, cog, tc_imin(TC_UNSTAGE_CB, cog - c0), g->h_out,
+                   g->w_out, sw * cog, c->ep);
     }
 }
 
@@ -244,5 +250,6 @@ void tc_run_winograd(run_ctx *c, int nt) {
     wn_run r = {c, ws_parts(pl, c->slots)};
     tc_parallel_for(nt, g->n, nhwc_worker, &r);
     tc_parallel_for((int)tc_imin(nt, pl->wn_slots), pl->wn_nblk, block_worker, &r);
-    tc_parallel_for(nt, g->n * ((pl->cog + 15) / 16), unstage_worker, &r);
+    tc_parallel_for(nt, g->n * ((pl->cog + TC_UNSTAGE_CB - 1) / TC_UNSTAGE_CB), unstage_worker,
+                    &r);
 }
