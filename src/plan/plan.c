@@ -195,15 +195,24 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     tap_lists(g->kw, g->dw, g->pw, sw, pl->isw, pl->kxo, pl->kxc);
     /* Small phases, several taps, many channels: channels in lanes.  With
      * one tap per phase (k == s) or few output channels the pixel vectors
-     * measured faster.  Its pixels outside the input read a stand-in zero,
-     * so non-finite weights take the phase tiles, which mask them. */
+     * measured faster, except where their rows would fill less than half
+     * of a vector (Conv2d 16 -> 16, 3x3, stride 2 on 12 x 12: 6-pixel rows;
+     * 5.3 -> 3.3 us with one vector of channels in the lanes).  Its pixels
+     * outside the input read a stand-in zero, so non-finite weights take
+     * the phase tiles, which mask them. */
     const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
     int64_t maxty = 0, maxtx = 0;
     for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
     for (int64_t r = 0; r < sw; r++) maxtx = tc_imax(maxtx, pl->kxo[r + 1] - pl->kxo[r]);
     const int64_t maxtaps = maxty * maxtx; /* each <= the kernel's weights: no overflow */
+    const int64_t VL = pl->ks->vl;
+    /* a pixel vector's row: both column phases with stride 2 (phase-sw2),
+     * else one phase's; rows that divide VL share a vector (tc_plan_phase) */
+    const int64_t prow = sw == 2 ? g->w_out : wq0;
+    const int rows_pack = sw != 2 && pl->xw * 2 <= VL && VL % pl->xw == 0 && wq0 <= pl->xw;
+    const int64_t cil_min_cog = prow * 2 < VL && !rows_pack ? VL : pl->ks->cil_nr;
     if (!pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
-        pl->cog >= pl->ks->cil_nr && pl->cig >= TC_CIL_MIN_CIG &&
+        pl->cog >= cil_min_cog && pl->cig >= TC_CIL_MIN_CIG &&
         maxtaps >= 2 && maxtaps <= TC_CIL_TAPS && pl->ks->cil_mr <= TC_CIL_MAX_MR && pl->ks->cil_nr <= 64) {
         *path = "phase-cil";
         return tc_plan_cil(pl, s2d, ws_bytes);

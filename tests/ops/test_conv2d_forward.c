@@ -49,6 +49,10 @@ int main(void) {
         const int64_t *k = cases[i];
         if (k[11] > 1 && k[1] == k[11] && k[4] == k[11]) c.expect_path = "phase-dw";
         if (k[4] / k[11] >= 48 && k[1] / k[11] >= 8 && k[5] * k[6] > 1) c.expect_path = "phase-cil";
+        /* one vector of output channels on 6-pixel rows: channels in lanes
+         * where a vector holds 16 floats */
+        if (k[2] == 12 && k[7] == 2 && k[4] / k[11] == 16 && tconv_best_impl() == TCONV_IMPL_AVX512)
+            c.expect_path = "phase-cil";
         if (k[2] == k[5] && k[3] == k[6] && k[7] == 1 && k[8] == 1 && k[9] == 0 && k[10] == 0)
             c.expect_path = "gemm-window";
         /* (Cout 48, 64, 128 fill the GEMM blocks of every ISA) */
