@@ -255,7 +255,7 @@ typedef struct wu_ctx {
 
 static void fill_u_worker(void *ctx, int64_t b, int64_t e) {
     tc_plan *pl = ((wu_ctx *)ctx)->pl;
-    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    const int GN = pl->wn_gn;
     const int64_t cig = pl->cig, cog = pl->cog, ncb = pl->u_ncb;
     for (int64_t ci = b; ci < e; ci++)
         for (int64_t co = 0; co < ncb * GN; co++) {

@@ -130,8 +130,8 @@ static int dense_layer(const tc_geom *g, int64_t kk) {
 /* The Winograd GEMMs' column blocks three-quarters used or more (Cout 32
  * in blocks of 64 measured slower than the direct path). */
 static int wino_columns_fill(const tc_plan *pl) {
-    const int64_t gn = (int64_t)pl->ks->gemm_nv * pl->ks->vl;
-    return 4 * pl->cog >= 3 * ((pl->cog + gn - 1) / gn * gn);
+    int cil, gn, mr;
+    return tc_wino_shape(pl, &cil, &gn, &mr);
 }
 
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,

@@ -61,6 +61,7 @@ struct tc_plan {
     float *upack;
     int64_t u_ncb, wn_th, wn_tw, wn_tiles, wn_tb, wn_nblk, wn_slot_floats;
     int wn_slots;
+    int wn_cil, wn_gn, wn_mr; /* the 16 GEMMs' kernels (tc_wino_shape) */
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
@@ -194,6 +195,11 @@ void tc_run_phase(run_ctx *c, int nt);
 tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
+/* The Winograd GEMMs' tiles for pl's output channels: the GEMM family's
+ * (rows of *mr tiles by *gn channels), or with *cil the channels-in-lanes
+ * family's, whose narrower blocks fit a layer of few output channels.
+ * Returns whether the columns computed are at least 3/4 used. */
+int tc_wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr);
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes);
 void tc_run_winograd(run_ctx *c, int nt);
 tconv_status tc_plan_gemm(tc_plan *pl);

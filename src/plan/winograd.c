@@ -57,9 +57,27 @@ static wn_ws ws_parts(const tc_plan *pl, void *ws) {
     return (wn_ws){p + off[0], p + off[2], p + off[3], (int *)(p + off[1])};
 }
 
+int tc_wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr) {
+    const tc_kernel_set *ks = pl->ks;
+    const int64_t VL = ks->vl;
+    /* a block of channels in lanes with its vectors all (nearly) used, on
+     * kernels with more rows than the GEMM's (AVX-512's 12 x 32 against
+     * 6 x 64): a part block ran slower than the direct path (64 -> 24 and
+     * 32 -> 16 on 32 x 32: 0.267 against 0.254 ms, 0.104 against 0.092),
+     * and AVX2's 4 x 24 slower than its GEMM (64 -> 24: 0.256 against 0.239) */
+    *cil = ks->cil[0] && ks->cil_mr <= TC_CIL_MAX_MR && ks->cil_mr > ks->gemm_mr &&
+           pl->cog <= ks->cil_nr && 2 * pl->cog > 2 * ks->cil_nr - VL;
+    *gn = *cil ? ks->cil_nr : ks->gemm_nv * ks->vl;
+    *mr = *cil ? ks->cil_mr : ks->gemm_mr;
+    /* channels in lanes compute whole vectors, the GEMM whole blocks */
+    const int64_t unit = *cil ? VL : *gn;
+    return 4 * pl->cog >= 3 * ((pl->cog + unit - 1) / unit * unit);
+}
+
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
     const tc_geom *g = &pl->pb.g;
-    const int GN = pl->ks->gemm_nv * pl->ks->vl;
+    tc_wino_shape(pl, &pl->wn_cil, &pl->wn_gn, &pl->wn_mr);
+    const int GN = pl->wn_gn;
     if (!pl->upack) {
         const int64_t ncb = (pl->cog + GN - 1) / GN;
         pl->upack = malloc((size_t)(16 * ncb * pl->cig * GN) * sizeof(float));
@@ -75,7 +93,7 @@ tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
     const int64_t per_tile = 16 * (pl->cig + pl->cog);
     /* blocks within L2, and at least WN_MIN_BLOCKS of them where the tiles
      * allow (the threads share out blocks), in whole GEMM row blocks */
-    const int64_t MR = pl->ks->gemm_mr;
+    const int64_t MR = pl->wn_mr;
     const int64_t by_l2 = WN_BLOCK_FLOATS / per_tile;
     const int64_t by_share = (pl->wn_tiles + WN_MIN_BLOCKS - 1) / WN_MIN_BLOCKS;
     pl->wn_tb = tc_imax(MR, (tc_imin(by_l2, by_share) + MR - 1) / MR * MR);
@@ -156,7 +174,7 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
     const tc_plan *pl = r->c->pl;
     const tc_geom *g = &pl->pb.g;
     const tc_kernel_set *ks = pl->ks;
-    const int GN = ks->gemm_nv * ks->vl, MR = ks->gemm_mr;
+    const int GN = pl->wn_gn, MR = pl->wn_mr;
     const int64_t cig = pl->cig, cog = pl->cog, H = g->h_in, W = g->w_in, C = g->c_in;
     const int64_t tb = pl->wn_tb, t0 = blk * tb, nt = tc_imin(tb, pl->wn_tiles - t0);
     const int64_t P = 2 - g->ph, Q = 2 - g->pw;
@@ -186,12 +204,33 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
         ks->wino_in(V + t * cig, tb * cig, p, cig);
     }
     /* the 16 GEMMs, MR tiles x GN channels at a time (rows of direct tiles
-     * go through them too and are not used) */
+     * go through them too and are not used); at most cil_nr channels on
+     * the channels-in-lanes kernels (a Zen 4, 1 / 2 threads: Conv2d
+     * 64 -> 32 3x3 on 32 x 32 0.345 / 0.207 ms direct, 0.38 on the GEMM's
+     * 64-wide blocks half idle, 0.291 / 0.179 on 12 x 32 tiles; 128 -> 32
+     * on 16 x 16 0.168 -> 0.118) */
     float out[TC_MR_MAX * 4 * TC_VL_MAX] __attribute__((aligned(64)));
     static const float zeros[4 * TC_VL_MAX];
     for (int xi = 0; xi < 16; xi++)
         for (int64_t r0 = 0; r0 < nt; r0 += MR) {
             const int mr = (int)tc_imin(MR, nt - r0);
+            if (pl->wn_cil) { /* one block of at most NR channels: rows as pixels, one tap */
+                const float *xp[TC_CIL_MAX_MR];
+                for (int m = 0; m < MR; m++) xp[m] = m < mr ? V + (xi * tb + r0 + m) * cig : zero;
+                const int64_t woff = 0;
+                const tc_cil_tile ct = {xp, 1, &woff, 1, cig, pl->upack + xi * cig * GN, zeros, out};
+                const int nv = (int)((cog + ks->vl - 1) / ks->vl);
+                tc_cil_kernel kern = ks->cil[nv - 1];
+                for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
+                    if (ks->cil_part_mr[sp] && mr <= ks->cil_part_mr[sp]) {
+                        kern = ks->cil_part[sp][nv - 1];
+                        break;
+                    }
+                kern(&ct);
+                for (int m = 0; m < mr; m++)
+                    memcpy(M + (xi * tb + r0 + m) * cog, out + m * GN, (size_t)cog * sizeof(float));
+                continue;
+            }
             for (int64_t cb = 0; cb < pl->u_ncb; cb++) {
                 const tc_gemm_tile gt = {V + (xi * tb + r0) * cig, cig, cig,
                                          pl->upack + (xi * pl->u_ncb + cb) * cig * GN, zeros, out};

@@ -32,6 +32,12 @@ static const int64_t cases[][12] = {
     {1, 64, 11, 9, 64, 3, 3, 1, 1, 1, 1, 1},  {2, 48, 9, 11, 64, 3, 3, 1, 1, 0, 0, 1},
     {3, 20, 7, 13, 64, 3, 3, 1, 1, 2, 2, 1},  {1, 64, 6, 6, 64, 3, 3, 1, 1, 1, 1, 1},
     {1, 16, 20, 20, 48, 3, 3, 1, 1, 1, 1, 1}, {5, 32, 8, 8, 128, 3, 3, 1, 1, 1, 1, 1},
+    /* 30 and 32 output channels: Winograd's GEMMs on the channels-in-lanes
+     * tiles where those have more rows than the GEMM's (AVX-512); with a
+     * padding mode (replicate), without padding (circular), then zero
+     * padding with blocks across images */
+    {1, 64, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1}, {1, 40, 12, 7, 32, 3, 3, 1, 1, 0, 0, 1},
+    {3, 24, 9, 11, 32, 3, 3, 1, 1, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
@@ -57,7 +63,9 @@ int main(void) {
             c.expect_path = "gemm-window";
         /* (Cout 48, 64, 128 fill the GEMM blocks of every ISA) */
         if (k[5] == 3 && k[6] == 3 && k[7] == 1 && k[8] == 1 && k[11] == 1 && k[1] >= 16 &&
-            (k[4] == 48 || k[4] == 64 || k[4] == 128) && k[2] + 2 * k[9] >= 6 &&
+            (k[4] == 48 || k[4] == 64 || k[4] == 128 ||
+             ((k[4] == 30 || k[4] == 32) && tconv_best_impl() == TCONV_IMPL_AVX512)) &&
+            k[2] + 2 * k[9] >= 6 &&
             k[3] + 2 * k[10] >= 6)
             c.expect_path = modes[i % 4] == TCONV_PADDING_MODE_ZEROS || (k[9] == 0 && k[10] == 0)
                                 ? "winograd"

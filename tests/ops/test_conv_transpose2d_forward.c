@@ -58,6 +58,8 @@ static const struct {
     /* one vector of output channels on 6-pixel rows: channels in lanes
      * where a vector holds 16 floats */
     {{16, 32, 3, 3, 16, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
+    /* Winograd with 32 output channels: its GEMMs on channels-in-lanes tiles */
+    {{2, 48, 9, 7, 32, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "winograd", TCONV_IMPL_AVX512},
     {{3, 24, 3, 3, 20, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
 };
 
