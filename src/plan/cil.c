@@ -71,6 +71,13 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
     return TCONV_OK;
 }
 
+tc_cil_kernel tc_cil_pick(const tc_kernel_set *ks, int64_t nr, int64_t rows) {
+    const int nv = (int)((nr + ks->vl - 1) / ks->vl);
+    for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
+        if (ks->cil_part_mr[sp] && rows <= ks->cil_part_mr[sp]) return ks->cil_part[sp][nv - 1];
+    return ks->cil[nv - 1];
+}
+
 /* A pixel block (group gi, phase (ry, rx), MR pixels of the list) and its
  * pointer table: pixel m is image pn[m], phase position (pqy[m], pqx[m]);
  * the list runs over (image, position), or (position, image) when the
@@ -176,14 +183,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
                          pl->cbias + (gi * pl->c_nocb + ocb) * NR, out};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
-        const int nv = (int)((nr + pl->ks->vl - 1) / pl->ks->vl);
-        tc_cil_kernel kern = pl->ks->cil[nv - 1];
-        for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
-            if (pl->ks->cil_part_mr[sp] && npx <= pl->ks->cil_part_mr[sp]) {
-                kern = pl->ks->cil_part[sp][nv - 1];
-                break;
-            }
-        kern(&t);
+        tc_cil_pick(pl->ks, nr, npx)(&t);
         if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
             float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
             for (int m = 0; m < npx; m++) {

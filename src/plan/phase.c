@@ -400,6 +400,11 @@ void tc_run_phase(run_ctx *c, int nt) {
     tc_parallel_for(nt, pl->units, phase_worker, c);
 }
 
+int tc_phase_rows_pack(const tc_plan *pl, int64_t wq0) {
+    const int64_t VL = pl->ks->vl, W = pl->xw;
+    return W * 2 <= VL && VL % W == 0 && wq0 <= W;
+}
+
 /* The phase plan, after plan.c has made the tap lists and the image sizes
  * (xh, xw, ximg); s2d: the input is read as phase images. */
 tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
@@ -414,7 +419,7 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
     if (!pl->grp) return tc_plan_oom();
     /* flat vectors: whole phase rows side by side when W divides VL */
     const int64_t wq0 = (g->w_out + sw - 1) / sw;
-    pl->flat = W * 2 <= VL && VL % W == 0 && wq0 <= W;
+    pl->flat = tc_phase_rows_pack(pl, wq0);
     pl->R = pl->flat ? (int)(VL / W) : 1;
     int64_t maxvec = 0;
     pl->ngrp = ngrp;

@@ -127,12 +127,6 @@ static int dense_layer(const tc_geom *g, int64_t kk) {
     return 1;
 }
 
-/* The Winograd GEMMs' column blocks three-quarters used or more (Cout 32
- * in blocks of 64 measured slower than the direct path). */
-static int wino_columns_fill(const tc_plan *pl) {
-    int cil, gn, mr;
-    return tc_wino_shape(pl, &cil, &gn, &mr);
-}
 
 tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout layout,
                              size_t *ws_bytes, const char **path) {
@@ -167,7 +161,7 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     if (!s2d && layout == TCONV_LAYOUT_NCHW && g->groups == 1 && !pl->dw && g->kh == 3 &&
         g->kw == 3 && g->sh == 1 && g->sw == 1 && g->dh == 1 && g->dw == 1 && g->ph >= 0 &&
         g->ph <= 2 && g->pw >= 0 && g->pw <= 2 && pl->w_finite && pl->cig >= TC_WINO_MIN_C &&
-        pl->cog >= TC_WINO_MIN_C && g->h_out >= 4 && g->w_out >= 4 && wino_columns_fill(pl)) {
+        pl->cog >= TC_WINO_MIN_C && g->h_out >= 4 && g->w_out >= 4 && tc_wino_fits(pl)) {
         *path = "winograd";
         return tc_plan_winograd(pl, ws_bytes);
     }
@@ -209,7 +203,7 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     /* a pixel vector's row: both column phases with stride 2 (phase-sw2),
      * else one phase's; rows that divide VL share a vector (tc_plan_phase) */
     const int64_t prow = sw == 2 ? g->w_out : wq0;
-    const int rows_pack = sw != 2 && pl->xw * 2 <= VL && VL % pl->xw == 0 && wq0 <= pl->xw;
+    const int rows_pack = sw != 2 && tc_phase_rows_pack(pl, wq0);
     const int64_t cil_min_cog = prow * 2 < VL && !rows_pack ? VL : pl->ks->cil_nr;
     if (!pl->dw && pl->w_finite && pl->ks->cil[0] && hq0 * wq0 <= TC_CIL_MAX_PX &&
         pl->cog >= cil_min_cog && pl->cig >= TC_CIL_MIN_CIG &&

@@ -61,7 +61,7 @@ struct tc_plan {
     float *upack;
     int64_t u_ncb, wn_th, wn_tw, wn_tiles, wn_tb, wn_nblk, wn_slot_floats;
     int wn_slots;
-    int wn_cil, wn_gn, wn_mr; /* the 16 GEMMs' kernels (tc_wino_shape) */
+    int wn_cil, wn_gn, wn_mr; /* the 16 GEMMs' tiles: family, columns, rows */
     /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
@@ -195,11 +195,16 @@ void tc_run_phase(run_ctx *c, int nt);
 tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
-/* The Winograd GEMMs' tiles for pl's output channels: the GEMM family's
- * (rows of *mr tiles by *gn channels), or with *cil the channels-in-lanes
- * family's, whose narrower blocks fit a layer of few output channels.
- * Returns whether the columns computed are at least 3/4 used. */
-int tc_wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr);
+/* The channels-in-lanes kernel for a block of nr (<= cil_nr) channels and
+ * rows (<= cil_mr) pixels: the short-block kernel where one covers them. */
+tc_cil_kernel tc_cil_pick(const tc_kernel_set *ks, int64_t nr, int64_t rows);
+/* Whether pixel vectors take whole phase rows side by side (rows of the
+ * read image, xw wide, dividing the vector; wq0 output columns per row). */
+int tc_phase_rows_pack(const tc_plan *pl, int64_t wq0);
+/* Whether the Winograd GEMMs' tiles for pl's output channels (the GEMM
+ * family's, or for a few channels the channels-in-lanes family's) use at
+ * least 3/4 of the columns they compute. */
+int tc_wino_fits(const tc_plan *pl);
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes);
 void tc_run_winograd(run_ctx *c, int nt);
 tconv_status tc_plan_gemm(tc_plan *pl);

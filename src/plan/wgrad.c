@@ -351,25 +351,24 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
         const int64_t cn = tc_imin(aw, wg->cag - c0);
         float *d = r->apack + blk * wg->a_panel + n * px * aw;
         const float *src = r->a + n * s.n + (g * wg->cag + c0) * s.c;
-        double *csum = r->csum + n * pb->ca + g * wg->cag + c0;
-        if (s.w == 1 && s.h == pb->wa && cn == aw) { /* NCHW: whole planes, 8 x 8 transposes */
+        const int planes = s.w == 1 && s.h == pb->wa && cn == aw;
+        if (planes) /* NCHW: whole planes, 8 x 8 transposes */
             wg->ks->pack_cols(d, aw, src, s.c, 1, px, cn);
-            /* the sums from the planes just read, each a vectorised run
-             * (the panel's columns of a few channels sum element by element) */
-            if (r->sum_a && wg->ek) {
-                for (int64_t c = 0; c < cn; c++) {
-                    double v = 0.0, sq = 0.0;
-                    wg->ek->sum_sumsq(src + c * s.c, px, &v, &sq);
-                    csum[c] = v;
-                }
-                continue;
-            }
-        } else {
+        else
             for (int64_t y = 0; y < pb->ha; y++)
                 pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0,
                          1, 0, TCONV_PADDING_MODE_ZEROS, pb->wa);
-        }
-        if (r->sum_a) panel_sums(d, px, aw, cn, csum);
+        if (!r->sum_a) continue;
+        double *csum = r->csum + n * pb->ca + g * wg->cag + c0;
+        if (planes && wg->ek) /* each plane just read is a vectorised run (the panel's
+                                 columns of a few channels sum element by element) */
+            for (int64_t c = 0; c < cn; c++) {
+                double v = 0.0, sq = 0.0;
+                wg->ek->sum_sumsq(src + c * s.c, px, &v, &sq);
+                csum[c] = v;
+            }
+        else
+            panel_sums(d, px, aw, cn, csum);
     }
 }
 

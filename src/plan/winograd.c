@@ -57,7 +57,10 @@ static wn_ws ws_parts(const tc_plan *pl, void *ws) {
     return (wn_ws){p + off[0], p + off[2], p + off[3], (int *)(p + off[1])};
 }
 
-int tc_wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr) {
+/* The 16 GEMMs' tiles: the GEMM family's (rows of *mr tiles by *gn
+ * channels), or with *cil the channels-in-lanes family's; returns whether
+ * the columns computed are at least 3/4 used. */
+static int wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr) {
     const tc_kernel_set *ks = pl->ks;
     const int64_t VL = ks->vl;
     /* a block of channels in lanes with its vectors all (nearly) used, on
@@ -74,9 +77,14 @@ int tc_wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr) {
     return 4 * pl->cog >= 3 * ((pl->cog + unit - 1) / unit * unit);
 }
 
+int tc_wino_fits(const tc_plan *pl) {
+    int cil, gn, mr;
+    return wino_shape(pl, &cil, &gn, &mr);
+}
+
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes) {
     const tc_geom *g = &pl->pb.g;
-    tc_wino_shape(pl, &pl->wn_cil, &pl->wn_gn, &pl->wn_mr);
+    wino_shape(pl, &pl->wn_cil, &pl->wn_gn, &pl->wn_mr);
     const int GN = pl->wn_gn;
     if (!pl->upack) {
         const int64_t ncb = (pl->cog + GN - 1) / GN;
@@ -219,14 +227,7 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
                 for (int m = 0; m < MR; m++) xp[m] = m < mr ? V + (xi * tb + r0 + m) * cig : zero;
                 const int64_t woff = 0;
                 const tc_cil_tile ct = {xp, 1, &woff, 1, cig, pl->upack + xi * cig * GN, zeros, out};
-                const int nv = (int)((cog + ks->vl - 1) / ks->vl);
-                tc_cil_kernel kern = ks->cil[nv - 1];
-                for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
-                    if (ks->cil_part_mr[sp] && mr <= ks->cil_part_mr[sp]) {
-                        kern = ks->cil_part[sp][nv - 1];
-                        break;
-                    }
-                kern(&ct);
+                tc_cil_pick(ks, cog, mr)(&ct);
                 for (int m = 0; m < mr; m++)
                     memcpy(M + (xi * tb + r0 + m) * cog, out + m * GN, (size_t)cog * sizeof(float));
                 continue;
