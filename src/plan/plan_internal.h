@@ -205,6 +205,15 @@ int tc_phase_rows_pack(const tc_plan *pl, int64_t wq0);
  * family's, or for a few channels the channels-in-lanes family's) use at
  * least 3/4 of the columns they compute. */
 int tc_wino_fits(const tc_plan *pl);
+/* Of the columns j < w reading position x0 + s*j (s >= 1), those inside
+ * [0, len): [*ja, *jb), empty when *ja == *jb (zero padding leaves the
+ * rest out). */
+static inline void tc_inside_cols(int64_t x0, int64_t s, int64_t len, int64_t w, int64_t *ja,
+                                  int64_t *jb) {
+    *ja = x0 >= 0 ? 0 : tc_imin(w, (-x0 + s - 1) / s);
+    *jb = x0 >= len ? *ja : tc_imax(*ja, tc_imin(w, (len - x0 + s - 1) / s));
+}
+
 tconv_status tc_plan_winograd(tc_plan *pl, size_t *ws_bytes);
 void tc_run_winograd(run_ctx *c, int nt);
 tconv_status tc_plan_gemm(tc_plan *pl);

@@ -296,8 +296,8 @@ static void pack_row(const tc_kernel_set *ks, float *dst, const float *src, int6
     if (cs != 1 && ps == 1) {
         /* columns j in [ja, jb) read x0 + xs*j - pad in [0, len) directly */
         const int64_t o = x0 - pad;
-        const int64_t ja = o >= 0 ? 0 : (-o + xs - 1) / xs;
-        const int64_t jb = o >= len ? 0 : tc_imin(w, (len - o + xs - 1) / xs);
+        int64_t ja, jb;
+        tc_inside_cols(o, xs, len, w, &ja, &jb);
         if (ja < jb) {
             for (; j < ja; j++) {
                 const int64_t x = tc_pad_index(mode, o + xs * j, len);

@@ -89,10 +89,8 @@ static void gather_worker(void *ctx, int64_t b, int64_t e) {
                 const float *plane = r->b + n * s.n + (g * d->cbg + bc) * s.c;
                 const int64_t x0 = kx * pb->dw - pb->pw; /* B' column of qx = 0 */
                 /* zero padding: columns qx in [xa, xb) read row[x0 + qx*sw] inside B */
-                const int64_t xa = x0 >= 0 ? 0 : tc_imin(pb->wa, (-x0 + pb->sw - 1) / pb->sw);
-                const int64_t xb =
-                    x0 >= pb->wb ? xa
-                                 : tc_imax(xa, tc_imin(pb->wa, (pb->wb - x0 + pb->sw - 1) / pb->sw));
+                int64_t xa, xb;
+                tc_inside_cols(x0, pb->sw, pb->wb, pb->wa, &xa, &xb);
                 for (int64_t qy = 0; qy < pb->ha; qy++, dst += pb->wa) {
                     const int64_t y = qy * pb->sh - pb->ph + ky * pb->dh;
                     const int64_t yy =
