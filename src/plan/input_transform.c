@@ -171,6 +171,9 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
                 if (pl->pmode) {
                     for (; j < nj; j++)
                         dc[j] = sp[tc_pad_index(mode, rx + pl->isw * j - pl->ppl, W) * ps];
+                } else if (pl->isw == 1 && ps == 1) { /* row phases only: whole rows */
+                    memcpy(dc, sp + rx, (size_t)nj * sizeof(float));
+                    j = nj;
                 } else {
                     for (; j < nj; j++) dc[j] = sp[(rx + pl->isw * j) * ps];
                 }

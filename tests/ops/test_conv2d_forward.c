@@ -38,6 +38,9 @@ static const int64_t cases[][12] = {
      * padding with blocks across images */
     {1, 64, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1}, {1, 40, 12, 7, 32, 3, 3, 1, 1, 0, 0, 1},
     {3, 24, 9, 11, 32, 3, 3, 1, 1, 1, 1, 1},
+    /* row stride only (whole rows into the phase images), images of 140K
+     * floats run image at a time */
+    {3, 20, 70, 100, 8, 3, 5, 2, 1, 2, 2, 1},
 };
 
 /* padding modes on the fixed cases */
