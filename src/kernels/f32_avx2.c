@@ -52,6 +52,19 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
     }
 }
 
+/* One 64-byte line (d aligned) written past the caches. */
+#define TC_HAVE_STREAM 1
+static inline void v_stream_line(float *d, const float *s) {
+    _mm256_stream_ps(d, _mm256_loadu_ps(s));
+    _mm256_stream_ps(d + 8, _mm256_loadu_ps(s + 8));
+}
+static inline void v_stream_il2(float *d, const float *a, const float *b) { /* 16 floats */
+    const __m256 va = _mm256_loadu_ps(a), vb = _mm256_loadu_ps(b);
+    const __m256 lo = _mm256_unpacklo_ps(va, vb), hi = _mm256_unpackhi_ps(va, vb);
+    _mm256_stream_ps(d, _mm256_permute2f128_ps(lo, hi, 0x20));
+    _mm256_stream_ps(d + 8, _mm256_permute2f128_ps(lo, hi, 0x31));
+}
+
 #define v_pin(v) __asm__("" : "+v"(v))
 
 #include "common.inc"

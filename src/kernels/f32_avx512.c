@@ -48,6 +48,20 @@ static inline void v_store_il2(float *d, const float *a, const float *b, int64_t
     }
 }
 
+/* One 64-byte line (d aligned) written past the caches. */
+#define TC_HAVE_STREAM 1
+static inline void v_stream_line(float *d, const float *s) {
+    _mm512_stream_ps(d, _mm512_loadu_ps(s));
+}
+static inline void v_stream_il2(float *d, const float *a, const float *b) { /* 32 floats */
+    const __m512 va = _mm512_loadu_ps(a), vb = _mm512_loadu_ps(b);
+    const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30,
+                                          15, 31);
+    _mm512_stream_ps(d, _mm512_permutex2var_ps(va, ilo, vb));
+    _mm512_stream_ps(d + 16, _mm512_permutex2var_ps(va, ihi, vb));
+}
+
 #define v_pin(v) __asm__("" : "+v"(v))
 
 #include "common.inc"

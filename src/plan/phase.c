@@ -60,6 +60,7 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
     const int64_t lanes = pl->flat ? W : VL;
     const int64_t pstride = (int64_t)mrb * nv * VL; /* to the next column phase */
     const int plain = !c->ep->accumulate && c->ep->act == TC_ACT_NONE;
+    const int stream = plain && pl->stream_out;
     /* vector v0 + v is phase row qy0 (R rows when flat), block xb of it;
      * stepped, not divided, per vector */
     int64_t qy0 = pl->flat ? v0 * R : v0 / nb, xb = pl->flat ? 0 : v0 % nb;
@@ -80,7 +81,11 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                 const int64_t ox0 = qx0 * 2, cnt = tc_imin(2 * lanes, Wout - ox0);
                 for (int m = 0; m < mrb; m++) {
                     const float *a = out + (int64_t)(m * nv + v) * VL + r * lanes;
-                    tc_store_row_il2(pl->ks, row + m * ys.c + ox0, a, a + pstride, cnt, c->ep);
+                    float *d = row + m * ys.c + ox0;
+                    if (stream && cnt == 2 * VL && !((uintptr_t)d & 63))
+                        pl->ks->store_il2_nt(d, a, a + pstride);
+                    else
+                        tc_store_row_il2(pl->ks, d, a, a + pstride, cnt, c->ep);
                 }
             } else if (ys.w == 1 && sw == 1) { /* NCHW, stride 1: a plain copy */
                 const int64_t cnt = tc_imin(lanes, Wout - qx0);
@@ -88,7 +93,9 @@ static void store_tile(const run_ctx *c, const phase_grp *pg, int64_t n, int64_t
                     float *d = row + m * ys.c + qx0;
                     const float *s = out + (int64_t)(m * nv + v) * VL + r * lanes;
                     /* no call per row: depthwise and flat tiles store a few floats */
-                    if (plain && (cnt == 16 || cnt == 8 || cnt == 4))
+                    if (stream && cnt == 16 && !((uintptr_t)d & 63))
+                        pl->ks->store_line_nt(d, s);
+                    else if (plain && (cnt == 16 || cnt == 8 || cnt == 4))
                         copy_vec(d, s, cnt);
                     else
                         tc_store_row(d, 1, s, cnt, c->ep);
@@ -295,6 +302,7 @@ static void phase_tiles(const run_ctx *c, int64_t b, int64_t e, const float *slo
         }
         nvt_c = tc_imin(pg->vt_chunk, pg->nvt - ch * pg->vt_chunk);
     }
+    if (pl->stream_out) pl->ks->stream_fence();
 }
 
 
@@ -474,6 +482,13 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
         if (taps <= 1 && !reread) pl->xlay = 0;
     }
     if (pl->dw) pl->xlay = 0; /* each plane is read by one channel block: no copy */
+    /* An NCHW output beyond the L2 caches goes past them: whole lines need
+     * no read for ownership, and the input and weights the tiles re-read
+     * stay cached (c4, 16 MiB out: 15.8-16.7 -> 12.5-13.0 ms on a Zen 4;
+     * c3, 4 MiB: 11.0 -> 10.3). */
+    pl->stream_out = pl->layout == TCONV_LAYOUT_NCHW &&
+                     4.0 * (double)g->n * (double)g->c_out * (double)g->h_out * (double)g->w_out >=
+                         TC_STREAM_OUT_BYTES;
     if (!build_tap_table(pl, g)) return tc_plan_oom();
     *ws_bytes = 0;
     const int64_t xall = pl->ximg * g->n; /* checked by plan.c */

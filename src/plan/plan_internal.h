@@ -17,6 +17,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 #define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)512 << 10) /* floats of an image run image at a time */
+#define TC_STREAM_OUT_BYTES ((double)(2 << 20)) /* outputs this large stored past the caches */
 #define TC_WINO_MIN_C 16 /* fewest input and output channels of the Winograd path */
 #define TC_S2D_IMAGE_FLOATS 16384 /* an image made channels-last phase images whole (stack) */
 #define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
@@ -88,6 +89,7 @@ struct tc_plan {
     int path, swf, nv, flat, R;
     int xlay; /* kernels read the input as 0: NCHW planes, 1: NHCW rows
                  (workspace) */
+    int stream_out; /* whole output lines stored past the caches (phase.c) */
     int64_t ngrp;
     phase_grp *grp;
     int64_t nocb, units_ng, units, nmb;

@@ -33,6 +33,11 @@ static const int64_t seed_like[][14] = {
     /* depthwise (one channel per group) */
     {2, 20, 9, 17, 20, 4, 4, 2, 2, 1, 1, 0, 0, 20}, {1, 13, 8, 8, 13, 3, 3, 1, 1, 1, 1, 0, 0, 13},
     {1, 24, 16, 16, 24, 2, 2, 2, 2, 0, 0, 0, 0, 24}, {2, 10, 5, 33, 10, 3, 3, 3, 3, 1, 1, 2, 0, 10},
+    /* outputs of 2 MiB and more, stored past the caches: stride 2 with
+     * every row's lines aligned, with rows 800 bytes long (some lines
+     * aligned), stride 1 */
+    {1, 8, 128, 128, 16, 2, 2, 2, 2, 0, 0, 0, 0, 1}, {1, 4, 100, 100, 28, 3, 3, 2, 2, 1, 1, 1, 1, 1},
+    {1, 8, 64, 200, 48, 3, 3, 1, 1, 1, 1, 0, 0, 1},
 };
 
 /* the path the best implementation must take (NCHW); `only`: on that
