@@ -62,6 +62,36 @@ static void s2d_row_pair(const s2d_ctx *t, int64_t r) {
     }
 }
 
+/* The same for planes of 4 KiB and more, task r = (n, channel): the
+ * plane's rows in order.  A task per row jumped a plane per channel, and
+ * planes 4 KiB apart share their cache sets: each line was waited for
+ * (a3_b16's data gradient: 10.4-11.4 -> 9.9-10.1 ms on a Zen 4; on 1 KiB
+ * planes the rows of channels written in order won, a2_b16's 10.5 vs
+ * 12.2). */
+static void s2d_plane_pair(const s2d_ctx *t, int64_t r) {
+    const tc_plan *pl = t->pl;
+    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    const int64_t ch = r % C, n = r / C;
+    const int64_t dcs = pl->xlay ? xw : xh * xw;
+    const int64_t ne = (W + 1) / 2, no = W / 2; /* columns of phases 0 and 1 */
+    const float *plane = t->src + (n * C + ch) * H * W;
+    for (int64_t i = 0; i < xh; i++)
+        for (int64_t ry = 0; ry < pl->ish; ry++) {
+            const int64_t iy = ry + pl->ish * i;
+            float *img0 = t->dst + (n - t->n0) * pl->ximg + (ry * 2) * C * xh * xw;
+            float *ec = (pl->xlay ? img0 + i * C * xw : img0 + i * xw) + ch * dcs;
+            float *oc = ec + C * xh * xw;
+            int64_t je = 0, jo = 0;
+            if (iy < H) {
+                pl->ks->deinterleave(ec, oc, plane + iy * W, ne, no);
+                je = ne;
+                jo = no;
+            }
+            for (; je < xw; je++) ec[je] = 0.0f;
+            for (; jo < xw; jo++) oc[jo] = 0.0f;
+        }
+}
+
 /* Row i of phase (ry, rx) of image n (task r = (n, phase, i)) channels-
  * last: d[j*C + c] for the xw columns j, zeros past the input. */
 static void s2d_row_nhwc(const s2d_ctx *t, int64_t r) {
@@ -115,6 +145,8 @@ static void s2d_image_nhwc(const s2d_ctx *t, int64_t n, float *tp) {
                 }
 }
 
+static int s2d_planes(const s2d_ctx *t) { return t->h * t->w >= 1024; }
+
 static int s2d_by_image(const s2d_ctx *t) {
     return t->to_nhwc && !t->from_nhwc && !t->pl->pmode &&
            t->c * t->h * t->w <= TC_S2D_IMAGE_FLOATS;
@@ -124,13 +156,15 @@ static int s2d_by_image(const s2d_ctx *t) {
  * tc_plan): per image n, phase (ry, rx), row i of xh: x[n, :, ry + ish*i,
  * rx + isw*j] for j < xw (coordinates of the padded input with a padding
  * mode), zeros past the input, as C rows of xw (NHCW) or into C planes
- * (flat tiles).  Split over (n, phase, row), or (n, row phase, row) with
- * tc_s2d_pairs (see tc_s2d_tasks). */
+ * (flat tiles).  Split over (n, phase, row), or (n, row phase, row) /
+ * (n, channel) when both column phases of stride 2 are made at once (see
+ * tc_s2d_tasks). */
 int64_t tc_s2d_tasks(const s2d_ctx *t) {
     const tc_plan *pl = t->pl;
     if (s2d_by_image(t)) return 1;
-    const int pairs = !pl->pmode && pl->isw == 2 && !t->from_nhwc && !t->to_nhwc;
-    return pl->ish * (pairs ? 1 : pl->isw) * pl->xh;
+    if (!pl->pmode && pl->isw == 2 && !t->from_nhwc && !t->to_nhwc)
+        return s2d_planes(t) ? t->c : pl->ish * pl->xh;
+    return pl->ish * pl->isw * pl->xh;
 }
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
     const s2d_ctx *t = ctx;
@@ -145,7 +179,10 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
         return;
     }
     if (!pl->pmode && pl->isw == 2 && !t->from_nhwc) {
-        for (int64_t r = b; r < e; r++) s2d_row_pair(t, r);
+        if (s2d_planes(t))
+            for (int64_t r = b; r < e; r++) s2d_plane_pair(t, r);
+        else
+            for (int64_t r = b; r < e; r++) s2d_row_pair(t, r);
         return;
     }
     const tconv_padding_mode mode = (tconv_padding_mode)pl->pmode;

@@ -185,9 +185,9 @@ typedef struct s2d_ctx {
     int64_t n0;
     int to_nhwc; /* phase images channels-last, [phase][i][j][c] */
 } s2d_ctx;
-/* tasks per image: (phase, row), or (row phase, row) with both column
- * phases of a stride-2 row at once, or one (a small NCHW image made
- * channels-last phase images whole) */
+/* tasks per image: (phase, row), or (row phase, row) or channels (a row,
+ * or every row of a plane, into both column phases of stride 2 at once),
+ * or one (a small NCHW image made channels-last phase images whole) */
 int64_t tc_s2d_tasks(const s2d_ctx *t);
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e);
 

@@ -39,8 +39,9 @@ static const int64_t cases[][12] = {
     {1, 64, 10, 10, 30, 3, 3, 1, 1, 1, 1, 1}, {1, 40, 12, 7, 32, 3, 3, 1, 1, 0, 0, 1},
     {3, 24, 9, 11, 32, 3, 3, 1, 1, 1, 1, 1},
     /* row stride only (whole rows into the phase images), images of 140K
-     * floats run image at a time */
-    {3, 20, 70, 100, 8, 3, 5, 2, 1, 2, 2, 1},
+     * floats run image at a time; stride 2 on planes of 1024 floats and
+     * more (made plane by plane), odd sizes */
+    {3, 20, 70, 100, 8, 3, 5, 2, 1, 2, 2, 1}, {2, 8, 33, 35, 24, 4, 4, 2, 2, 1, 1, 1},
 };
 
 /* padding modes on the fixed cases */
