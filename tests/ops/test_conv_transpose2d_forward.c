@@ -66,6 +66,10 @@ static const struct {
     /* Winograd with 32 output channels: its GEMMs on channels-in-lanes tiles */
     {{2, 48, 9, 7, 32, 3, 3, 1, 1, 1, 1, 0, 0, 1}, "winograd", TCONV_IMPL_AVX512},
     {{3, 24, 3, 3, 20, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
+    /* small phases whose rows fill 16-lane vectors: pixel vectors where a
+     * vector holds 16 floats, channels in lanes where it holds 8 */
+    {{3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1}, "phase-sw2", TCONV_IMPL_AVX512},
+    {{3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1}, "phase-cil", TCONV_IMPL_AVX2},
 };
 
 int main(void) {
