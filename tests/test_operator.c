@@ -613,6 +613,71 @@ static void test_wgrad_nonfinite_threads(tconv_impl impl) {
     free(dy);
 }
 
+/* Non-finite input values of a ConvTranspose2d weight gradient on the
+ * packed-panel path, which checks A (the input) as it packs it instead of
+ * a separate scan: an inf at a corner pixel and a NaN inside, in two
+ * images; the NaNs where the reference puts them, the infinities too, the
+ * other values within rounding, the same bits at 1 and 2 threads. */
+static void wgrad_packed_nan_run(tconv_impl impl, int threads, const float *x, const float *dy,
+                                 float *dw, float *db) {
+    tconv_conv_transpose2d_params p;
+    tconv_conv_transpose2d_params_init(&p, 16, 24, 4, 4);
+    p.stride[0] = p.stride[1] = 2;
+    p.padding[0] = p.padding[1] = 1;
+    tconv_options o;
+    tconv_options_init(&o);
+    o.impl = impl;
+    o.num_threads = threads;
+    tconv_op *op = NULL;
+    CHECK_MSG(tconv_conv_transpose2d_backward_weight_create(&p, &o, &op) == TCONV_OK,
+              "create: %s", tconv_last_error());
+    if (!op) return;
+    const int64_t in[4] = {3, 16, 8, 8};
+    int64_t out[4];
+    size_t ws = 0;
+    CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+    if (impl != TCONV_IMPL_REFERENCE)
+        CHECK_MSG(!strcmp(tconv_op_path(op), "wgrad"), "impl %s: path %s, expected wgrad",
+                  tconv_impl_name(impl), tconv_op_path(op));
+    void *w = ws ? malloc(ws) : NULL;
+    tu_poison(dw, 16 * 24 * 16);
+    tu_poison(db, 24);
+    CHECK_MSG(tconv_op_run_backward_weight(op, x, dy, dw, db, w) == TCONV_OK, "run: %s",
+              tconv_last_error());
+    free(w);
+    tconv_op_destroy(op);
+}
+
+static void test_wgrad_packed_nonfinite(tconv_impl impl) {
+    enum { NX = 3 * 16 * 64, NY = 3 * 24 * 256, NW = 16 * 24 * 16 };
+    tu_rng r;
+    tu_rng_seed(&r, 970 + impl);
+    float *x = tu_alloc(NX), *dy = tu_alloc(NY);
+    tu_fill(&r, x, NX);
+    tu_fill(&r, dy, NY);
+    x[(1 * 16 + 3) * 64 + 0] = INFINITY;     /* image 1, channel 3, corner (0, 0) */
+    x[(2 * 16 + 9) * 64 + 3 * 8 + 4] = NAN;  /* image 2, channel 9, (3, 4) */
+    static float dref[NW], d1[NW], d2[NW], bref[24], b1[24], b2[24];
+    wgrad_packed_nan_run(TCONV_IMPL_REFERENCE, 1, x, dy, dref, bref);
+    wgrad_packed_nan_run(impl, 1, x, dy, d1, b1);
+    wgrad_packed_nan_run(impl, 2, x, dy, d2, b2);
+    int nans = 0, bad = 0;
+    for (int i = 0; i < NW; i++) {
+        nans += isnan(dref[i]) != 0;
+        if (isnan(dref[i]) != isnan(d1[i]) ||
+            (!isnan(dref[i]) && d1[i] != dref[i] && /* infinities equal */
+             !(fabsf(d1[i] - dref[i]) <= 1e-4f * (1.0f + fabsf(dref[i])))))
+            bad++;
+    }
+    CHECK_MSG(nans > 0, "reference NaNs %d, expected some", nans);
+    CHECK_MSG(bad == 0, "impl %s: %d of %d weight gradients differ from the reference",
+              tconv_impl_name(impl), bad, NW);
+    CHECK_MSG(!memcmp(d1, d2, sizeof d1) && !memcmp(b1, b2, sizeof b1),
+              "impl %s: 1 and 2 threads differ", tconv_impl_name(impl));
+    free(x);
+    free(dy);
+}
+
 /* New weights through tconv_op_set_weights, copied and scanned in chunks
  * over threads: weights of 2.25 scan chunks, an infinity in the last
  * chunk, give what an operator created with them gives (NaN and inf in
@@ -757,6 +822,7 @@ int main(void) {
         test_1x1_inputs(impls[i]);
         test_workspace_overlap(impls[i]);
         test_wgrad_nonfinite_threads(impls[i]);
+        test_wgrad_packed_nonfinite(impls[i]);
         test_set_weights_nonfinite(impls[i]);
         test_winograd_nonfinite(impls[i]);
     }

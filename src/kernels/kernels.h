@@ -179,6 +179,8 @@ typedef struct tc_eltwise_kernels {
     /* BatchNorm: sums in double (added to *s, *ss), y = x*a + b,
      * dx = dy*a + (x*b + c) */
     void (*sum_sumsq)(const float *x, int64_t n, double *s, double *ss);
+    /* 1 if some x[i] is an infinity or a NaN, else 0 */
+    int (*any_nonfinite)(const float *x, int64_t n);
     void (*sum_dot)(const float *dy, const float *x, int64_t n, double *s, double *sd);
     void (*affine)(const float *x, float *y, int64_t n, float a, float b);
     void (*affine2)(const float *dy, const float *x, float *dx, int64_t n, float a, float b,

@@ -130,9 +130,10 @@ bool tc_copy_check_finite(float *dst, const float *src, int64_t n, int nthreads)
 }
 
 void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw,
-                  int nthreads) {
+                  int a_bad, int nthreads) {
     if (pb->pmode != TCONV_PADDING_MODE_ZEROS) return; /* a mode pads with values */
-    if (!any_nonfinite_mt(a, pb->n * pb->ca * pb->ha * pb->wa, nthreads)) return;
+    if (a_bad < 0) a_bad = any_nonfinite_mt(a, pb->n * pb->ca * pb->ha * pb->wa, nthreads);
+    if (!a_bad) return;
     const int64_t cbg = pb->cb / pb->groups, kk = pb->kh * pb->kw;
     for (int64_t n = 0; n < pb->n; n++)
         for (int64_t ch = 0; ch < pb->ca; ch++)

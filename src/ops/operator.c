@@ -548,10 +548,12 @@ tconv_status tconv_op_run_backward_weight(tconv_op *op, const float *input,
     const tc_strides xs = tc_strides_for(op->opt.layout, g->c_in, g->h_in, g->w_in);
     const tc_strides ys = tc_strides_for(op->opt.layout, g->c_out, g->h_out, g->w_out);
     const int acc = op->opt.accumulate;
+    int a_bad = -1; /* A's non-finite values: not looked for yet */
     if (op->fast) {
         const int a_is_dy = op->row->db_of_a;
-        tc_wgrad_run(op->wgrad, a_is_dy ? grad_output : input, a_is_dy ? input : grad_output,
-                     grad_weight, grad_bias, a_is_dy, workspace, run_threads(op), acc);
+        a_bad = tc_wgrad_run(op->wgrad, a_is_dy ? grad_output : input,
+                             a_is_dy ? input : grad_output, grad_weight, grad_bias, a_is_dy,
+                             workspace, run_threads(op), acc);
     } else if (op->kind == TC_OP_CONV_TRANSPOSE2D) {
         tc_ref_conv_transpose2d_backward_weight(g, input, xs, grad_output, ys, grad_weight,
                                                 grad_bias, acc);
@@ -561,7 +563,7 @@ tconv_status tconv_op_run_backward_weight(tconv_op *op, const float *input,
     tc_wgrad_problem wp;
     if (grad_weight && op->row->lower_wgrad(g, &wp)) {
         const int a_is_dy = op->row->db_of_a;
-        tc_wgrad_nan(&wp, a_is_dy ? grad_output : input, a_is_dy ? ys : xs, grad_weight,
+        tc_wgrad_nan(&wp, a_is_dy ? grad_output : input, a_is_dy ? ys : xs, grad_weight, a_bad,
                      run_threads(op));
     }
     verbose_run(op, t0);

@@ -123,9 +123,10 @@ void tc_nan_taps_apply(const tc_nan_taps *t, const tc_geom *c, float *y, tc_stri
  * is finite. */
 bool tc_copy_check_finite(float *dst, const float *src, int64_t n, int nthreads);
 /* NaN into dw (ca, cb/groups, kh, kw) where a non-finite A value's tap reads
- * B's zero padding (a: layout strides as); the scan for one on up to
- * nthreads threads. */
+ * B's zero padding (a: layout strides as).  a_bad: whether A holds one (1,
+ * 0), or -1: unknown, then A is scanned for one on up to nthreads
+ * threads. */
 void tc_wgrad_nan(const tc_wgrad_problem *pb, const float *a, tc_strides as, float *dw,
-                  int nthreads);
+                  int a_bad, int nthreads);
 
 #endif /* TCONV_OPS_H */

@@ -133,8 +133,10 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
 /* dw: (ca, cb/groups, kh, kw), overwritten or (accumulate) added to; the
  * result does not depend on nthreads.  db (may be NULL): the channel sums
  * of A (db_of_a, as at the reshape) or of B, same rule.  Runs may go on at once, each with
- * its own workspace. */
-void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
-                  int db_of_a, void *ws, int nthreads, int accumulate);
+ * its own workspace.  Returns 1 if A holds a non-finite value, 0 if not,
+ * -1 when the run did not look (it checks A where it packs all of it, in
+ * cache, sparing the caller a pass over A: tc_wgrad_nan). */
+int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
+                 int db_of_a, void *ws, int nthreads, int accumulate);
 
 #endif /* TCONV_PLAN_H */

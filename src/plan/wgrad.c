@@ -35,6 +35,7 @@
  * every thread count. */
 #include "plan_internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -278,6 +279,7 @@ typedef struct wg_run {
     int accumulate, db_of_a;
     double *csum; /* [n][C]: channel sums of grad_output per image (db) */
     int sum_a, sum_b; /* which packing adds them up */
+    atomic_int *a_bad; /* set when a packed A panel holds a non-finite value */
 } wg_run;
 
 static tc_strides strides_of(const tc_wgrad *wg, int64_t c, int64_t h, int64_t w) {
@@ -358,6 +360,11 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
             for (int64_t y = 0; y < pb->ha; y++)
                 pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0,
                          1, 0, TCONV_PADDING_MODE_ZEROS, pb->wa);
+        /* the panel just written is in cache: the non-finite check costs no
+         * pass over A from memory */
+        if (!atomic_load_explicit(r->a_bad, memory_order_relaxed) &&
+            (wg->ek ? wg->ek->any_nonfinite(d, px * aw) : tc_any_nonfinite(d, px * aw)))
+            atomic_store_explicit(r->a_bad, 1, memory_order_relaxed);
         if (!r->sum_a) continue;
         double *csum = r->csum + n * pb->ca + g * wg->cag + c0;
         if (planes && wg->ek) /* each plane just read is a vectorised run (the panel's
@@ -605,8 +612,8 @@ static void bias_worker(void *ctx, int64_t b, int64_t e) {
     }
 }
 
-void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
-                  int db_of_a, void *ws, int nthreads, int accumulate) {
+int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, float *db,
+                 int db_of_a, void *ws, int nthreads, int accumulate) {
     const tc_wgrad_problem *pb = &wg->pb;
     const double flops = 2.0 * pb->n * pb->ha * pb->wa * wg->cag * wg->cbg * pb->groups *
                          pb->kh * pb->kw;
@@ -622,7 +629,7 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
         if (dw)
             tc_wdot_run(&wg->dot, wg->ks, pb, a, b, dw, db_with_dw ? db : NULL, ws, nt,
                         accumulate);
-        return;
+        return -1;
     }
     uintptr_t p = ((uintptr_t)ws + 63) & ~(uintptr_t)63;
     float *apack = (float *)p;
@@ -630,16 +637,20 @@ void tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw,
     float *bpack = (float *)p;
     float *sums = (float *)((uintptr_t)bpack + wg->b_bytes);
     p = ((uintptr_t)sums + wg->sum_bytes + 63) & ~(uintptr_t)63;
-    wg_run r = {wg, a, b, apack, bpack, sums, dw, db, accumulate, db_of_a, (double *)p, 0, 0};
+    atomic_int a_bad = 0;
+    wg_run r = {.wg = wg, .a = a, .b = b, .apack = apack, .bpack = bpack, .sums = sums,
+                .dw = dw, .db = db, .accumulate = accumulate, .db_of_a = db_of_a,
+                .csum = (double *)p, .a_bad = &a_bad};
     if (db && dw) { /* the packings read grad_output anyway: they add it up */
         r.sum_a = db_of_a;
         r.sum_b = !db_of_a && wg->b_complete;
     }
     if (db && !r.sum_a && !r.sum_b) tc_parallel_for(nt, C, bias_worker, &r);
-    if (!dw) return;
+    if (!dw) return -1;
     tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);
     tc_parallel_for(nt, pb->groups * wg->nbb * pb->n, pack_b, &r);
     if (r.sum_a || r.sum_b) tc_parallel_for(nt, C, bias_from_sums, &r);
     tc_parallel_for(nt, wg->base_units * wg->nar * wg->nsplit, unit_worker, &r);
     tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
+    return atomic_load(&a_bad);
 }
