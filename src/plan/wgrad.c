@@ -44,6 +44,7 @@
 #define WG_CHUNK_FLOATS 65536 /* floats of B's rows (all images) a chunk keeps in L2 */
 #define WG_PLANE_FLOATS 8192  /* largest block of B planes transposed whole (stack) */
 #define WG_FINISH_FLOATS 8192 /* sums of a chunk of taps the last pass adds up (stack) */
+#define WG_SLICE_BYTES ((double)(8 << 20)) /* packed operands of a slice of images */
 
 struct tc_wgrad {
     const tc_kernel_set *ks;
@@ -67,6 +68,9 @@ struct tc_wgrad {
     int64_t a_panel, b_panel; /* floats per (group, block) */
     int64_t nsplit, rows_per_split, chunk_rows;
     int64_t base_units; /* groups x B blocks */
+    /* slices: each split's images are packed and summed slice_imgs at a
+     * time (0: all at once), ips images per split */
+    int64_t slice_imgs, ips;
     int64_t nar, apr;   /* A ranges per base unit, A blocks per range */
     int64_t tile;       /* MR x NR */
     size_t a_bytes, b_bytes, sum_bytes, csum_bytes;
@@ -248,6 +252,18 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
     else
         wg->rows_per_split = (rows + wg->nsplit - 1) / wg->nsplit;
     wg->nsplit = rows ? (rows + wg->rows_per_split - 1) / wg->rows_per_split : 1;
+    /* Large batches are packed and summed a slice of images at a time, so
+     * the packed panels are read back from the caches, not from memory (d2's
+     * 24 MiB of grad_output panels, e's 134 MiB).  Whole images per split
+     * only; the sums keep their order (a unit's chunks in order). */
+    wg->slice_imgs = 0;
+    wg->ips = pb->ha ? wg->rows_per_split / pb->ha : 0;
+    if (pb->ha && wg->rows_per_split % pb->ha == 0 && wg->ips > 1) {
+        const double per_img = 4.0 * ((double)(pb->groups * wg->nab * wg->aw) * pb->ha * pb->wa +
+                                      (double)(pb->groups * wg->nbb * wg->bw) * wg->img_all);
+        const double fit = WG_SLICE_BYTES / (per_img * (double)wg->nsplit);
+        if (fit < (double)wg->ips) wg->slice_imgs = fit < 1 ? 1 : (int64_t)fit;
+    }
     wg->tile = (int64_t)wg->mr * wg->nr;
     const int64_t sd[5] = {wg->nsplit, wg->base_units, wg->nab, pb->kh * pb->kw, wg->tile};
     int64_t sums;
@@ -280,7 +296,18 @@ typedef struct wg_run {
     double *csum; /* [n][C]: channel sums of grad_output per image (db) */
     int sum_a, sum_b; /* which packing adds them up */
     atomic_int *a_bad; /* set when a packed A panel holds a non-finite value */
+    /* this slice: images sp*ips + lo + k of each split sp < nsp, k < cnt, and
+     * each unit's rows [lo*ha, hi*ha) of its split */
+    int64_t lo, cnt, hi, ips, nsp;
 } wg_run;
+
+/* The image of packing task t (its block in *blk), or -1 past the batch. */
+static int64_t task_image(const wg_run *r, int64_t t, int64_t *blk) {
+    const int64_t k = t % r->cnt, rest = t / r->cnt;
+    *blk = rest / r->nsp;
+    const int64_t n = rest % r->nsp * r->ips + r->lo + k;
+    return n < r->wg->pb.n ? n : -1;
+}
 
 static tc_strides strides_of(const tc_wgrad *wg, int64_t c, int64_t h, int64_t w) {
     return tc_strides_for(wg->layout, c, h, w);
@@ -348,7 +375,9 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
     const tc_strides s = strides_of(wg, pb->ca, pb->ha, pb->wa);
     const int64_t aw = wg->aw, px = pb->ha * pb->wa;
     for (int64_t t = b; t < e; t++) {
-        const int64_t n = t % pb->n, blk = t / pb->n; /* blk = g*nab + ablk */
+        int64_t blk; /* g*nab + ablk */
+        const int64_t n = task_image(r, t, &blk);
+        if (n < 0) continue;
         const int64_t g = blk / wg->nab, c0 = (blk % wg->nab) * aw;
         const int64_t cn = tc_imin(aw, wg->cag - c0);
         float *d = r->apack + blk * wg->a_panel + n * px * aw;
@@ -399,7 +428,9 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
     const tc_strides s = strides_of(wg, pb->cb, pb->hb, pb->wb);
     const int64_t bw = wg->bw;
     for (int64_t t = b; t < e; t++) {
-        const int64_t n = t % pb->n, blk = t / pb->n;
+        int64_t blk;
+        const int64_t n = task_image(r, t, &blk);
+        if (n < 0) continue;
         const int64_t g = blk / wg->nbb, c0 = (blk % wg->nbb) * bw;
         const int64_t cn = tc_imin(bw, wg->cbg - c0);
         const float *src = r->b + n * s.n + (g * wg->cbg + c0) * s.c;
@@ -471,17 +502,19 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
         float *sums = unit_sums(r, split, bu);
         const float *bp = r->bpack + (g * wg->nbb + bblk) * wg->b_panel;
         const int64_t r0 = split * wg->rows_per_split, r1 = tc_imin(rows, r0 + wg->rows_per_split);
-        if (r0 >= r1) /* no pixels: no chunk starts the sums */
+        if (r0 >= r1 && r->lo == 0) /* no pixels: no chunk starts the sums */
             memset(sums + a0 * kk * tile, 0, (size_t)((a1 - a0) * kk * tile) * sizeof(float));
-        for (int64_t q = r0; q < r1;) {
+        /* this slice's rows of the unit */
+        const int64_t w1 = tc_imin(r1, r0 + r->hi * ha);
+        for (int64_t q = r0 + r->lo * ha; q < w1;) {
             /* the chunk: nimg whole images, or rows [qy0, qy0 + nrow) of one */
             const int64_t n = q / ha, qy0 = q % ha;
             int64_t nimg = 1, nrow;
-            if (qy0 == 0 && r1 - q >= ha && ha <= wg->chunk_rows) {
-                nimg = tc_imax(1, tc_imin((r1 - q) / ha, wg->chunk_rows / ha));
+            if (qy0 == 0 && w1 - q >= ha && ha <= wg->chunk_rows) {
+                nimg = tc_imax(1, tc_imin((w1 - q) / ha, wg->chunk_rows / ha));
                 nrow = ha;
             } else {
-                nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), r1 - q);
+                nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), w1 - q);
             }
             /* the unit's first chunk starts its sums (no pass zeroing them first) */
             const int first = q == r0;
@@ -647,10 +680,20 @@ int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, 
     }
     if (db && !r.sum_a && !r.sum_b) tc_parallel_for(nt, C, bias_worker, &r);
     if (!dw) return -1;
-    tc_parallel_for(nt, pb->groups * wg->nab * pb->n, pack_a, &r);
-    tc_parallel_for(nt, pb->groups * wg->nbb * pb->n, pack_b, &r);
+    /* one slice holding every image, or each split's images slice by slice */
+    const int64_t S = wg->slice_imgs ? wg->slice_imgs : pb->n;
+    r.ips = wg->slice_imgs ? wg->ips : pb->n;
+    r.nsp = wg->slice_imgs ? wg->nsplit : 1;
+    const int64_t all = pb->ha ? (wg->rows_per_split + pb->ha - 1) / pb->ha : 1;
+    for (r.lo = 0;; r.lo += S) { /* at least once: empty units zero their sums */
+        r.cnt = tc_imin(S, r.ips - r.lo);
+        r.hi = wg->slice_imgs ? r.lo + r.cnt : all;
+        tc_parallel_for(nt, pb->groups * wg->nab * r.nsp * r.cnt, pack_a, &r);
+        tc_parallel_for(nt, pb->groups * wg->nbb * r.nsp * r.cnt, pack_b, &r);
+        tc_parallel_for(nt, wg->base_units * wg->nar * wg->nsplit, unit_worker, &r);
+        if (r.lo + S >= r.ips) break;
+    }
     if (r.sum_a || r.sum_b) tc_parallel_for(nt, C, bias_from_sums, &r);
-    tc_parallel_for(nt, wg->base_units * wg->nar * wg->nsplit, unit_worker, &r);
     tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
     return atomic_load(&a_bad);
 }

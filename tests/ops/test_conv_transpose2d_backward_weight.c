@@ -19,6 +19,10 @@ static const int64_t cases[][14] = {
      * the pixels in the lanes; groups, dilation-free odd sizes */
     {5, 24, 8, 8, 1, 4, 4, 2, 2, 1, 1, 0, 0, 1},   {3, 10, 6, 7, 2, 3, 3, 1, 1, 1, 1, 0, 0, 2},
     {2, 9, 11, 5, 3, 3, 3, 2, 2, 1, 1, 1, 0, 1},
+    /* packed operands beyond the slice size: each split's images packed
+     * and summed a slice at a time (two splits of three images, slices of
+     * two; one split of twelve, slices of six) */
+    {6, 16, 50, 100, 33, 3, 5, 2, 1, 4, 2, 0, 0, 1}, {12, 64, 32, 32, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1},
 };
 
 int main(void) {
