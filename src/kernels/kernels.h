@@ -119,9 +119,9 @@ typedef struct tc_kernel_set {
     tc_gemm_kernel gemm[TC_MR_MAX]; /* [MR-1], MR <= gemm_mr */
     /* d[0..cnt) = a[0] b[0] a[1] b[1] ... (cnt <= 2*vl; reads a, b up to vl) */
     void (*store_il2)(float *d, const float *a, const float *b, int64_t cnt);
-    /* the same for cnt = 2*vl with d 64-byte aligned, and d[0..16) =
-     * s[0..16), d aligned: non-temporal stores (past the caches) where the
-     * ISA has them; stream_fence after the last, before the run ends */
+    /* with non-temporal stores (past the caches) where the ISA has them,
+     * d 64-byte aligned: store_il2 of cnt = 2*vl, and d[0..16) = s[0..16);
+     * stream_fence after a worker's last, before the run ends */
     void (*store_il2_nt)(float *d, const float *a, const float *b);
     void (*store_line_nt)(float *d, const float *s);
     void (*stream_fence)(void);

@@ -38,57 +38,56 @@ void tc_to_nhwc_worker(void *ctx, int64_t b, int64_t e) {
 }
 
 /* Column stride 2 from NCHW without a padding mode: both column phases of
- * an image row at once, each source line read once.  Row i of row phase
- * ry of image n (task r = (n, ry, i)). */
+ * image row iy of one channel plane, each source line read once, into the
+ * rows e (phase 0) and o (phase 1) of xw floats; zeros past the input (a
+ * row iy >= H is all zeros). */
+static void s2d_pair(const s2d_ctx *t, const float *plane, int64_t iy, float *e, float *o) {
+    const int64_t W = t->w, xw = t->pl->xw;
+    const int64_t ne = (W + 1) / 2, no = W / 2; /* columns of phases 0 and 1 */
+    int64_t je = 0, jo = 0;
+    if (iy < t->h) {
+        t->pl->ks->deinterleave(e, o, plane + iy * W, ne, no);
+        je = ne;
+        jo = no;
+    }
+    for (; je < xw; je++) e[je] = 0.0f;
+    for (; jo < xw; jo++) o[jo] = 0.0f;
+}
+
+/* Row i of channel ch in phase image (ry, 0) of image n; its row in
+ * phase (ry, 1) is one phase image (C*xh*xw floats) further. */
+static float *s2d_pair_dst(const s2d_ctx *t, int64_t n, int64_t ry, int64_t i, int64_t ch) {
+    const tc_plan *pl = t->pl;
+    const int64_t C = t->c, xh = pl->xh, xw = pl->xw;
+    float *img0 = t->dst + (n - t->n0) * pl->ximg + (ry * 2) * C * xh * xw;
+    return (pl->xlay ? img0 + i * C * xw : img0 + i * xw) + ch * (pl->xlay ? xw : xh * xw);
+}
+
+/* Task r = (n, ry, i): row i of row phase ry of image n, every channel. */
 static void s2d_row_pair(const s2d_ctx *t, int64_t r) {
     const tc_plan *pl = t->pl;
-    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    const int64_t C = t->c, xh = pl->xh, img = C * xh * pl->xw;
     const int64_t i = r % xh, ry = r / xh % pl->ish, n = r / xh / pl->ish;
-    const int64_t iy = ry + pl->ish * i;
-    const int64_t dcs = pl->xlay ? xw : xh * xw;
-    float *img0 = t->dst + (n - t->n0) * pl->ximg + (ry * 2) * C * xh * xw;
-    float *e = pl->xlay ? img0 + i * C * xw : img0 + i * xw, *o = e + C * xh * xw;
-    const int64_t ne = (W + 1) / 2, no = W / 2; /* columns of phases 0 and 1 */
     for (int64_t ch = 0; ch < C; ch++) {
-        float *ec = e + ch * dcs, *oc = o + ch * dcs;
-        int64_t je = 0, jo = 0;
-        if (iy < H) {
-            pl->ks->deinterleave(ec, oc, t->src + (n * C + ch) * H * W + iy * W, ne, no);
-            je = ne;
-            jo = no;
-        }
-        for (; je < xw; je++) ec[je] = 0.0f;
-        for (; jo < xw; jo++) oc[jo] = 0.0f;
+        float *e = s2d_pair_dst(t, n, ry, i, ch);
+        s2d_pair(t, t->src + (n * C + ch) * t->h * t->w, ry + pl->ish * i, e, e + img);
     }
 }
 
-/* The same for planes of 4 KiB and more, task r = (n, channel): the
- * plane's rows in order.  A task per row jumped a plane per channel, and
- * planes 4 KiB apart share their cache sets: each line was waited for
- * (a3_b16's data gradient: 10.4-11.4 -> 9.9-10.1 ms on a Zen 4; on 1 KiB
- * planes the rows of channels written in order won, a2_b16's 10.5 vs
- * 12.2). */
+/* Planes of 4 KiB and more, task r = (n, channel): the plane's rows in
+ * order.  A task per row jumped a plane per channel, and planes 4 KiB
+ * apart share their cache sets: each line was waited for (a3_b16's data
+ * gradient: 10.3-11.4 -> 9.7 ms on a Zen 4; on 1 KiB planes the rows of
+ * channels written in order won, a2_b16's 10.5 vs 12.2). */
 static void s2d_plane_pair(const s2d_ctx *t, int64_t r) {
     const tc_plan *pl = t->pl;
-    const int64_t C = t->c, H = t->h, W = t->w, xh = pl->xh, xw = pl->xw;
+    const int64_t C = t->c, xh = pl->xh, img = C * xh * pl->xw;
     const int64_t ch = r % C, n = r / C;
-    const int64_t dcs = pl->xlay ? xw : xh * xw;
-    const int64_t ne = (W + 1) / 2, no = W / 2; /* columns of phases 0 and 1 */
-    const float *plane = t->src + (n * C + ch) * H * W;
+    const float *plane = t->src + (n * C + ch) * t->h * t->w;
     for (int64_t i = 0; i < xh; i++)
         for (int64_t ry = 0; ry < pl->ish; ry++) {
-            const int64_t iy = ry + pl->ish * i;
-            float *img0 = t->dst + (n - t->n0) * pl->ximg + (ry * 2) * C * xh * xw;
-            float *ec = (pl->xlay ? img0 + i * C * xw : img0 + i * xw) + ch * dcs;
-            float *oc = ec + C * xh * xw;
-            int64_t je = 0, jo = 0;
-            if (iy < H) {
-                pl->ks->deinterleave(ec, oc, plane + iy * W, ne, no);
-                je = ne;
-                jo = no;
-            }
-            for (; je < xw; je++) ec[je] = 0.0f;
-            for (; jo < xw; jo++) oc[jo] = 0.0f;
+            float *e = s2d_pair_dst(t, n, ry, i, ch);
+            s2d_pair(t, plane, ry + pl->ish * i, e, e + img);
         }
 }
 
