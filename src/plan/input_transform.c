@@ -146,6 +146,12 @@ static void s2d_image_nhwc(const s2d_ctx *t, int64_t n, float *tp) {
 
 static int s2d_planes(const s2d_ctx *t) { return t->h * t->w >= 1024; }
 
+/* NCHW into row-layout or flat phase images, column stride 2, no padding
+ * mode: both column phases made at once (s2d_row_pair, s2d_plane_pair) */
+static int s2d_pairs(const s2d_ctx *t) {
+    return !t->pl->pmode && t->pl->isw == 2 && !t->from_nhwc && !t->to_nhwc;
+}
+
 static int s2d_by_image(const s2d_ctx *t) {
     return t->to_nhwc && !t->from_nhwc && !t->pl->pmode &&
            t->c * t->h * t->w <= TC_S2D_IMAGE_FLOATS;
@@ -161,8 +167,7 @@ static int s2d_by_image(const s2d_ctx *t) {
 int64_t tc_s2d_tasks(const s2d_ctx *t) {
     const tc_plan *pl = t->pl;
     if (s2d_by_image(t)) return 1;
-    if (!pl->pmode && pl->isw == 2 && !t->from_nhwc && !t->to_nhwc)
-        return s2d_planes(t) ? t->c : pl->ish * pl->xh;
+    if (s2d_pairs(t)) return s2d_planes(t) ? t->c : pl->ish * pl->xh;
     return pl->ish * pl->isw * pl->xh;
 }
 void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
@@ -177,7 +182,7 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e) {
         for (int64_t r = b; r < e; r++) s2d_row_nhwc(t, r);
         return;
     }
-    if (!pl->pmode && pl->isw == 2 && !t->from_nhwc) {
+    if (s2d_pairs(t)) {
         if (s2d_planes(t))
             for (int64_t r = b; r < e; r++) s2d_plane_pair(t, r);
         else
