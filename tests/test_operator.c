@@ -2,7 +2,8 @@
  * implementation this machine has: run before reshape, reshape again with
  * other shapes, NULL pointers, exact-size workspaces, output capacity with a
  * canary, zero batch, unbatched input, NHWC == transposed NCHW, thread
- * counts, weights copied at create. */
+ * counts, weights copied at create, tiles (and their packing) changing with
+ * the batch. */
 #include "check.h"
 #include "tutil.h"
 
@@ -523,6 +524,56 @@ static void test_1x1_inputs(tconv_impl impl) {
     }
 }
 
+/* One operator reshaped between a batch of one (the narrow channels-in-lanes
+ * tiles) and a batch (the wide ones on AVX-512): each reshape repacks the
+ * weights for its tiles, and new weights are packed for the tiles in use. */
+static void test_tile_family_switch(tconv_impl impl) {
+    tu_rng r;
+    tu_rng_seed(&r, 77 + impl);
+    tconv_conv_transpose2d_params p;
+    tconv_conv_transpose2d_params_init(&p, 24, 100, 4, 4);
+    p.stride[0] = p.stride[1] = 2;
+    p.padding[0] = p.padding[1] = 1;
+    const int64_t wn = tu_ct_weight_numel(&p);
+    float *w = tu_alloc(wn), *w2 = tu_alloc(wn), b[100];
+    tu_fill(&r, w, wn);
+    tu_fill(&r, w2, wn);
+    tu_fill(&r, b, 100);
+    tconv_op *op = ct_create(&p, w, b, impl, TCONV_LAYOUT_NCHW, 2);
+    const int64_t batches[] = {1, 12, 1, 12, 12};
+    for (int s = 0; op && s < 5; s++) {
+        if (s == 4) /* new weights while the wide tiles are planned */
+            CHECK(tconv_op_set_weights(op, w2, b) == TCONV_OK);
+        const float *ws = s == 4 ? w2 : w;
+        const int64_t in[4] = {batches[s], 24, 3, 3};
+        const int64_t xn = tu_numel(in, 4);
+        float *x = tu_alloc(xn);
+        tu_fill(&r, x, xn);
+        int64_t out[4];
+        tconv_status st;
+        float *y = op_run(op, 4, in, x, NULL, 0, out, &st);
+        CHECK_MSG(st == TCONV_OK, "run: %s", tconv_last_error());
+        const char *path = tconv_op_path(op);
+        if (impl == TCONV_IMPL_AVX512)
+            CHECK_MSG(!strcmp(path, batches[s] > 1 ? "phase-cil-wide" : "phase-cil"),
+                      "batch %lld: path %s", (long long)batches[s], path);
+        const int64_t yn = tu_numel(out, 4);
+        float *ref = tu_alloc(yn);
+        tu_poison(ref, yn);
+        CHECK(tconv_reference_conv_transpose2d(&p, in, x, ws, b, ref, yn) == TCONV_OK);
+        if (y) {
+            const double e = tu_max_rel_err(y, ref, yn);
+            CHECK_MSG(e < TOL, "impl %s step %d (path %s) err %g", tconv_impl_name(impl), s, path, e);
+        }
+        free(ref);
+        free(y);
+        free(x);
+    }
+    tconv_op_destroy(op);
+    free(w);
+    free(w2);
+}
+
 /* Thread counts 1..4 give bit-identical results. */
 static void test_threads(tconv_impl impl) {
     tu_rng r;
@@ -570,6 +621,7 @@ int main(void) {
         test_huge_stride(impls[i]);
         test_1x1_inputs(impls[i]);
         test_workspace_overlap(impls[i]);
+        test_tile_family_switch(impls[i]);
     }
     test_capacity();
     return tc_test_summary("test_operator");

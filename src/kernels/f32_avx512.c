@@ -15,6 +15,10 @@
 #define TC_CIL_NRV 2
 #define TC_CIL_MR_PART1 4 /* short blocks' rows, ascending (0: none) */
 #define TC_CIL_MR_PART2 8
+#define TC_CILW_MR 8 /* the wide family */
+#define TC_CILW_NRV 3
+#define TC_CILW_MR_PART1 4
+#define TC_CILW_MR_PART2 0
 #define TC_WG_MR1 12
 #define TC_WG_MR2 12
 #define TC_WG_MR3 8

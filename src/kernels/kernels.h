@@ -60,7 +60,7 @@ typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
 /* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
  * taps i, ic < cin of xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
- * m < cil_mr pixels, j < cil_nr output channels.  out: [MR][NR].  A pixel
+ * m < MR pixels, j < NR output channels (the family's mr, nr).  out: [MR][NR].  A pixel
  * outside the input points at zeros as long as the input's channels, so
  * every pixel has the same channel stride xs. */
 typedef struct tc_cil_tile {
@@ -73,6 +73,15 @@ typedef struct tc_cil_tile {
     float *out;
 } tc_cil_tile;
 typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
+/* A family of channels-in-lanes tiles: MR = mr pixels by NR = nr channels
+ * (k[0] NULL: the ISA has none). */
+typedef struct tc_cil_family {
+    tc_cil_kernel k[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= nr */
+    int mr, nr, nrv; /* nr = nrv vectors */
+    /* [s][NRV-1]: blocks of at most part_mr[s] pixels (ascending; 0: none) */
+    tc_cil_kernel part[2][3];
+    int part_mr[2];
+} tc_cil_family;
 
 /* A weight-gradient tile: MR channels of the broadcast operand s by
  * NR = NRV*VL channels of the lane operand l, summed over a block of
@@ -125,12 +134,10 @@ typedef struct tc_kernel_set {
     void (*store_il2_nt)(float *d, const float *a, const float *b);
     void (*store_line_nt)(float *d, const float *s);
     void (*stream_fence)(void);
-    tc_cil_kernel cil[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= cil_nr */
-    int cil_mr, cil_nr;
-    /* [s][NRV-1]: blocks of at most cil_part_mr[s] pixels (ascending; 0:
-     * none), NRV <= 2 */
-    tc_cil_kernel cil_part[2][2];
-    int cil_part_mr[2];
+    /* channels-in-lanes tiles; cil_wide (where k[0] is set) has fewer
+     * pixels and more channels: more weight traffic per FMA, fewer
+     * broadcasts (plan/cil.c chooses) */
+    tc_cil_family cil, cil_wide;
     /* e[j] = src[2*j], j < ne; o[j] = src[2*j + 1], j < no (transpose.inc) */
     void (*deinterleave)(float *e, float *o, const float *src, int64_t ne, int64_t no);
     /* dst[j*bw + c] = src[c*cs + j*xs], j < n, c < cn (transpose.inc) */

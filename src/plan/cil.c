@@ -14,11 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
-    const tc_geom *g = &pl->pb.g;
-    const int MR = pl->ks->cil_mr;
-    const tconv_status st = tc_pack_cil(pl);
-    if (st) return st;
+/* The largest phase's pixels of one image. */
+static int64_t max_phase_px(const tc_geom *g) {
     int64_t maxpx = 0;
     for (int64_t ry = 0; ry < g->sh; ry++)
         for (int64_t rx = 0; rx < g->sw; rx++) {
@@ -26,6 +23,30 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
             const int64_t wq = rx < g->w_out ? (g->w_out - rx + g->sw - 1) / g->sw : 0;
             if (hq * wq > maxpx) maxpx = hq * wq;
         }
+    return maxpx;
+}
+
+/* The wide tiles read a third more weight bytes per FMA: where each block
+ * of weights serves one or two tiles (one image), it streams from memory
+ * and the narrow ones are faster (ConvTranspose2d 512 -> 256 on 4 x 4 at
+ * batch 1 on a Zen 4: 0.57 ms against 0.61); with many tiles per block it
+ * stays in L2 and the wide ones are (batch 16: 8.0 against 8.7). */
+const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t n,
+                                       int64_t cog) {
+    const tc_cil_family *w = &ks->cil_wide;
+    /* and wide blocks that mostly fill their vectors (64 channels are two
+     * narrow blocks, against 48 + 16) */
+    if (!w->k[0] || n < 2 || npx < 4 * w->mr || (cog < 2 * w->nr && cog % w->nr)) return &ks->cil;
+    return w;
+}
+
+tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t *ws_bytes) {
+    const tc_geom *g = &pl->pb.g;
+    const int64_t maxpx = max_phase_px(g);
+    pl->c_fam = fam;
+    const int MR = pl->c_fam->mr;
+    const tconv_status st = tc_pack_cil(pl);
+    if (st) return st;
     pl->path = PATH_CIL;
     pl->xlay = 0;
     pl->c_s2d = s2d;
@@ -53,7 +74,7 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
      * pointer table) while a phase's weights stay in L2; past that, a
      * channel block's pixel blocks do (one 16 x 16 image, 128 -> 256
      * channels, stride 2: 2 MiB of weights, 0.56 ms against 0.50). */
-    const double wbytes = (double)pl->kk * pl->cig * pl->c_nocb * pl->ks->cil_nr * 4 /
+    const double wbytes = (double)pl->kk * pl->cig * pl->c_nocb * pl->c_fam->nr * 4 /
                           (double)(g->sh * g->sw);
     pl->c_ocb_inner = wbytes <= (double)TC_CIL_L2_WEIGHTS;
     pl->units = g->groups * g->sh * g->sw * pl->c_nocb * pl->c_npb;
@@ -71,11 +92,11 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes) {
     return TCONV_OK;
 }
 
-tc_cil_kernel tc_cil_pick(const tc_kernel_set *ks, int64_t nr, int64_t rows) {
-    const int nv = (int)((nr + ks->vl - 1) / ks->vl);
-    for (int sp = 0; sp < 2 && nv <= 2; sp++) /* a short block: only its rows */
-        if (ks->cil_part_mr[sp] && rows <= ks->cil_part_mr[sp]) return ks->cil_part[sp][nv - 1];
-    return ks->cil[nv - 1];
+tc_cil_kernel tc_cil_pick(const tc_cil_family *f, int64_t nr, int64_t rows) {
+    const int vl = f->nr / f->nrv, nv = (int)((nr + vl - 1) / vl);
+    for (int sp = 0; sp < 2; sp++) /* a short block: only its rows */
+        if (f->part_mr[sp] && rows <= f->part_mr[sp]) return f->part[sp][nv - 1];
+    return f->k[nv - 1];
 }
 
 /* A pixel block (group gi, phase (ry, rx), MR pixels of the list) and its
@@ -94,7 +115,7 @@ typedef struct cil_block {
 static void block_table(const run_ctx *c, int64_t key, cil_block *bk) {
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
-    const int MR = pl->ks->cil_mr, NR = pl->ks->cil_nr;
+    const int MR = pl->c_fam->mr, NR = pl->c_fam->nr;
     const int64_t C = g->c_in, cig = pl->cig, sh = g->sh, sw = g->sw, N = g->n;
     const int nhwc = pl->c_xnhwc;
     /* the images read: the input, or its phase images (each H x W) */
@@ -159,7 +180,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
     const run_ctx *c = ctx;
     const tc_plan *pl = c->pl;
     const tc_geom *g = &pl->pb.g;
-    const int NR = pl->ks->cil_nr;
+    const int NR = pl->c_fam->nr;
     const int64_t cig = pl->cig, cog = pl->cog, sh = g->sh, sw = g->sw;
     const int64_t npb = pl->c_npb, nocb = pl->c_nocb;
     const int64_t xcs = pl->c_xnhwc ? 1 : pl->xh * pl->xw;
@@ -183,7 +204,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
                          pl->cbias + (gi * pl->c_nocb + ocb) * NR, out};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
-        tc_cil_pick(pl->ks, nr, npx)(&t);
+        tc_cil_pick(pl->c_fam, nr, npx)(&t);
         if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
             float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
             for (int m = 0; m < npx; m++) {

@@ -219,7 +219,7 @@ tconv_status tc_pack_gemm(tc_plan *pl) {
 /* channels in lanes: w -> [g][ocb][ky][kx][ic][NR], zero-padded to NR, and
  * the bias likewise, into the plan's buffers. */
 static void fill_cil(tc_plan *pl) {
-    const int NR = pl->ks->cil_nr;
+    const int NR = pl->c_pack_nr;
     const int64_t G = pl->groups, cog = pl->cog, nocb = pl->c_nocb;
     pack_ctx c = {pl, pl->cpack, NR, 1};
     tc_parallel_for(pl->nthreads, G * nocb, pack_blocks, &c);
@@ -229,8 +229,11 @@ static void fill_cil(tc_plan *pl) {
 }
 
 tconv_status tc_pack_cil(tc_plan *pl) {
-    if (pl->cpack) return TCONV_OK;
-    const int NR = pl->ks->cil_nr;
+    const int NR = pl->c_fam->nr;
+    if (pl->cpack && pl->c_pack_nr == NR) return TCONV_OK;
+    free(pl->cpack); /* packed for the other family */
+    free(pl->cbias);
+    pl->cpack = pl->cbias = NULL;
     const int64_t G = pl->groups, cig = pl->cig, cog = pl->cog, kk = pl->kk;
     const int64_t nocb = (cog + NR - 1) / NR;
     float *pk = malloc((size_t)(G * nocb * kk * cig * NR) * sizeof(float) + 4);
@@ -243,6 +246,7 @@ tconv_status tc_pack_cil(tc_plan *pl) {
     pl->cpack = pk;
     pl->cbias = bi;
     pl->c_nocb = nocb;
+    pl->c_pack_nr = NR;
     fill_cil(pl);
     return TCONV_OK;
 }

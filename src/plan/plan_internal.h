@@ -63,7 +63,11 @@ struct tc_plan {
     int64_t u_ncb, wn_th, wn_tw, wn_tiles, wn_tb, wn_nblk, wn_slot_floats;
     int wn_slots;
     int wn_cil, wn_gn, wn_mr; /* the 16 GEMMs' tiles: family, columns, rows */
-    /* channels-in-lanes path: weights [g][ocb][ky][kx][ic][NR], zero-padded */
+    /* channels-in-lanes path: its tile family (c_fam: the kernel set's
+     * cil or cil_wide), weights [g][ocb][ky][kx][ic][NR] for NR = c_pack_nr,
+     * zero-padded */
+    const tc_cil_family *c_fam;
+    int c_pack_nr;
     float *cpack, *cbias;
     int64_t c_nocb, c_npb;
     int c_s2d; /* reads the phase images (workspace) */
@@ -145,7 +149,7 @@ static inline uint32_t tc_bits_range(int64_t lo, int64_t hi) { /* bits [lo, hi) 
 void tc_choose_tile(const tc_kernel_set *ks, int dw, int64_t cog, int64_t nvec, int *nv, int *mr);
 int tc_pack_phase(tc_plan *pl, int mr);              /* 0: out of memory */
 tconv_status tc_pack_gemm(tc_plan *pl);              /* for pl->pb's output size and layout */
-tconv_status tc_pack_cil(tc_plan *pl);
+tconv_status tc_pack_cil(tc_plan *pl); /* for pl->c_fam */
 void tc_fill_winograd(tc_plan *pl); /* Winograd's U = G g G^T into pl->upack, in place */
 /* Every packing the plan holds, again from wsrc and bias, in place. */
 void tc_repack(tc_plan *pl);
@@ -194,12 +198,17 @@ void tc_s2d_worker(void *ctx, int64_t b, int64_t e);
 /* ---- the paths: plan (at reshape) and run ---- */
 tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes);
 void tc_run_phase(run_ctx *c, int nt);
-tconv_status tc_plan_cil(tc_plan *pl, int s2d, size_t *ws_bytes);
+tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t *ws_bytes);
 void tc_cil_worker(void *ctx, int64_t b, int64_t e);
 void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel block) */
-/* The channels-in-lanes kernel for a block of nr (<= cil_nr) channels and
- * rows (<= cil_mr) pixels: the short-block kernel where one covers them. */
-tc_cil_kernel tc_cil_pick(const tc_kernel_set *ks, int64_t nr, int64_t rows);
+/* The channels-in-lanes kernel of family f for a block of nr (<= f->nr)
+ * channels and rows (<= f->mr) pixels: the short-block kernel where one
+ * covers them. */
+tc_cil_kernel tc_cil_pick(const tc_cil_family *f, int64_t nr, int64_t rows);
+/* The channels-in-lanes family for a problem of npx pixels per phase
+ * (all images), n images, cog output channels per group. */
+const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t n,
+                                       int64_t cog);
 /* Whether pixel vectors take whole phase rows side by side (rows of the
  * read image, xw wide, dividing the vector; wq0 output columns per row). */
 int tc_phase_rows_pack(const tc_plan *pl, int64_t wq0);

@@ -68,10 +68,11 @@ static int wino_shape(const tc_plan *pl, int *cil, int *gn, int *mr) {
      * 6 x 64): a part block ran slower than the direct path (64 -> 24 and
      * 32 -> 16 on 32 x 32: 0.267 against 0.254 ms, 0.104 against 0.092),
      * and AVX2's 4 x 24 slower than its GEMM (64 -> 24: 0.256 against 0.239) */
-    *cil = ks->cil[0] && ks->cil_mr <= TC_CIL_MAX_MR && ks->cil_mr > ks->gemm_mr &&
-           pl->cog <= ks->cil_nr && 2 * pl->cog > 2 * ks->cil_nr - VL;
-    *gn = *cil ? ks->cil_nr : ks->gemm_nv * ks->vl;
-    *mr = *cil ? ks->cil_mr : ks->gemm_mr;
+    const tc_cil_family *f = &ks->cil;
+    *cil = f->k[0] && f->mr <= TC_CIL_MAX_MR && f->mr > ks->gemm_mr && pl->cog <= f->nr &&
+           2 * pl->cog > 2 * f->nr - VL;
+    *gn = *cil ? f->nr : ks->gemm_nv * ks->vl;
+    *mr = *cil ? f->mr : ks->gemm_mr;
     /* channels in lanes compute whole vectors, the GEMM whole blocks */
     const int64_t unit = *cil ? VL : *gn;
     return 4 * pl->cog >= 3 * ((pl->cog + unit - 1) / unit * unit);
@@ -227,7 +228,7 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
                 for (int m = 0; m < MR; m++) xp[m] = m < mr ? V + (xi * tb + r0 + m) * cig : zero;
                 const int64_t woff = 0;
                 const tc_cil_tile ct = {xp, 1, &woff, 1, cig, pl->upack + xi * cig * GN, zeros, out};
-                tc_cil_pick(ks, cog, mr)(&ct);
+                tc_cil_pick(&ks->cil, cog, mr)(&ct);
                 for (int m = 0; m < mr; m++)
                     memcpy(M + (xi * tb + r0 + m) * cog, out + m * GN, (size_t)cog * sizeof(float));
                 continue;

@@ -70,6 +70,18 @@ static const struct {
      * vector holds 16 floats, channels in lanes where it holds 8 */
     {{3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1}, "phase-sw2", TCONV_IMPL_AVX512},
     {{3, 16, 8, 8, 33, 3, 3, 2, 2, 1, 1, 1, 1, 1}, "phase-cil", TCONV_IMPL_AVX2},
+    /* a batch of small phases with many output channels: AVX-512's wide
+     * tiles (8 pixels x 48 channels); blocks of 3 + 3 vectors, of 3 + 3 + 1
+     * with a short last block of 4 pixels (12 images of 3 x 3 phases), a
+     * batch of 10 whose blocks straddle positions, and filled 16-lane rows
+     * (8 x 8 phases) that the folded batch takes from the pixel vectors */
+    {{16, 64, 4, 4, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    {{12, 24, 3, 3, 100, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    {{10, 32, 4, 4, 112, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    {{8, 16, 8, 8, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    /* one image, or 64 channels (two narrow blocks): the narrow tiles */
+    {{1, 64, 4, 4, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
+    {{16, 32, 4, 4, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
 };
 
 int main(void) {
