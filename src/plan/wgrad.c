@@ -44,6 +44,7 @@
 #define WG_CHUNK_FLOATS 65536 /* floats of B's rows (all images) a chunk keeps in L2 */
 #define WG_PLANE_FLOATS 8192  /* largest block of B planes transposed whole (stack) */
 #define WG_FINISH_FLOATS 8192 /* sums of a chunk of taps the last pass adds up (stack) */
+#define WG_PREFETCH_ROWS 2 /* phase rows ahead a row-at-a-time pack prefetches */
 #define WG_SLICE_BYTES ((double)(8 << 20)) /* packed operands of a slice of images */
 
 struct tc_wgrad {
