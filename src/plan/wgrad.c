@@ -45,6 +45,7 @@
 #define WG_PLANE_FLOATS 8192  /* largest block of B planes transposed whole (stack) */
 #define WG_FINISH_FLOATS 8192 /* sums of a chunk of taps the last pass adds up (stack) */
 #define WG_PREFETCH_ROWS 2 /* phase rows ahead a row-at-a-time pack prefetches */
+#define WG_FUSE_B_BYTES ((double)(512 << 10)) /* a unit's B panel re-read per A block */
 #define WG_SLICE_BYTES ((double)(8 << 20)) /* packed operands of a slice of images */
 
 struct tc_wgrad {
@@ -300,6 +301,7 @@ typedef struct wg_run {
     /* this slice: images sp*ips + lo + k of each split sp < nsp, k < cnt, and
      * each unit's rows [lo*ha, hi*ha) of its split */
     int64_t lo, cnt, hi, ips, nsp;
+    int fused; /* each unit writes dw itself, A block by A block (see tc_wgrad_run) */
 } wg_run;
 
 /* The image of packing task t (its block in *blk), or -1 past the batch. */
@@ -487,14 +489,62 @@ static float *unit_sums(const wg_run *r, int64_t split, int64_t bu) {
     return r->sums + (split * wg->base_units + bu) * per;
 }
 
+/* One chunk of unit (g, bblk)'s rows, from row q (nimg whole images, or
+ * rows [q % ha, + nrow) of one), for A blocks [a0, a1): every tap's
+ * kernel call; first: the unit's first chunk, which starts its sums. */
+static void unit_chunk(const wg_run *r, float *sums, const float *bp, int64_t g, int64_t q,
+                       int64_t nimg, int64_t nrow, int64_t a0, int64_t a1, int first) {
+    const tc_wgrad *wg = r->wg;
+    const tc_wgrad_problem *pb = &wg->pb;
+    const int64_t kk = pb->kh * pb->kw, tile = wg->tile, ha = pb->ha;
+    const tc_wgrad_kernel kern = wg->ks->wgrad[wg->nrv - 1][wg->mr - 1];
+    const int64_t a_is = ha * pb->wa * wg->aw, a_rs = pb->wa * wg->aw;
+    const int64_t n = q / ha, qy0 = q % ha;
+    for (int64_t ablk = a0; ablk < a1; ablk++) {
+        const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
+        for (int64_t tap = 0; tap < kk; tap++) {
+            const int64_t ky = tap / pb->kw, kx = tap % pb->kw;
+            const int64_t iy = wg->ky_r[ky], cy = wg->ky_c[ky];
+            const int64_t ix = wg->kx_r[kx], cx = wg->kx_c[kx];
+            const int64_t ih = wg->img_h[iy], iw = wg->img_w[ix];
+            /* rows with 0 <= qy + cy < ih, columns likewise */
+            const int64_t ya = tc_imax(qy0, -cy), yb = tc_imin(qy0 + nrow, ih - cy);
+            const int64_t xa = tc_imax(0, -cx), xb = tc_imin(pb->wa, iw - cx);
+            float *out = sums + (ablk * kk + tap) * tile;
+            if (ya >= yb || xa >= xb) {
+                if (first) memset(out, 0, (size_t)tile * sizeof(float));
+                continue;
+            }
+            const float *img = bp + wg->img_off[iy * wg->nrx + ix] * pb->n * wg->bw;
+            const float *pa = ap + n * a_is + (ya * pb->wa + xa) * wg->aw;
+            const float *pbb = img + ((n * ih + ya + cy) * iw + xa + cx) * wg->bw;
+            const int64_t b_is = ih * iw * wg->bw, b_rs = iw * wg->bw;
+            const tc_wgrad_tile t = {
+                .s = wg->a_lanes ? pbb : pa,
+                .l = wg->a_lanes ? pa : pbb,
+                .s_is = wg->a_lanes ? b_is : a_is,
+                .s_rs = wg->a_lanes ? b_rs : a_rs,
+                .l_is = wg->a_lanes ? a_is : b_is,
+                .l_rs = wg->a_lanes ? a_rs : b_rs,
+                .nimg = nimg,
+                .nrows = yb - ya,
+                .ncols = xb - xa,
+                .init = first ? NULL : out,
+                .out = out,
+            };
+            kern(&t);
+        }
+    }
+}
+
+static void finish_block(const wg_run *r, int64_t bu, int64_t ablk);
+
 static void unit_worker(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
     const tc_wgrad_problem *pb = &wg->pb;
     const int64_t kk = pb->kh * pb->kw, tile = wg->tile, ha = pb->ha;
     const int64_t rows = pb->n * ha;
-    const tc_wgrad_kernel kern = wg->ks->wgrad[wg->nrv - 1][wg->mr - 1];
-    const int64_t a_is = ha * pb->wa * wg->aw, a_rs = pb->wa * wg->aw;
     for (int64_t u = b; u < e; u++) {
         const int64_t split = u % wg->nsplit, ar = u / wg->nsplit % wg->nar,
                       bu = u / wg->nsplit / wg->nar;
@@ -505,98 +555,75 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t r0 = split * wg->rows_per_split, r1 = tc_imin(rows, r0 + wg->rows_per_split);
         if (r0 >= r1 && r->lo == 0) /* no pixels: no chunk starts the sums */
             memset(sums + a0 * kk * tile, 0, (size_t)((a1 - a0) * kk * tile) * sizeof(float));
-        /* this slice's rows of the unit */
+        /* this slice's rows of the unit: chunks of nimg whole images, or of
+         * nrow rows of one; the unit's first chunk starts its sums (no pass
+         * zeroing them first).  Fused, the A blocks run one after another,
+         * each over every chunk, and go to dw while their sums are in L1. */
         const int64_t w1 = tc_imin(r1, r0 + r->hi * ha);
-        for (int64_t q = r0 + r->lo * ha; q < w1;) {
-            /* the chunk: nimg whole images, or rows [qy0, qy0 + nrow) of one */
-            const int64_t n = q / ha, qy0 = q % ha;
-            int64_t nimg = 1, nrow;
-            if (qy0 == 0 && w1 - q >= ha && ha <= wg->chunk_rows) {
-                nimg = tc_imax(1, tc_imin((w1 - q) / ha, wg->chunk_rows / ha));
-                nrow = ha;
-            } else {
-                nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), w1 - q);
-            }
-            /* the unit's first chunk starts its sums (no pass zeroing them first) */
-            const int first = q == r0;
-            for (int64_t ablk = a0; ablk < a1; ablk++) {
-                const float *ap = r->apack + (g * wg->nab + ablk) * wg->a_panel;
-                for (int64_t tap = 0; tap < kk; tap++) {
-                    const int64_t ky = tap / pb->kw, kx = tap % pb->kw;
-                    const int64_t iy = wg->ky_r[ky], cy = wg->ky_c[ky];
-                    const int64_t ix = wg->kx_r[kx], cx = wg->kx_c[kx];
-                    const int64_t ih = wg->img_h[iy], iw = wg->img_w[ix];
-                    /* rows with 0 <= qy + cy < ih, columns likewise */
-                    const int64_t ya = tc_imax(qy0, -cy), yb = tc_imin(qy0 + nrow, ih - cy);
-                    const int64_t xa = tc_imax(0, -cx), xb = tc_imin(pb->wa, iw - cx);
-                    float *out = sums + (ablk * kk + tap) * tile;
-                    if (ya >= yb || xa >= xb) {
-                        if (first) memset(out, 0, (size_t)tile * sizeof(float));
-                        continue;
-                    }
-                    const float *img = bp + wg->img_off[iy * wg->nrx + ix] * pb->n * wg->bw;
-                    const float *pa = ap + n * a_is + (ya * pb->wa + xa) * wg->aw;
-                    const float *pbb = img + ((n * ih + ya + cy) * iw + xa + cx) * wg->bw;
-                    const int64_t b_is = ih * iw * wg->bw, b_rs = iw * wg->bw;
-                    const tc_wgrad_tile t = {
-                        .s = wg->a_lanes ? pbb : pa,
-                        .l = wg->a_lanes ? pa : pbb,
-                        .s_is = wg->a_lanes ? b_is : a_is,
-                        .s_rs = wg->a_lanes ? b_rs : a_rs,
-                        .l_is = wg->a_lanes ? a_is : b_is,
-                        .l_rs = wg->a_lanes ? a_rs : b_rs,
-                        .nimg = nimg,
-                        .nrows = yb - ya,
-                        .ncols = xb - xa,
-                        .init = first ? NULL : out,
-                        .out = out,
-                    };
-                    kern(&t);
+        for (int64_t ab = a0; ab < a1; ab++) {
+            const int64_t b0 = r->fused ? ab : a0, b1 = r->fused ? ab + 1 : a1;
+            for (int64_t q = r0 + r->lo * ha; q < w1;) {
+                const int64_t qy0 = q % ha;
+                int64_t nimg = 1, nrow;
+                if (qy0 == 0 && w1 - q >= ha && ha <= wg->chunk_rows) {
+                    nimg = tc_imax(1, tc_imin((w1 - q) / ha, wg->chunk_rows / ha));
+                    nrow = ha;
+                } else {
+                    nrow = tc_imin(tc_imin(wg->chunk_rows, ha - qy0), w1 - q);
                 }
+                unit_chunk(r, sums, bp, g, q, nimg, nrow, b0, b1, q == r0);
+                q += nimg * nrow;
             }
-            q += nimg * nrow;
+            if (!r->fused) break;
+            finish_block(r, bu, ab);
         }
     }
 }
 
-/* The units' sums, the splits added in split order, into dw: task =
- * (group, B block, A block).  A chunk of taps at a time, so that each
- * (a, b) pair writes its run of taps in dw at once. */
-static void finish_worker(void *ctx, int64_t b, int64_t e) {
+/* The sums of (B unit bu, A block ablk), the splits added in split order,
+ * into dw.  A chunk of taps at a time, so that each (a, b) pair writes its
+ * run of taps in dw at once. */
+static void finish_block(const wg_run *r, int64_t bu, int64_t ablk) {
     enum { TT = WG_FINISH_FLOATS / TC_WG_TILE_MAX };
-    const wg_run *r = ctx;
     const tc_wgrad *wg = r->wg;
     const int64_t kk = wg->pb.kh * wg->pb.kw, tile = wg->tile, nr = wg->nr;
+    const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
     float sum[WG_FINISH_FLOATS] __attribute__((aligned(64))); /* [tap][MR][NR] */
-    for (int64_t t = b; t < e; t++) {
-        const int64_t ablk = t % wg->nab, bu = t / wg->nab;
-        const int64_t g = bu / wg->nbb, bblk = bu % wg->nbb;
-        for (int64_t t0 = 0; t0 < kk; t0 += TT) {
-            const int64_t nt = tc_imin(TT, kk - t0), off = (ablk * kk + t0) * tile;
-            memcpy(sum, unit_sums(r, 0, bu) + off, (size_t)(nt * tile) * sizeof(float));
+    for (int64_t t0 = 0; t0 < kk; t0 += TT) {
+        const int64_t nt = tc_imin(TT, kk - t0), off = (ablk * kk + t0) * tile;
+        const float *sv = unit_sums(r, 0, bu) + off;
+        if (wg->nsplit > 1) {
+            memcpy(sum, sv, (size_t)(nt * tile) * sizeof(float));
             for (int64_t sp = 1; sp < wg->nsplit; sp++) {
                 const float *p = unit_sums(r, sp, bu) + off;
                 for (int64_t i = 0; i < nt * tile; i++) sum[i] += p[i];
             }
-            for (int64_t m = 0; m < wg->mr; m++) {
-                /* row m of the tile: NR lanes j, each a run of nt taps in dw */
-                const int64_t a0 = ablk * wg->aw, b0 = bblk * wg->bw;
-                const int64_t ai = a0 + (wg->a_lanes ? 0 : m), bi = b0 + (wg->a_lanes ? m : 0);
-                if (ai >= wg->cag || bi >= wg->cbg) continue;
-                const int64_t nj = tc_imin(nr, wg->a_lanes ? wg->cag - a0 : wg->cbg - b0);
-                /* lane j's run: j steps A channels (a_lanes) or B channels */
-                const int64_t js = wg->a_lanes ? wg->cbg * kk : kk;
-                float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + t0;
-                const float *v = sum + m * nr;
-                if (!r->accumulate) { /* a transpose: [tap][j] -> [j][tap] */
-                    wg->ks->pack_cols(d, js, v, tile, 1, nj, nt);
-                    continue;
-                }
-                for (int64_t j = 0; j < nj; j++)
-                    for (int64_t k = 0; k < nt; k++) d[j * js + k] += v[k * tile + j];
+            sv = sum;
+        }
+        for (int64_t m = 0; m < wg->mr; m++) {
+            /* row m of the tile: NR lanes j, each a run of nt taps in dw */
+            const int64_t a0 = ablk * wg->aw, b0 = bblk * wg->bw;
+            const int64_t ai = a0 + (wg->a_lanes ? 0 : m), bi = b0 + (wg->a_lanes ? m : 0);
+            if (ai >= wg->cag || bi >= wg->cbg) continue;
+            const int64_t nj = tc_imin(nr, wg->a_lanes ? wg->cag - a0 : wg->cbg - b0);
+            /* lane j's run: j steps A channels (a_lanes) or B channels */
+            const int64_t js = wg->a_lanes ? wg->cbg * kk : kk;
+            float *d = r->dw + ((g * wg->cag + ai) * wg->cbg + bi) * kk + t0;
+            const float *v = sv + m * nr;
+            if (!r->accumulate) { /* a transpose: [tap][j] -> [j][tap] */
+                wg->ks->pack_cols(d, js, v, tile, 1, nj, nt);
+                continue;
             }
+            for (int64_t j = 0; j < nj; j++)
+                for (int64_t k = 0; k < nt; k++) d[j * js + k] += v[k * tile + j];
         }
     }
+}
+
+/* finish_block over tasks (group, B block, A block) */
+static void finish_worker(void *ctx, int64_t b, int64_t e) {
+    const wg_run *r = ctx;
+    for (int64_t t = b; t < e; t++) finish_block(r, t / r->wg->nab, t % r->wg->nab);
 }
 
 /* db from the packings' per-image sums, added in image order; task = channel. */
@@ -681,6 +708,13 @@ int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, 
     }
     if (db && !r.sum_a && !r.sum_b) tc_parallel_for(nt, C, bias_worker, &r);
     if (!dw) return -1;
+    /* One split in one slice, its B panels small enough to stay in L2
+     * while each A block passes over them all: the units write dw
+     * themselves, A block by A block, from sums still in L1 (a separate
+     * pass read them back from memory: a1_b16's 8 MiB of sums and of dw,
+     * 1.6 ms of its 9.5) */
+    r.fused = wg->nsplit == 1 && !wg->slice_imgs &&
+              (double)wg->b_panel * 4.0 <= WG_FUSE_B_BYTES;
     /* one slice holding every image, or each split's images slice by slice */
     const int64_t S = wg->slice_imgs ? wg->slice_imgs : pb->n;
     r.ips = wg->slice_imgs ? wg->ips : pb->n;
@@ -695,6 +729,6 @@ int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, 
         if (r.lo + S >= r.ips) break;
     }
     if (r.sum_a || r.sum_b) tc_parallel_for(nt, C, bias_from_sums, &r);
-    tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
+    if (!r.fused) tc_parallel_for(nt, wg->base_units * wg->nab, finish_worker, &r);
     return atomic_load(&a_bad);
 }
