@@ -24,6 +24,7 @@ void tc_plan_free(tc_plan *pl) {
     free(pl->g_src);
     free(pl->cpack);
     free(pl->c_zero);
+    free(pl->c_order);
     free(pl->cbias);
     free(pl->grp);
     free(pl->kyc);

@@ -86,6 +86,11 @@ struct tc_plan {
                         (group, phase, channel block, pixel block) */
     float *c_zero; /* zeros for pixels outside the input: one group's channels */
     int64_t c_nzero;
+    /* per phase (ry*sw + rx), its positions in the order the pixel list
+     * takes them: those reading the same taps together, most taps first
+     * (c_order[phase*TC_CIL_MAX_PX + i]: the position qy*wq + qx) */
+    uint8_t *c_order;
+    int64_t c_order_n; /* its bytes */
 
     /* ---- the last reshape ---- */
     tc_problem pb;
