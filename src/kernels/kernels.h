@@ -74,7 +74,8 @@ typedef struct tc_cil_tile {
 } tc_cil_tile;
 typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
 /* A family of channels-in-lanes tiles: MR = mr pixels by NR = nr channels
- * (k[0] NULL: the ISA has none). */
+ * (k[0] NULL: the ISA has none); mr <= TC_CIL_MAX_MR. */
+#define TC_CIL_MAX_MR 12
 typedef struct tc_cil_family {
     tc_cil_kernel k[3]; /* [NRV-1]: the first NRV vectors of a block, NRV*vl <= nr */
     int mr, nr, nrv; /* nr = nrv vectors */

@@ -13,7 +13,6 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
-#define TC_CIL_MAX_MR 12                  /* most pixels per tile of any ISA's kernel */
 #define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)512 << 10) /* floats of an image run image at a time */

@@ -371,6 +371,17 @@ static void panel_sums(const float *d, int64_t npx, int64_t w, int64_t cn, doubl
     }
 }
 
+/* csum[c] = sum of plane c < cn (planes cs apart, px floats each), in
+ * double, each plane one run of the vectorised kernel. */
+static void plane_sums(const tc_eltwise_kernels *ek, const float *src, int64_t cs, int64_t px,
+                       int64_t cn, double *csum) {
+    for (int64_t c = 0; c < cn; c++) {
+        double v = 0.0, sq = 0.0;
+        ek->sum_sumsq(src + c * cs, px, &v, &sq);
+        csum[c] = v;
+    }
+}
+
 /* A: task = (group, block, image) -> [n][qy][qx][aw] */
 static void pack_a(void *ctx, int64_t b, int64_t e) {
     const wg_run *r = ctx;
@@ -402,11 +413,7 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
         double *csum = r->csum + n * pb->ca + g * wg->cag + c0;
         if (planes && wg->ek) /* each plane just read is a vectorised run (the panel's
                                  columns of a few channels sum element by element) */
-            for (int64_t c = 0; c < cn; c++) {
-                double v = 0.0, sq = 0.0;
-                wg->ek->sum_sumsq(src + c * s.c, px, &v, &sq);
-                csum[c] = v;
-            }
+            plane_sums(wg->ek, src, s.c, px, cn, csum);
         else
             panel_sums(d, px, aw, cn, csum);
     }
@@ -417,19 +424,11 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
  * outside. */
 static void plane_row(float *dst, const float *t, int64_t w, int64_t bw, int64_t x0, int64_t xs,
                       int64_t pad, int64_t W) {
-    /* the columns inside run as one loop; a few channels (a thin layer's
-     * grad_output) copied element by element, not by calls */
-    int64_t ja, jb;
-    tc_inside_cols(x0 - pad, xs, W, w, &ja, &jb);
-    memset(dst, 0, (size_t)(ja * bw) * sizeof(float));
-    const float *s = t + (x0 - pad + xs * ja) * bw;
-    if (bw <= 4)
-        for (int64_t j = ja; j < jb; j++)
-            for (int64_t c = 0; c < bw; c++) dst[j * bw + c] = s[(j - ja) * xs * bw + c];
-    else
-        for (int64_t j = ja; j < jb; j++)
-            memcpy(dst + j * bw, s + (j - ja) * xs * bw, (size_t)bw * sizeof(float));
-    memset(dst + jb * bw, 0, (size_t)((w - jb) * bw) * sizeof(float));
+    for (int64_t j = 0; j < w; j++) {
+        const int64_t x = x0 + xs * j - pad;
+        if (x < 0 || x >= W) memset(dst + j * bw, 0, (size_t)bw * sizeof(float));
+        else memcpy(dst + j * bw, t + x * bw, (size_t)bw * sizeof(float));
+    }
 }
 
 /* B': task = (group, block, image) -> per image (ry, rx): [n][i][j][bw] */
@@ -490,26 +489,21 @@ static void pack_b(void *ctx, int64_t b, int64_t e) {
                 }
             }
         }
-        if (r->sum_b && nchw && wg->ek) {
-            /* each plane one vectorised run (the panels' few channels
-             * summed element by element were one chain of dependent adds
-             * per channel: a4_b16's 3 channels 0.27 ms) */
-            double *cs = r->csum + n * pb->cb + g * wg->cbg + c0;
-            for (int64_t c = 0; c < cn; c++) {
-                double v = 0.0, sq = 0.0;
-                wg->ek->sum_sumsq(src + c * s.c, pb->hb * pb->wb, &v, &sq);
-                cs[c] = v;
-            }
-        } else if (r->sum_b) { /* the images together hold every element of B once */
-            double *cs = r->csum + n * pb->cb + g * wg->cbg + c0;
-            for (int64_t c = 0; c < cn; c++) cs[c] = 0.0;
+        /* the sums from the planes: the panels' few channels summed element
+         * by element were one chain of dependent adds per channel (a4_b16's
+         * 3 channels 0.27 ms) */
+        double *csum = r->csum + n * pb->cb + g * wg->cbg + c0;
+        if (r->sum_b && nchw && wg->ek)
+            plane_sums(wg->ek, src, s.c, pb->hb * pb->wb, cn, csum);
+        else if (r->sum_b) { /* the images together hold every element of B once */
+            for (int64_t c = 0; c < cn; c++) csum[c] = 0.0;
             for (int64_t iy = 0; iy < wg->nry; iy++)
                 for (int64_t ix = 0; ix < wg->nrx; ix++) {
                     const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
                     double part[4 * TC_VL_MAX];
                     panel_sums(panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw,
                                h * w, bw, cn, part);
-                    for (int64_t c = 0; c < cn; c++) cs[c] += part[c];
+                    for (int64_t c = 0; c < cn; c++) csum[c] += part[c];
                 }
         }
     }
