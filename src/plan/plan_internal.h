@@ -162,6 +162,10 @@ void tc_repack(tc_plan *pl);
 /* n floats of a tile row (src) into y at d (element stride ds), through
  * the epilogue (bias already in src). */
 void tc_store_row(float *d, int64_t ds, const float *src, int64_t n, const tc_epilogue *ep);
+/* d[0..n) = s[0..n): the whole 64-byte lines of d past the caches (the
+ * kernel set's non-temporal stores; stream_fence before the run ends),
+ * the part lines at either end by plain stores */
+void tc_stream_run(const tc_kernel_set *ks, float *d, const float *s, int64_t n);
 /* channels-last stage -> NCHW planes (cn <= TC_UNSTAGE_CB channels): see store.c */
 #define TC_UNSTAGE_CB 16
 void tc_unstage(const tc_kernel_set *ks, float *y, int64_t ycs, const float *st, int64_t C,

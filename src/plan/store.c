@@ -17,6 +17,14 @@ void tc_epilogue_apply(const tc_epilogue *ep, const float *x, float *y, int64_t 
     }
 }
 
+void tc_stream_run(const tc_kernel_set *ks, float *d, const float *s, int64_t n) {
+    const int64_t head = tc_imin(n, (int64_t)((64 - ((uintptr_t)d & 63)) & 63) / 4);
+    memcpy(d, s, (size_t)head * sizeof(float));
+    int64_t i = head;
+    for (; i + 16 <= n; i += 16) ks->store_line_nt(d + i, s + i);
+    memcpy(d + i, s + i, (size_t)(n - i) * sizeof(float));
+}
+
 #define ROW_CHUNK 256 /* floats activated at a time on the stack */
 
 void tc_store_row(float *d, int64_t ds, const float *src, int64_t n, const tc_epilogue *ep) {

@@ -589,8 +589,9 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
          * zeroing them first).  Fused, the A blocks run one after another,
          * each over every chunk, and go to dw while their sums are in L1. */
         const int64_t w1 = tc_imin(r1, r0 + r->hi * ha);
-        for (int64_t ab = a0; ab < a1; ab++) {
-            const int64_t b0 = r->fused ? ab : a0, b1 = r->fused ? ab + 1 : a1;
+        const int64_t step = r->fused ? 1 : a1 - a0; /* A blocks per pass over the chunks */
+        for (int64_t b0 = a0; b0 < a1; b0 += step) {
+            const int64_t b1 = b0 + step;
             for (int64_t q = r0 + r->lo * ha; q < w1;) {
                 const int64_t qy0 = q % ha;
                 int64_t nimg = 1, nrow;
@@ -603,8 +604,7 @@ static void unit_worker(void *ctx, int64_t b, int64_t e) {
                 unit_chunk(r, sums, bp, g, q, nimg, nrow, b0, b1, q == r0);
                 q += nimg * nrow;
             }
-            if (!r->fused) break;
-            finish_block(r, bu, ab);
+            if (r->fused) finish_block(r, bu, b0);
         }
     }
     if (r->stream_dw) wg->ks->stream_fence();
@@ -646,12 +646,7 @@ static void finish_block(const wg_run *r, int64_t bu, int64_t ablk) {
                 float buf[4 * TC_VL_MAX * (WG_FINISH_FLOATS / TC_WG_TILE_MAX)]
                     __attribute__((aligned(64)));
                 wg->ks->pack_cols(buf, nt, v, tile, 1, nj, nt);
-                const int64_t len = nj * nt;
-                const int64_t head = tc_imin(len, (int64_t)((64 - ((uintptr_t)d & 63)) & 63) / 4);
-                int64_t i = head;
-                memcpy(d, buf, (size_t)head * sizeof(float));
-                for (; i + 16 <= len; i += 16) wg->ks->store_line_nt(d + i, buf + i);
-                memcpy(d + i, buf + i, (size_t)(len - i) * sizeof(float));
+                tc_stream_run(wg->ks, d, buf, nj * nt);
                 continue;
             }
             if (!r->accumulate) { /* a transpose: [tap][j] -> [j][tap] */
