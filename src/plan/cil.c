@@ -27,16 +27,16 @@ static int64_t max_phase_px(const tc_geom *g) {
 }
 
 /* The wide tiles read a third more weight bytes per FMA: where each block
- * of weights serves one or two tiles (one image), it streams from memory
- * and the narrow ones are faster (ConvTranspose2d 512 -> 256 on 4 x 4 at
- * batch 1 on a Zen 4: 0.57 ms against 0.61); with many tiles per block it
- * stays in L2 and the wide ones are (batch 16: 8.0 against 8.7). */
-const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t n,
-                                       int64_t cog) {
+ * of weights serves one or two tiles (one image of 4 x 4 phases), it
+ * streams from memory and the narrow ones are faster (ConvTranspose2d 512
+ * -> 256 on 4 x 4 at batch 1 on a Zen 4: 0.57 ms against 0.61); with four
+ * tiles or more per block it stays in L2 and the wide ones are (batch 16:
+ * 8.0 against 8.7; one image, 256 -> 128 on 8 x 8: 0.563 against 0.580). */
+const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t cog) {
     const tc_cil_family *w = &ks->cil_wide;
     /* and wide blocks that mostly fill their vectors (64 channels are two
      * narrow blocks, against 48 + 16) */
-    if (!w->k[0] || n < 2 || npx < 4 * w->mr || (cog < 2 * w->nr && cog % w->nr)) return &ks->cil;
+    if (!w->k[0] || npx < 4 * w->mr || (cog < 2 * w->nr && cog % w->nr)) return &ks->cil;
     return w;
 }
 
@@ -52,6 +52,21 @@ static uint64_t taps_inside(const tc_plan *pl, int64_t ry, int64_t rx, int64_t q
                 (uint64_t)(qx + kxc[3 * b + 1]) < (uint64_t)pl->xw)
                 m |= (uint64_t)1 << (a * nkx + b);
     return m;
+}
+
+int tc_cil_taps_skipped(const tc_plan *pl) {
+    const tc_geom *g = &pl->pb.g;
+    for (int64_t ry = 0; ry < g->sh && ry < g->h_out; ry++)
+        for (int64_t rx = 0; rx < g->sw && rx < g->w_out; rx++) {
+            const int64_t hq = (g->h_out - ry + g->sh - 1) / g->sh;
+            const int64_t wq = (g->w_out - rx + g->sw - 1) / g->sw;
+            const int64_t nt = (pl->kyo[ry + 1] - pl->kyo[ry]) * (pl->kxo[rx + 1] - pl->kxo[rx]);
+            if (nt > 64) return 0; /* not a channels-in-lanes layer */
+            const uint64_t all = nt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nt) - 1;
+            for (int64_t p = 0; p < hq * wq && p < TC_CIL_MAX_PX; p++)
+                if (taps_inside(pl, ry, rx, p / wq, p % wq) != all) return 1;
+        }
+    return 0;
 }
 
 /* Tap products per channel pair of the blocks the pixel list makes when
@@ -157,7 +172,10 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t 
     /* the input's and the output's sizes: they exist, so they fit */
     if (pl->c_tr && !tc_float_bytes(g->n * g->c_in * g->h_in * g->w_in, ws_bytes))
         return tc_fail(TCONV_ERROR_OVERFLOW, "the channels-last copy of the input does not fit");
-    pl->c_stage = pl->layout == TCONV_LAYOUT_NCHW && g->n > 1;
+    /* One image too: ConvTranspose2d 256 -> 128 on 8 x 8 (a block's 48
+     * channels, 1 KiB apart, per pixel) 0.579 -> 0.563 ms on a Zen 4; 512
+     * -> 256 on 4 x 4 unchanged. */
+    pl->c_stage = pl->layout == TCONV_LAYOUT_NCHW;
     pl->c_stage_off = (int64_t)((*ws_bytes / sizeof(float) + 15) / 16 * 16);
     if (pl->c_stage &&
         !tc_float_bytes(pl->c_stage_off + g->n * g->c_out * g->h_out * g->w_out, ws_bytes))

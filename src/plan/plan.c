@@ -205,7 +205,7 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * else one phase's; rows that divide VL share a vector (tc_plan_phase) */
     const int64_t prow = sw == 2 ? g->w_out : wq0;
     const int rows_pack = sw != 2 && tc_phase_rows_pack(pl, wq0);
-    const tc_cil_family *cf = tc_cil_family_for(pl->ks, g->n * hq0 * wq0, g->n, pl->cog);
+    const tc_cil_family *cf = tc_cil_family_for(pl->ks, g->n * hq0 * wq0, pl->cog);
     const int64_t cil_min_cog = prow * 2 < VL && !rows_pack ? VL : cf->nr;
     /* With 16 lanes (AVX-512), phases whose rows fill whole vectors, four or
      * more of them, ran faster as pixel vectors, from 16 input channels
@@ -216,10 +216,14 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * a batch of at least MR images (a block's pixels at one position, so
      * the taps outside the input are skipped for the whole block, where
      * the pixel vectors multiply zeros) ran faster still (a2_b16 9.55 ->
-     * 9.0; its data gradient 9.8 -> 9.3). */
-    const int fold = cf == &pl->ks->cil_wide && g->n >= cf->mr;
+     * 9.0; its data gradient 9.8 -> 9.3), and so did they for one image
+     * whose blocks of positions skip taps in the padding (a2 0.584 ->
+     * 0.563, in NHWC 0.587 -> 0.552, its data gradient 0.591 -> 0.575;
+     * without padding, c1's data gradient 0.159 -> 0.166). */
+    const int wide_first = cf == &pl->ks->cil_wide &&
+                           (g->n >= cf->mr || (g->n == 1 && tc_cil_taps_skipped(pl)));
     const int rows_fill =
-        VL >= 16 && (prow % VL == 0 || rows_pack) && hq0 * prow >= 4 * VL && !fold;
+        VL >= 16 && (prow % VL == 0 || rows_pack) && hq0 * prow >= 4 * VL && !wide_first;
     if (!pl->dw && pl->w_finite && cf->k[0] && hq0 * wq0 <= TC_CIL_MAX_PX && !rows_fill &&
         pl->cog >= cil_min_cog && pl->cig >= TC_CIL_MIN_CIG && maxtaps >= 2 &&
         maxtaps <= TC_CIL_TAPS && cf->mr <= TC_CIL_MAX_MR && cf->nr <= 64) {

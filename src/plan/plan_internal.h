@@ -76,9 +76,9 @@ struct tc_plan {
      * and with it the taps that fall outside the input */
     int c_xnhwc;
     int c_tr; /* copies the caller's NCHW input channels-last (workspace) */
-    /* NCHW output of a batch: tiles land channels-last in the workspace at
-     * float c_stage_off (their MR images would scatter every channel to its
-     * own line), then move to y a plane block at a time */
+    /* NCHW output: tiles land channels-last in the workspace at float
+     * c_stage_off (their pixels would scatter every channel to its own
+     * line), then move to y a plane block at a time */
     int c_stage;
     int64_t c_stage_off;
     int c_ocb_inner; /* units (group, phase, pixel block, channel block), else
@@ -214,9 +214,11 @@ void tc_cil_unstage_worker(void *ctx, int64_t b, int64_t e); /* (image, channel 
  * covers them. */
 tc_cil_kernel tc_cil_pick(const tc_cil_family *f, int64_t nr, int64_t rows);
 /* The channels-in-lanes family for a problem of npx pixels per phase
- * (all images), n images, cog output channels per group. */
-const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t n,
-                                       int64_t cog);
+ * (all images) and cog output channels per group. */
+const tc_cil_family *tc_cil_family_for(const tc_kernel_set *ks, int64_t npx, int64_t cog);
+/* Whether some phase position of one image reads fewer taps than its
+ * phase has (padding): blocks of such positions skip them. */
+int tc_cil_taps_skipped(const tc_plan *pl);
 /* Whether pixel vectors take whole phase rows side by side (rows of the
  * read image, xw wide, dividing the vector; wq0 output columns per row). */
 int tc_phase_rows_pack(const tc_plan *pl, int64_t wq0);

@@ -79,6 +79,11 @@ static const struct {
     {{12, 24, 3, 3, 100, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
     {{10, 32, 4, 4, 112, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
     {{8, 16, 8, 8, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    /* one image of 8 x 8 phases: the wide tiles where the padding leaves
+     * positions fewer taps (blocks skip them), pixel vectors where every
+     * position reads all of its phase's taps */
+    {{1, 16, 8, 8, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide", TCONV_IMPL_AVX512},
+    {{1, 16, 10, 10, 96, 4, 4, 2, 2, 3, 3, 0, 0, 1}, "phase-sw2", TCONV_IMPL_AVX512},
     /* one image, or 64 channels (two narrow blocks): the narrow tiles */
     {{1, 64, 4, 4, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
     {{16, 32, 4, 4, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
