@@ -60,9 +60,10 @@ typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
 /* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
  * taps i, ic < cin of xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
- * m < MR pixels, j < NR output channels (the family's mr, nr).  out: [MR][NR].  A pixel
- * outside the input points at zeros as long as the input's channels, so
- * every pixel has the same channel stride xs. */
+ * m < MR pixels, j < NR output channels (the family's mr, nr).  out: [MR][NR],
+ * or, with orow, pixel m's computed vectors (whole vectors of channels) at
+ * orow[m].  A pixel outside the input points at zeros as long as the
+ * input's channels, so every pixel has the same channel stride xs. */
 typedef struct tc_cil_tile {
     const float *const *xp;
     int64_t xs;
@@ -71,6 +72,7 @@ typedef struct tc_cil_tile {
     int64_t cin;
     const float *w, *bias;
     float *out;
+    float *const *orow; /* NULL: out */
 } tc_cil_tile;
 typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
 /* A family of channels-in-lanes tiles: MR = mr pixels by NR = nr channels

@@ -293,18 +293,26 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t *pn = bk.pn, *pqy = bk.pqy, *pqx = bk.pqx;
         tc_cil_tile t = {bk.xp, xcs, bk.woff, bk.ntap, cig,
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
-                         pl->cbias + (gi * pl->c_nocb + ocb) * NR, out};
+                         pl->cbias + (gi * pl->c_nocb + ocb) * NR, out, NULL};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
-        tc_cil_pick(pl->c_fam, nr, npx)(&t);
         if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
             float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
-            for (int m = 0; m < npx; m++) {
+            float *orow[TC_CIL_MAX_MR];
+            for (int m = 0; m < pl->c_fam->mr; m++) {
                 const int64_t oy = pqy[m] * sh + ry, ox = pqx[m] * sw + rx;
-                float *d = st + ((pn[m] * g->h_out + oy) * g->w_out + ox) * g->c_out;
-                for (int64_t j = 0; j < nr; j++) d[j] = out[m * NR + j];
+                orow[m] = m < npx ? st + ((pn[m] * g->h_out + oy) * g->w_out + ox) * g->c_out
+                                  : out + m * NR;
             }
+            /* whole vectors of channels: the tile's own stores (a2_b16
+             * 9.05 -> 8.8 ms), else through out */
+            if (nr % pl->ks->vl == 0) t.orow = orow;
+            tc_cil_pick(pl->c_fam, nr, npx)(&t);
+            if (!t.orow)
+                for (int m = 0; m < npx; m++)
+                    for (int64_t j = 0; j < nr; j++) orow[m][j] = out[m * NR + j];
             continue;
         }
+        tc_cil_pick(pl->c_fam, nr, npx)(&t);
         for (int m = 0; m < npx; m++) {
             float *yb = c->y + pn[m] * ys.n + (gi * cog + oc0) * ys.c;
             tc_store_row(yb + (pqy[m] * sh + ry) * ys.h + (pqx[m] * sw + rx) * ys.w, ys.c,

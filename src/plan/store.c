@@ -68,6 +68,10 @@ void tc_store_row_il2(const tc_kernel_set *ks, float *d, const float *a, const f
 void tc_unstage(const tc_kernel_set *ks, float *y, int64_t ycs, const float *st, int64_t C,
                 int64_t cn, int64_t rows, int64_t w, int64_t srs, const tc_epilogue *ep) {
     enum { PX = 256 };
+    if (ep->act == TC_ACT_NONE && !ep->accumulate) { /* straight into the planes */
+        for (int64_t r = 0; r < rows; r++) ks->pack_cols(y + r * w, ycs, st + r * srs, C, 1, cn, w);
+        return;
+    }
     float t[TC_UNSTAGE_CB * PX];
     for (int64_t r = 0; r < rows; r++)
         for (int64_t p0 = 0; p0 < w; p0 += PX) {
