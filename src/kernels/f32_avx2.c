@@ -35,6 +35,7 @@ typedef __m256i tc_mk;
 #define v_bcast(p) _mm256_broadcast_ss(p)
 #define v_fma(acc, a, b) _mm256_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm256_storeu_ps((p), (v))
+#define v_stream(p, v) _mm256_stream_ps((p), (v)) /* p aligned to the vector */
 
 #define TC_HAVE_IL2 1
 static inline __m256i v_first(int64_t n) { /* lanes < n (0..8) enabled */

@@ -35,6 +35,7 @@ typedef __mmask16 tc_mk;
 #define v_bcast(p) _mm512_set1_ps(*(p))
 #define v_fma(acc, a, b) _mm512_fmadd_ps((a), (b), (acc))
 #define v_store(p, v) _mm512_storeu_ps((p), (v))
+#define v_stream(p, v) _mm512_stream_ps((p), (v)) /* p aligned to the vector */
 
 #define TC_HAVE_IL2 1
 static inline void v_store_il2(float *d, const float *a, const float *b, int64_t cnt) {

@@ -35,6 +35,7 @@ static inline tc_v v_load(const float *p) {
     return r;
 }
 static inline void v_store(float *p, tc_v v) { memcpy(p, &v, sizeof v); }
+#define v_stream v_store
 static inline tc_v v_bcast(const float *p) { return (tc_v){0} + *p; }
 static inline tc_v v_fma(tc_v acc, tc_v a, tc_v b) { return acc + a * b; }
 static inline tc_v v_fmam(tc_v acc, tc_v a, tc_v b, tc_mk mk) {
@@ -57,6 +58,7 @@ static inline tc_v v_load(const float *p) {
 static inline void v_store(float *p, tc_v v) {
     for (int j = 0; j < TC_VL; j++) p[j] = v.f[j];
 }
+#define v_stream v_store
 static inline tc_v v_bcast(const float *p) {
     tc_v r;
     for (int j = 0; j < TC_VL; j++) r.f[j] = *p;

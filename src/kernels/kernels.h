@@ -73,6 +73,8 @@ typedef struct tc_cil_tile {
     const float *w, *bias;
     float *out;
     float *const *orow; /* NULL: out */
+    int nt; /* orow's rows aligned to a vector, written past the caches
+               (stream_fence after the worker's last) */
 } tc_cil_tile;
 typedef void (*tc_cil_kernel)(const tc_cil_tile *t);
 /* A family of channels-in-lanes tiles: MR = mr pixels by NR = nr channels

@@ -155,8 +155,11 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t 
         if (!pl->c_order) return tc_plan_oom();
         pl->c_order_n = g->sh * g->sw * TC_CIL_MAX_PX;
     }
-    for (int64_t ph = 0; ph < g->sh * g->sw; ph++) order_phase(pl, ph / g->sw, ph % g->sw);
-    /* maxpx <= TC_CIL_MAX_PX: no overflow for any batch that exists */
+    /* phases too large for an order take row order (one tap each) */
+    pl->c_big = maxpx > TC_CIL_MAX_PX;
+    if (!pl->c_big)
+        for (int64_t ph = 0; ph < g->sh * g->sw; ph++) order_phase(pl, ph / g->sw, ph % g->sw);
+    /* n * maxpx <= the output's pixels: no overflow */
     pl->c_npb = (g->n * maxpx + MR - 1) / MR;
     /* A pixel block's channel blocks run one after another (sharing its
      * pointer table) while a phase's weights stay in L2; past that, a
@@ -176,6 +179,9 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t 
      * channels, 1 KiB apart, per pixel) 0.579 -> 0.563 ms on a Zen 4; 512
      * -> 256 on 4 x 4 unchanged. */
     pl->c_stage = pl->layout == TCONV_LAYOUT_NCHW;
+    pl->c_nt = pl->layout == TCONV_LAYOUT_NHWC &&
+               4.0 * (double)g->n * (double)g->c_out * (double)g->h_out * (double)g->w_out >=
+                   TC_STREAM_OUT_BYTES;
     pl->c_stage_off = (int64_t)((*ws_bytes / sizeof(float) + 15) / 16 * 16);
     if (pl->c_stage &&
         !tc_float_bytes(pl->c_stage_off + g->n * g->c_out * g->h_out * g->w_out, ws_bytes))
@@ -227,9 +233,10 @@ static void block_table(const run_ctx *c, int64_t key, cil_block *bk) {
     const uint8_t *ord = pl->c_order + ph * TC_CIL_MAX_PX;
     int64_t li = nhwc ? px0 / N : px0 % hw, n = nhwc ? px0 % N : px0 / hw;
     for (int m = 0; m < bk->npx; m++) {
+        const int64_t pos = pl->c_big ? li : ord[li];
         bk->pn[m] = n;
-        bk->pqy[m] = ord[li] / wq;
-        bk->pqx[m] = ord[li] % wq;
+        bk->pqy[m] = pos / wq;
+        bk->pqx[m] = pos % wq;
         if (nhwc) {
             if (++n < N) continue;
             n = 0;
@@ -281,9 +288,15 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
     cil_block bk;
     int64_t last = -1;
     for (int64_t u = b; u < e; u++) {
-        /* key: (group, phase, pixel block) */
-        const int64_t key = pl->c_ocb_inner ? u / nocb : u / (npb * nocb) * npb + u % npb;
-        const int64_t ocb = pl->c_ocb_inner ? u % nocb : u / npb % nocb;
+        /* key: (group, phase, pixel block); large phases: units over
+         * (group, pixel block, phase, channel block), so that the phases
+         * of a pixel block read its input while in L1 */
+        const int64_t nph = sh * sw;
+        const int64_t key = pl->c_big ? (u / (nocb * nph * npb) * nph + u / nocb % nph) * npb +
+                                            u / (nocb * nph) % npb
+                            : pl->c_ocb_inner ? u / nocb
+                                              : u / (npb * nocb) * npb + u % npb;
+        const int64_t ocb = pl->c_ocb_inner || pl->c_big ? u % nocb : u / npb % nocb;
         if (key != last) {
             block_table(c, key, &bk);
             last = key;
@@ -293,7 +306,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
         const int64_t *pn = bk.pn, *pqy = bk.pqy, *pqx = bk.pqx;
         tc_cil_tile t = {bk.xp, xcs, bk.woff, bk.ntap, cig,
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
-                         pl->cbias + (gi * pl->c_nocb + ocb) * NR, out, NULL};
+                         pl->cbias + (gi * pl->c_nocb + ocb) * NR, out, NULL, 0};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
         if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
             float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
@@ -312,6 +325,24 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                     for (int64_t j = 0; j < nr; j++) orow[m][j] = out[m * NR + j];
             continue;
         }
+        if (ys.c == 1 && nr % pl->ks->vl == 0 && c->ep->act == TC_ACT_NONE &&
+            !c->ep->accumulate) { /* NHWC: the tile's own stores into the pixels */
+            float *orow[TC_CIL_MAX_MR];
+            uintptr_t a = 0;
+            for (int m = 0; m < pl->c_fam->mr; m++) {
+                orow[m] = m < npx ? c->y + pn[m] * ys.n + (gi * cog + oc0) +
+                                        (pqy[m] * sh + ry) * ys.h + (pqx[m] * sw + rx) * ys.w
+                                  : out + m * NR;
+                a |= (uintptr_t)orow[m];
+            }
+            t.orow = orow;
+            /* a large output past the caches: no read for ownership of
+             * its lines (with 128 -> 64 k2 s2 on 128 x 128, 12.7 -> 10.5
+             * ms); rows off a vector's alignment stay in the caches */
+            t.nt = pl->c_nt && (a & (uintptr_t)(pl->ks->vl * 4 - 1)) == 0;
+            tc_cil_pick(pl->c_fam, nr, npx)(&t);
+            continue;
+        }
         tc_cil_pick(pl->c_fam, nr, npx)(&t);
         for (int m = 0; m < npx; m++) {
             float *yb = c->y + pn[m] * ys.n + (gi * cog + oc0) * ys.c;
@@ -319,6 +350,7 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                          out + m * NR, nr, c->ep);
         }
     }
+    if (pl->c_nt) pl->ks->stream_fence();
 }
 
 /* The staged tiles into y (NCHW), through the epilogue: task = (image,

@@ -81,6 +81,8 @@ struct tc_plan {
      * line), then move to y a plane block at a time */
     int c_stage;
     int64_t c_stage_off;
+    int c_big;       /* phases past TC_CIL_MAX_PX (one tap each), in row order */
+    int c_nt;        /* an NHWC output of TC_STREAM_OUT_BYTES or more: streamed */
     int c_ocb_inner; /* units (group, phase, pixel block, channel block), else
                         (group, phase, channel block, pixel block) */
     float *c_zero; /* zeros for pixels outside the input: one group's channels */

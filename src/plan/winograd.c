@@ -228,7 +228,7 @@ static void run_block(const wn_run *r, int64_t blk, float *slot) {
                 for (int m = 0; m < MR; m++) xp[m] = m < mr ? V + (xi * tb + r0 + m) * cig : zero;
                 const int64_t woff = 0;
                 const tc_cil_tile ct = {xp, 1, &woff, 1, cig, pl->upack + xi * cig * GN, zeros, out,
-                                        NULL};
+                                        NULL, 0};
                 tc_cil_pick(&ks->cil, cog, mr)(&ct);
                 for (int m = 0; m < mr; m++)
                     memcpy(M + (xi * tb + r0 + m) * cog, out + m * GN, (size_t)cog * sizeof(float));

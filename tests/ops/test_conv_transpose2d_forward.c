@@ -6,7 +6,10 @@
 #include "check.h"
 #include "op_tester.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static const int64_t seed_like[][14] = {
     /* N Cin H W Cout kh kw sh sw ph pw oph opw g */
@@ -89,6 +92,81 @@ static const struct {
     {{16, 32, 4, 4, 64, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil", TCONV_IMPL_AVX512},
 };
 
+/* the path in NHWC: one tap per phase (k == s), any phase size: the
+ * channels-in-lanes GEMM of the pixels' channel rows (phases of 144
+ * pixels, past the ordered ones; of 1024 into a 2 MiB output, streamed;
+ * padding that shifts the taps; output_padding's pixels without a tap;
+ * groups; a 1x1 kernel of stride 1) */
+static const struct {
+    int64_t s[14];
+    const char *path;
+} nhwc_paths[] = {
+    {{1, 16, 12, 12, 32, 2, 2, 2, 2, 0, 0, 0, 0, 1}, "phase-cil"},
+    {{1, 16, 64, 64, 32, 2, 2, 2, 2, 0, 0, 0, 0, 1}, "phase-cil"},
+    {{2, 16, 10, 10, 96, 2, 2, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide"},
+    {{1, 16, 9, 9, 32, 2, 2, 2, 2, 0, 0, 1, 1, 1}, "phase-cil"},
+    {{2, 32, 9, 7, 64, 2, 2, 2, 2, 0, 0, 0, 0, 2}, "phase-cil"},
+    {{3, 24, 11, 5, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1}, "phase-cil"},
+};
+
+/* An NHWC output past the caches written at an address off a vector's
+ * alignment (the tiles then store through the caches): the same bits as
+ * at an aligned one, and the reference's values. */
+static void test_unaligned_nhwc(void) {
+    tconv_conv_transpose2d_params p;
+    tconv_conv_transpose2d_params_init(&p, 16, 32, 2, 2);
+    p.stride[0] = p.stride[1] = 2;
+    const int64_t in[4] = {1, 16, 64, 64}, xn = 16 * 64 * 64, yn = 32 * 128 * 128;
+    tu_rng r;
+    tu_rng_seed(&r, 6061);
+    float *x = tu_alloc(xn), *xt = tu_alloc(xn), *w = tu_alloc(16 * 32 * 4), b[32];
+    float *y0 = tu_alloc(yn), *y1 = tu_alloc(yn + 16), *ref = tu_alloc(yn);
+    tu_fill(&r, x, xn);
+    tu_fill(&r, w, 16 * 32 * 4);
+    tu_fill(&r, b, 32);
+    for (int64_t c = 0; c < 16; c++) /* NHWC copy of x */
+        for (int64_t i = 0; i < 64 * 64; i++) xt[i * 16 + c] = x[c * 64 * 64 + i];
+    tu_poison(ref, yn);
+    CHECK(tconv_reference_conv_transpose2d(&p, in, x, w, b, ref, yn) == TCONV_OK);
+    tconv_impl impls[8];
+    const int ni = tu_impls(impls);
+    for (int i = 0; i < ni; i++) {
+        tconv_options o;
+        tconv_options_init(&o);
+        o.impl = impls[i];
+        o.layout = TCONV_LAYOUT_NHWC;
+        tconv_op *op = NULL;
+        CHECK(tconv_conv_transpose2d_create(&p, w, b, &o, &op) == TCONV_OK);
+        if (!op) continue;
+        int64_t out[4];
+        size_t ws = 0;
+        CHECK(tconv_op_reshape(op, 4, in, NULL, 0, out, &ws) == TCONV_OK);
+        void *wsp = ws ? malloc(ws) : NULL;
+        tu_poison(y0, yn);
+        tu_poison(y1, yn + 16);
+        CHECK(tconv_op_run(op, xt, y0, wsp) == TCONV_OK);
+        CHECK(tconv_op_run(op, xt, y1 + 1, wsp) == TCONV_OK);
+        CHECK_MSG(!memcmp(y0, y1 + 1, (size_t)yn * sizeof(float)),
+                  "%s: an NHWC output at an unaligned address differs", tconv_impl_name(impls[i]));
+        double worst = 0;
+        for (int64_t c = 0; c < 32; c++)
+            for (int64_t j = 0; j < 128 * 128; j++) {
+                const double d = fabs((double)y0[j * 32 + c] - ref[c * 128 * 128 + j]);
+                worst = d > worst || d != d ? d : worst;
+            }
+        CHECK_MSG(worst < 1e-4, "%s: NHWC output off the reference by %g", tconv_impl_name(impls[i]),
+                  worst);
+        free(wsp);
+        tconv_op_destroy(op);
+    }
+    free(x);
+    free(xt);
+    free(w);
+    free(y0);
+    free(y1);
+    free(ref);
+}
+
 int main(void) {
     ot_stats st = {0};
     tu_rng r;
@@ -104,6 +182,12 @@ int main(void) {
         if (paths[i].only == TCONV_IMPL_AUTO || paths[i].only == tconv_best_impl()) c.expect_path = paths[i].path;
         ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
     }
+    for (size_t i = 0; i < sizeof nhwc_paths / sizeof nhwc_paths[0]; i++) {
+        ot_case c = ot_ct_case(nhwc_paths[i].s);
+        if (tconv_best_impl() == TCONV_IMPL_AVX512) c.expect_path_nhwc = nhwc_paths[i].path;
+        ot_run(&c, TCONV_PASS_FORWARD, seed++, &st);
+    }
+    test_unaligned_nhwc();
     for (int i = 0; i < 300; i++) {
         ot_case c;
         ot_random_ct(&r, 0, &c);

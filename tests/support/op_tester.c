@@ -231,9 +231,10 @@ void ot_run(const ot_case *c, tconv_pass pass, uint64_t seed, ot_stats *st) {
             const char *path = tconv_op_path(op);
             if (impls[i] != TCONV_IMPL_REFERENCE && strcmp(path, "reference") != 0)
                 st->fast_runs++;
-            if (c->expect_path && impls[i] == tconv_best_impl() && !nhwc)
-                CHECK_MSG(!strcmp(path, c->expect_path), "%s %s: path %s, expected %s; %s",
-                          pass_name(pass), iname, path, c->expect_path, desc);
+            const char *want = nhwc ? c->expect_path_nhwc : c->expect_path;
+            if (want && impls[i] == tconv_best_impl())
+                CHECK_MSG(!strcmp(path, want), "%s %s %s: path %s, expected %s; %s",
+                          pass_name(pass), iname, nhwc ? "NHWC" : "NCHW", path, want, desc);
             /* the reference kernel runs on one thread whatever it is asked */
             const int tmax = impls[i] == TCONV_IMPL_REFERENCE ? 1 : 4;
             for (int t = 1; t <= tmax; t++) {

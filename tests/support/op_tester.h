@@ -28,6 +28,7 @@ typedef struct ot_case {
     int has_output_size;
     int bias;                /* the forward has a bias */
     const char *expect_path; /* NULL: any; else the best fast impl's path */
+    const char *expect_path_nhwc; /* the same in NHWC */
 } ot_case;
 
 typedef struct ot_stats {
