@@ -58,7 +58,7 @@ typedef struct tc_gemm_tile {
 } tc_gemm_tile;
 typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
-/* A channels-in-lanes tile (small phases): out[m][j] = bias[j] + sum over
+/* A channels-in-lanes tile (small phases, one-tap GEMMs): out[m][j] = bias[j] + sum over
  * taps i, ic < cin of xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
  * m < MR pixels, j < NR output channels (the family's mr, nr).  out: [MR][NR],
  * or, with orow, pixel m's computed vectors (whole vectors of channels) at

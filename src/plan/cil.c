@@ -1,7 +1,8 @@
 /* cil.c -- the channels-in-lanes path, for small phases (a few dozen
  * pixels) with several taps and many channels: pixels in lanes would leave
- * most lanes, or most of each weight's reuse, idle (a1 0.63 -> 0.30 ms).
- * The pixels of a block may come from several images (the batch is folded
+ * most lanes, or most of each weight's reuse, idle (a1 0.63 -> 0.30 ms);
+ * and for NHWC layers with one tap per phase, any size, where each phase
+ * is a GEMM of the pixels' channel rows (no transposes).  The pixels of a block may come from several images (the batch is folded
  * into the pixel list), so a layer whose output is a pixel or a few (a GAN
  * discriminator's last convolutions, their gradients) fills its tiles.
  * Tiles: (group, phase, channel block, block of MR pixels of the list
