@@ -424,6 +424,15 @@ static void pack_a(void *ctx, int64_t b, int64_t e) {
  * outside. */
 static void plane_row(float *dst, const float *t, int64_t w, int64_t bw, int64_t x0, int64_t xs,
                       int64_t pad, int64_t W) {
+    if (bw < 16) { /* a few channels: a library copy per pixel cost more than the
+                      copy (a4_b16's grad_output 0.29 -> 0.22 ms) */
+        for (int64_t j = 0; j < w; j++) {
+            const int64_t x = x0 + xs * j - pad;
+            const int in = x >= 0 && x < W;
+            for (int64_t c = 0; c < bw; c++) dst[j * bw + c] = in ? t[x * bw + c] : 0.0f;
+        }
+        return;
+    }
     for (int64_t j = 0; j < w; j++) {
         const int64_t x = x0 + xs * j - pad;
         if (x < 0 || x >= W) memset(dst + j * bw, 0, (size_t)bw * sizeof(float));
