@@ -418,8 +418,12 @@ TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation ac
  * the phase images of the padded input, made in the workspace), each data
  * gradient as the other operator's forward, the weight gradients on their
  * own kernels.  tconv_op_path names the routine the last reshape chose
- * ("phase", "phase-sw2", "phase-cil", or "phase-cil-wide" for its tiles of
- * more channels and fewer pixels, taken by batches; "winograd" for a 3x3 stride-1 layer
+ * ("phase", "phase-sw2", "phase-cil" (channels in lanes: small phases
+ * with many channels, and NHWC layers with one tap per phase, as a kernel
+ * equal to the stride or 1x1), or "phase-cil-wide" for its tiles of more
+ * channels and fewer pixels, taken by batches and by one image whose
+ * phases of 32 to 64 pixels lose taps to the padding; "winograd" for a
+ * 3x3 stride-1 layer
  * (Winograd's F(2x2, 3x3): NCHW, one group, 16 or more channels each
  * side, zero padding of at most 2, finite weights; an image holding an
  * inf or NaN is computed directly); "gemm-1x1" for a 1x1 input and
