@@ -64,7 +64,7 @@ int tc_cil_taps_skipped(const tc_plan *pl) {
             const int64_t nt = (pl->kyo[ry + 1] - pl->kyo[ry]) * (pl->kxo[rx + 1] - pl->kxo[rx]);
             if (nt > 64) return 0; /* not a channels-in-lanes layer */
             const uint64_t all = nt == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nt) - 1;
-            for (int64_t p = 0; p < hq * wq && p < TC_CIL_MAX_PX; p++)
+            for (int64_t p = 0; p < hq * wq && p < TC_CIL_ORDER_PX; p++)
                 if (taps_inside(pl, ry, rx, p / wq, p % wq) != all) return 1;
         }
     return 0;
@@ -98,10 +98,10 @@ static void order_phase(tc_plan *pl, int64_t ry, int64_t rx) {
     const tc_geom *g = &pl->pb.g;
     const int64_t hq = ry < g->h_out ? (g->h_out - ry + g->sh - 1) / g->sh : 0;
     const int64_t wq = rx < g->w_out ? (g->w_out - rx + g->sw - 1) / g->sw : 0;
-    uint8_t *ord = pl->c_order + (ry * g->sw + rx) * TC_CIL_MAX_PX;
-    uint64_t key[TC_CIL_MAX_PX], sk[TC_CIL_MAX_PX];
-    uint8_t rowo[TC_CIL_MAX_PX];
-    int cnt[TC_CIL_MAX_PX];
+    uint8_t *ord = pl->c_order + (ry * g->sw + rx) * TC_CIL_ORDER_PX;
+    uint64_t key[TC_CIL_ORDER_PX], sk[TC_CIL_ORDER_PX];
+    uint8_t rowo[TC_CIL_ORDER_PX];
+    int cnt[TC_CIL_ORDER_PX];
     for (int64_t p = 0; p < hq * wq; p++) { /* insertion sort: a few dozen positions */
         key[p] = taps_inside(pl, ry, rx, p / wq, p % wq);
         rowo[p] = (uint8_t)p;
@@ -149,15 +149,15 @@ tconv_status tc_plan_cil(tc_plan *pl, int s2d, const tc_cil_family *fam, size_t 
         if (!pl->c_zero) return tc_plan_oom();
         pl->c_nzero = nz;
     }
-    if (pl->c_order_n < g->sh * g->sw * TC_CIL_MAX_PX) { /* strides: a handful of phases */
+    if (pl->c_order_n < g->sh * g->sw * TC_CIL_ORDER_PX) { /* strides: a handful of phases */
         free(pl->c_order);
         pl->c_order_n = 0;
-        pl->c_order = malloc((size_t)(g->sh * g->sw) * TC_CIL_MAX_PX);
+        pl->c_order = malloc((size_t)(g->sh * g->sw) * TC_CIL_ORDER_PX);
         if (!pl->c_order) return tc_plan_oom();
-        pl->c_order_n = g->sh * g->sw * TC_CIL_MAX_PX;
+        pl->c_order_n = g->sh * g->sw * TC_CIL_ORDER_PX;
     }
     /* phases too large for an order take row order (one tap each) */
-    pl->c_big = maxpx > TC_CIL_MAX_PX;
+    pl->c_big = maxpx > TC_CIL_ORDER_PX;
     if (!pl->c_big)
         for (int64_t ph = 0; ph < g->sh * g->sw; ph++) order_phase(pl, ph / g->sw, ph % g->sw);
     /* n * maxpx <= the output's pixels: no overflow */
@@ -231,7 +231,7 @@ static void block_table(const run_ctx *c, int64_t key, cil_block *bk) {
     bk->ntap = 0;
     if (bk->npx <= 0) return;
     /* divisions once per block, then steps through the phase's order */
-    const uint8_t *ord = pl->c_order + ph * TC_CIL_MAX_PX;
+    const uint8_t *ord = pl->c_order + ph * TC_CIL_ORDER_PX;
     int64_t li = nhwc ? px0 / N : px0 % hw, n = nhwc ? px0 % N : px0 / hw;
     for (int m = 0; m < bk->npx; m++) {
         const int64_t pos = pl->c_big ? li : ord[li];

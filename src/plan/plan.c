@@ -231,7 +231,15 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * 512 -> 256 on 32 x 32: 10.2 -> 9.7 on a Zen 4). */
     const int nhwc_gemm = pl->layout == TCONV_LAYOUT_NHWC && !s2d && maxtaps == 1;
     const int small_phases = hq0 * wq0 <= TC_CIL_MAX_PX && !rows_fill && maxtaps >= 2;
-    if (!pl->dw && pl->w_finite && cf->k[0] && (small_phases || nhwc_gemm) &&
+    /* One NHWC image whose phases of up to TC_CIL_ORDER_PX pixels lose
+     * taps to the padding: blocks of positions that skip them, read and
+     * written channels-last (a3 in NHWC 0.584 -> 0.562 ms, 2 threads 0.31
+     * -> 0.283; 128 -> 64 on 12 x 12 0.447 -> 0.318; Conv2d 64 -> 64 3x3
+     * on 16 x 16 0.164 -> 0.160, minima).  From NCHW planes the same
+     * blocks ran no faster than the pixel vectors (a3 0.583 either way). */
+    const int nhwc_skip = pl->layout == TCONV_LAYOUT_NHWC && g->n == 1 && !s2d &&
+                          hq0 * wq0 <= TC_CIL_ORDER_PX && maxtaps >= 2 && tc_cil_taps_skipped(pl);
+    if (!pl->dw && pl->w_finite && cf->k[0] && (small_phases || nhwc_gemm || nhwc_skip) &&
         pl->cog >= cil_min_cog && pl->cig >= TC_CIL_MIN_CIG && maxtaps <= TC_CIL_TAPS &&
         cf->mr <= TC_CIL_MAX_MR && cf->nr <= 64) {
         *path = cf == &pl->ks->cil_wide ? "phase-cil-wide" : "phase-cil";

@@ -13,6 +13,7 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 
 #define TC_CIL_TAPS 64                    /* most taps per phase the channels-in-lanes path takes */
 #define TC_CIL_MAX_PX 64                  /* largest phase (pixels) it takes */
+#define TC_CIL_ORDER_PX 256 /* largest phase whose positions it orders (uint8) */
 #define TC_CIL_L2_WEIGHTS ((int64_t)1 << 20) /* bytes of a phase's weights kept in L2 */
 #define TC_CIL_MIN_CIG 8 /* fewest input channels per group: its taps' setup is per channel run */
 #define TC_IMAGE_MAX ((int64_t)512 << 10) /* floats of an image run image at a time */
@@ -81,7 +82,7 @@ struct tc_plan {
      * line), then move to y a plane block at a time */
     int c_stage;
     int64_t c_stage_off;
-    int c_big;       /* phases past TC_CIL_MAX_PX (one tap each), in row order */
+    int c_big;       /* phases past TC_CIL_ORDER_PX (one tap each), in row order */
     int c_nt;        /* an NHWC output of TC_STREAM_OUT_BYTES or more: streamed */
     int c_ocb_inner; /* units (group, phase, pixel block, channel block), else
                         (group, phase, channel block, pixel block) */
@@ -89,7 +90,7 @@ struct tc_plan {
     int64_t c_nzero;
     /* per phase (ry*sw + rx), its positions in the order the pixel list
      * takes them: those reading the same taps together, most taps first
-     * (c_order[phase*TC_CIL_MAX_PX + i]: the position qy*wq + qx) */
+     * (c_order[phase*TC_CIL_ORDER_PX + i]: the position qy*wq + qx) */
     uint8_t *c_order;
     int64_t c_order_n; /* its bytes */
 

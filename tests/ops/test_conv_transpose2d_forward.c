@@ -94,7 +94,7 @@ static const struct {
 
 /* the path in NHWC: one tap per phase (k == s), any phase size: the
  * channels-in-lanes GEMM of the pixels' channel rows (phases of 144
- * pixels, past the ordered ones; of 1024 into a 2 MiB output, streamed;
+ * pixels; of 1024, past the ordered ones, into a 2 MiB output, streamed;
  * padding that shifts the taps; output_padding's pixels without a tap;
  * groups; a 1x1 kernel of stride 1) */
 static const struct {
@@ -107,6 +107,12 @@ static const struct {
     {{1, 16, 9, 9, 32, 2, 2, 2, 2, 0, 0, 1, 1, 1}, "phase-cil"},
     {{2, 32, 9, 7, 64, 2, 2, 2, 2, 0, 0, 0, 0, 2}, "phase-cil"},
     {{3, 24, 11, 5, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1}, "phase-cil"},
+    /* one image whose phases of 144 / 256 pixels lose taps to the padding:
+     * channels in lanes, positions ordered by their taps; a padding that
+     * leaves every position all of its taps: pixel vectors */
+    {{1, 32, 12, 12, 32, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil"},
+    {{1, 24, 16, 16, 96, 4, 4, 2, 2, 1, 1, 0, 0, 1}, "phase-cil-wide"},
+    {{1, 16, 18, 18, 32, 4, 4, 2, 2, 3, 3, 0, 0, 1}, "phase-sw2"},
 };
 
 /* An NHWC output past the caches written at an address off a vector's
