@@ -58,12 +58,13 @@ typedef struct tc_gemm_tile {
 } tc_gemm_tile;
 typedef void (*tc_gemm_kernel)(const tc_gemm_tile *t);
 
-/* A channels-in-lanes tile (small phases, one-tap GEMMs): out[m][j] = bias[j] + sum over
- * taps i, ic < cin of xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
- * m < MR pixels, j < NR output channels (the family's mr, nr).  out: [MR][NR],
- * or, with orow, pixel m's computed vectors (whole vectors of channels) at
- * orow[m].  A pixel outside the input points at zeros as long as the
- * input's channels, so every pixel has the same channel stride xs. */
+/* A channels-in-lanes tile (small phases, one-tap GEMMs):
+ *   out[m][j] = bias[j] + sum over taps i, ic < cin of
+ *               xp[i*MR+m][ic*xs] * w[woff[i] + ic*NR + j],
+ * m < MR pixels, j < NR output channels (the family's mr, nr).  out:
+ * [MR][NR], or, with orow, pixel m's computed vectors (whole vectors of
+ * channels) at orow[m].  A pixel outside the input points at zeros as long
+ * as the input's channels, so every pixel has the same channel stride xs. */
 typedef struct tc_cil_tile {
     const float *const *xp;
     int64_t xs;

@@ -1,9 +1,10 @@
 /* cil.c -- the channels-in-lanes path, for small phases (a few dozen
  * pixels) with several taps and many channels: pixels in lanes would leave
  * most lanes, or most of each weight's reuse, idle (a1 0.63 -> 0.30 ms);
- * and for NHWC layers with one tap per phase, any size, where each phase
- * is a GEMM of the pixels' channel rows (no transposes).  The pixels of a block may come from several images (the batch is folded
- * into the pixel list), so a layer whose output is a pixel or a few (a GAN
+ * for one NHWC image whose phases lose taps to the padding; and for NHWC
+ * layers with one tap per phase, any size, where each phase is a GEMM of
+ * the pixels' channel rows (no transposes).  The pixels of a block may
+ * come from several images (the batch is folded into the pixel list), so a layer whose output is a pixel or a few (a GAN
  * discriminator's last convolutions, their gradients) fills its tiles.
  * Tiles: (group, phase, channel block, block of MR pixels of the list
  * (image, phase row, phase column), or (phase row, phase column, image)
@@ -102,7 +103,7 @@ static void order_phase(tc_plan *pl, int64_t ry, int64_t rx) {
     uint64_t key[TC_CIL_ORDER_PX], sk[TC_CIL_ORDER_PX];
     uint8_t rowo[TC_CIL_ORDER_PX];
     int cnt[TC_CIL_ORDER_PX];
-    for (int64_t p = 0; p < hq * wq; p++) { /* insertion sort: a few dozen positions */
+    for (int64_t p = 0; p < hq * wq; p++) { /* insertion sort: at most 256 positions */
         key[p] = taps_inside(pl, ry, rx, p / wq, p % wq);
         rowo[p] = (uint8_t)p;
         const int c = __builtin_popcountll(key[p]);

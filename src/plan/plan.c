@@ -190,9 +190,10 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
     tap_lists(g->kw, g->dw, g->pw, sw, pl->isw, pl->kxo, pl->kxc);
     /* Small phases, several taps, many channels: channels in lanes.  With
      * one tap per phase (k == s) from NCHW, or few output channels, the
-     * pixel vectors measured faster, except where their rows would fill less than half
-     * of a vector (Conv2d 16 -> 16, 3x3, stride 2 on 12 x 12: 6-pixel rows;
-     * 5.3 -> 3.3 us with one vector of channels in the lanes).  Its pixels
+     * pixel vectors measured faster, except where their rows would fill
+     * less than half of a vector (Conv2d 16 -> 16, 3x3, stride 2 on 12 x
+     * 12: 6-pixel rows; 5.3 -> 3.3 us with one vector of channels in the
+     * lanes).  Its pixels
      * outside the input read a stand-in zero, so non-finite weights take
      * the phase tiles, which mask them. */
     const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
