@@ -310,49 +310,41 @@ void tc_cil_worker(void *ctx, int64_t b, int64_t e) {
                          pl->cpack + (gi * pl->c_nocb + ocb) * pl->kk * cig * NR,
                          pl->cbias + (gi * pl->c_nocb + ocb) * NR, out, NULL, 0};
         const int64_t oc0 = ocb * NR, nr = tc_imin(NR, cog - oc0);
-        if (pl->c_stage) { /* channels-last, (image, row, column, channel) */
-            float *st = c->slots + pl->c_stage_off + gi * cog + oc0;
-            float *orow[TC_CIL_MAX_MR];
-            for (int m = 0; m < pl->c_fam->mr; m++) {
-                if (m >= npx) { /* a row the block does not have: the tile buffer */
-                    orow[m] = out + m * NR;
-                    continue;
-                }
-                const int64_t oy = pqy[m] * sh + ry, ox = pqx[m] * sw + rx;
-                orow[m] = st + ((pn[m] * g->h_out + oy) * g->w_out + ox) * g->c_out;
+        /* where pixel m's channels go: the channels-last stage of an NCHW
+         * output, (image, row, column, channel), or y */
+        const int stage = pl->c_stage;
+        const int64_t C = g->c_out;
+        const tc_strides ds =
+            stage ? (tc_strides){g->h_out * g->w_out * C, 1, g->w_out * C, C} : ys;
+        float *base = (stage ? c->slots + pl->c_stage_off : c->y) + (gi * cog + oc0) * ds.c;
+        float *orow[TC_CIL_MAX_MR];
+        uintptr_t a = 0;
+        for (int m = 0; m < pl->c_fam->mr; m++) {
+            if (m >= npx) { /* a row the block does not have: the tile buffer */
+                orow[m] = out + m * NR;
+                continue;
             }
-            /* whole vectors of channels: the tile's own stores (a2_b16
-             * 9.05 -> 8.8 ms), else through out */
-            if (nr % pl->ks->vl == 0) t.orow = orow;
-            tc_cil_pick(pl->c_fam, nr, npx)(&t);
-            if (!t.orow)
-                for (int m = 0; m < npx; m++)
-                    for (int64_t j = 0; j < nr; j++) orow[m][j] = out[m * NR + j];
-            continue;
+            orow[m] = base + pn[m] * ds.n + (pqy[m] * sh + ry) * ds.h + (pqx[m] * sw + rx) * ds.w;
+            a |= (uintptr_t)orow[m];
         }
-        if (ys.c == 1 && nr % pl->ks->vl == 0 && c->ep->act == TC_ACT_NONE &&
-            !c->ep->accumulate) { /* NHWC: the tile's own stores into the pixels */
-            float *orow[TC_CIL_MAX_MR];
-            uintptr_t a = 0;
-            for (int m = 0; m < pl->c_fam->mr; m++) {
-                orow[m] = m < npx ? c->y + pn[m] * ys.n + (gi * cog + oc0) +
-                                        (pqy[m] * sh + ry) * ys.h + (pqx[m] * sw + rx) * ys.w
-                                  : out + m * NR;
-                a |= (uintptr_t)orow[m];
-            }
+        /* Whole vectors of contiguous channels with nothing to add or
+         * activate (the stage, or NHWC without an epilogue): the tile's own
+         * stores (a2_b16 9.05 -> 8.8 ms), past the caches for a large
+         * output whose rows are aligned (128 -> 64 k2 s2 on 128 x 128 in
+         * NHWC: no read for ownership of its lines, 12.7 -> 10.5 ms) */
+        const int own = ds.c == 1 && nr % pl->ks->vl == 0 &&
+                        (stage || (c->ep->act == TC_ACT_NONE && !c->ep->accumulate));
+        if (own) {
             t.orow = orow;
-            /* a large output past the caches: no read for ownership of
-             * its lines (with 128 -> 64 k2 s2 on 128 x 128, 12.7 -> 10.5
-             * ms); rows off a vector's alignment stay in the caches */
             t.nt = pl->c_nt && (a & (uintptr_t)(pl->ks->vl * 4 - 1)) == 0;
-            tc_cil_pick(pl->c_fam, nr, npx)(&t);
-            continue;
         }
         tc_cil_pick(pl->c_fam, nr, npx)(&t);
+        if (own) continue;
         for (int m = 0; m < npx; m++) {
-            float *yb = c->y + pn[m] * ys.n + (gi * cog + oc0) * ys.c;
-            tc_store_row(yb + (pqy[m] * sh + ry) * ys.h + (pqx[m] * sw + rx) * ys.w, ys.c,
-                         out + m * NR, nr, c->ep);
+            if (stage) /* the epilogue runs as the stage moves out */
+                memcpy(orow[m], out + m * NR, (size_t)nr * sizeof(float));
+            else
+                tc_store_row(orow[m], ds.c, out + m * NR, nr, c->ep);
         }
     }
     if (pl->c_nt) pl->ks->stream_fence();
