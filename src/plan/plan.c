@@ -221,7 +221,11 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * whose blocks of positions skip taps in the padding (a2 0.584 ->
      * 0.563, in NHWC 0.587 -> 0.552, its data gradient 0.591 -> 0.575;
      * without padding, c1's data gradient 0.159 -> 0.166). */
-    const int one_skips = g->n == 1 && tc_cil_taps_skipped(pl); /* one image, taps to skip */
+    /* one image whose blocks skip taps: asked once, only where a rule uses it */
+    const int nhwc_one = pl->layout == TCONV_LAYOUT_NHWC && g->n == 1 && !s2d &&
+                         hq0 * wq0 <= TC_CIL_ORDER_PX && maxtaps >= 2;
+    const int one_skips =
+        g->n == 1 && (cf == &pl->ks->cil_wide || nhwc_one) && tc_cil_taps_skipped(pl);
     const int wide_first = cf == &pl->ks->cil_wide && (g->n >= cf->mr || one_skips);
     const int rows_fill =
         VL >= 16 && (prow % VL == 0 || rows_pack) && hq0 * prow >= 4 * VL && !wide_first;
@@ -238,8 +242,7 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * -> 0.283; 128 -> 64 on 12 x 12 0.447 -> 0.318; Conv2d 64 -> 64 3x3
      * on 16 x 16 0.164 -> 0.160, minima).  From NCHW planes the same
      * blocks ran no faster than the pixel vectors (a3 0.583 either way). */
-    const int nhwc_skip = pl->layout == TCONV_LAYOUT_NHWC && one_skips && !s2d &&
-                          hq0 * wq0 <= TC_CIL_ORDER_PX && maxtaps >= 2;
+    const int nhwc_skip = nhwc_one && one_skips;
     if (!pl->dw && pl->w_finite && cf->k[0] && (small_phases || nhwc_gemm || nhwc_skip) &&
         pl->cog >= cil_min_cog && pl->cig >= TC_CIL_MIN_CIG && maxtaps <= TC_CIL_TAPS &&
         cf->mr <= TC_CIL_MAX_MR && cf->nr <= 64) {
