@@ -481,7 +481,12 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
         const int reread = pl->nocb > 1 && pl->cig * pl->xh * W * 4 > TC_PLANES_L2;
         if (taps <= 1 && !reread) pl->xlay = 0;
     }
-    if (pl->dw) pl->xlay = 0; /* each plane is read by one channel block: no copy */
+    /* each plane read by one channel block (depthwise; all output channels
+     * in one block, a4: 64 -> 3): the planes stream, and no copy written by
+     * one thread is read by another (a4 0.065 -> 0.058 ms; at 2 threads
+     * 0.045 -> 0.032, and 0.10 -> 0.039 while the two vCPUs sat far apart;
+     * a4_b16 1.18 -> 0.95) */
+    if (pl->dw || (pl->nocb == 1 && !s2d)) pl->xlay = 0;
     /* An NCHW output beyond the L2 caches goes past them: whole lines need
      * no read for ownership, and the input and weights the tiles re-read
      * stay cached (c4, 16 MiB out: 15.8-16.7 -> 12.5-13.0 ms on a Zen 4;
