@@ -465,28 +465,28 @@ tconv_status tc_plan_phase(tc_plan *pl, int s2d, size_t *ws_bytes) {
     pl->units = first * g->n * tc_pgroups(pl);
     /* Row vectors read the input repacked to NHCW, where the channels of a
      * tile's rows, re-read tap after tap, do not fight over the few cache
-     * sets that whole channel planes (4-64 KiB apart) map to.  With one tap
-     * per phase (k == s: c1-c4, d1; 1x1 conv2d) the planes stream without a
-     * copy while the image is small (c2 0.133 -> 0.118 ms, d1 0.077 ->
-     * 0.071 ms) or read once (one channel block: 1x1 conv2d h1 0.031 ->
-     * 0.013 ms); a large image re-read by each channel block loses its
-     * aliased lines from L2 between the blocks (c3 13.1 ms planes, 7.6 ms
-     * repacked; c4 unchanged, bound by its output). */
+     * sets that whole channel planes (4-64 KiB apart) map to (d2: 17.8 ms
+     * repacked, 18.8 planes; a3_b16 and e within noise either way).  The
+     * planes stream without a copy
+     *  - with one tap per phase (k == s: c1-c4, d1; 1x1 conv2d): c2 0.133
+     *    -> 0.118 ms, h1 0.031 -> 0.013; c4 12.2 -> 11.3 and c3 9.9 -> 9.7
+     *    in the benchmark's order, where c4's 8 MiB input comes from
+     *    memory and its copy cost a pass;
+     *  - for one image: its copy, split over the threads by rows, was read
+     *    by the other thread's tiles (a3 at 2 threads 0.32 -> 0.30);
+     *  - when all output channels fit one block, each plane read once (a4:
+     *    64 -> 3) 0.065 -> 0.058 ms, at 2 threads 0.045 -> 0.032, and 0.10
+     *    -> 0.039 while the two vCPUs sat far apart; a4_b16 1.18 -> 0.95;
+     *  - depthwise: each plane is read by its own channel block. */
     pl->xlay = !pl->flat;
     if (!s2d) {
         int64_t taps = 0;
         for (int64_t r = 0; r < sh; r++)
             for (int64_t q = 0; q < sw; q++)
                 taps = tc_imax(taps, (pl->kyo[r + 1] - pl->kyo[r]) * (pl->kxo[q + 1] - pl->kxo[q]));
-        const int reread = pl->nocb > 1 && pl->cig * pl->xh * W * 4 > TC_PLANES_L2;
-        if (taps <= 1 && !reread) pl->xlay = 0;
+        if (taps <= 1 || g->n == 1 || pl->nocb == 1) pl->xlay = 0;
     }
-    /* each plane read by one channel block (depthwise; all output channels
-     * in one block, a4: 64 -> 3): the planes stream, and no copy written by
-     * one thread is read by another (a4 0.065 -> 0.058 ms; at 2 threads
-     * 0.045 -> 0.032, and 0.10 -> 0.039 while the two vCPUs sat far apart;
-     * a4_b16 1.18 -> 0.95) */
-    if (pl->dw || (pl->nocb == 1 && !s2d)) pl->xlay = 0;
+    if (pl->dw) pl->xlay = 0;
     /* An NCHW output beyond the L2 caches goes past them: whole lines need
      * no read for ownership, and the input and weights the tiles re-read
      * stay cached (c4, 16 MiB out: 15.8-16.7 -> 12.5-13.0 ms on a Zen 4;

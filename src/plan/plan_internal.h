@@ -20,7 +20,6 @@ enum { PATH_PHASE = 1, PATH_GEMM = 2, PATH_CIL = 3, PATH_WINO = 4 };
 #define TC_STREAM_OUT_BYTES ((double)(2 << 20)) /* outputs this large stored past the caches */
 #define TC_WINO_MIN_C 16 /* fewest input and output channels of the Winograd path */
 #define TC_S2D_IMAGE_FLOATS 16384 /* an image made channels-last phase images whole (stack) */
-#define TC_PLANES_L2 ((int64_t)512 << 10) /* bytes of planes a one-tap phase re-reads from L2 */
 #define TC_TAP_TABLE_MAX ((int64_t)4 << 20) /* bytes */
 
 typedef struct phase_grp { /* one (ry, column phase set) */
