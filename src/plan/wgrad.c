@@ -4,7 +4,7 @@
  *       A[n, a, qy, qx] * B'[n, b, qy*sh - ph + ky*dh, qx*sw - pw + kx*dw]
  * (see plan.h).
  *
- * Packing (in the workspace, once per run):
+ * Packing (wgrad_pack.c; in the workspace, once per run):
  *  - A per channel block: [n][qy][qx][block], channels innermost;
  *  - B' as its stride phase images, per channel block: image (ry, rx)
  *    holds B'[ry + sh*i, rx + sw*j]; tap (ky, kx) with
@@ -33,54 +33,17 @@
  * partial sums are added in split order when every unit is done.  The
  * split count depends on the problem only, so the result is the same for
  * every thread count. */
-#include "plan_internal.h"
+#include "wgrad_internal.h"
 
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define WG_MIN_UNITS 4        /* units a problem is split into when it has fewer */
 #define WG_SPLIT_PIXELS 1024  /* least pixels of a split: each one's partial sums cost a pass */
 #define WG_CHUNK_FLOATS 65536 /* floats of B's rows (all images) a chunk keeps in L2 */
-#define WG_PLANE_FLOATS 8192  /* largest block of B planes transposed whole (stack) */
 #define WG_FINISH_FLOATS 8192 /* sums of a chunk of taps the last pass adds up (stack) */
-#define WG_PREFETCH_ROWS 2 /* phase rows ahead a row-at-a-time pack prefetches */
 #define WG_FUSE_B_BYTES ((double)(512 << 10)) /* a unit's B panel re-read per A block */
 #define WG_SLICE_BYTES ((double)(8 << 20)) /* packed operands of a slice of images */
-
-struct tc_wgrad {
-    const tc_kernel_set *ks;
-    const tc_eltwise_kernels *ek; /* the same ISA's: channel sums of NCHW planes */
-    tc_wgrad_problem pb;
-    tconv_layout layout;
-    int a_lanes;        /* A is the lane operand (B broadcast), else B is */
-    int nrv, mr, nr;    /* tile: NR = NRV*VL lanes by MR rows */
-    int64_t cag, cbg;   /* channels per group */
-    int64_t aw, bw;     /* channel block widths of A and B (mr or nr) */
-    int64_t nab, nbb;   /* blocks per group */
-    int64_t hp, wp;     /* B' (B padded by the mode) */
-    /* distinct row / column residues of the taps, their images' sizes and
-     * per tap its residue's index and offset */
-    int64_t nry, nrx;
-    int64_t *img_h, *img_w; /* [nry], [nrx] */
-    int64_t *res_y, *res_x; /* residues */
-    int64_t *ky_r, *ky_c, *kx_r, *kx_c;
-    int64_t *img_off;   /* [nry*nrx]: image offsets within a B block's panel (floats / (n*bw)) */
-    int64_t img_all;    /* sum of the images' pixels */
-    int64_t a_panel, b_panel; /* floats per (group, block) */
-    int64_t nsplit, rows_per_split, chunk_rows;
-    int64_t base_units; /* groups x B blocks */
-    /* slices: each split's images are packed and summed slice_imgs at a
-     * time (0: all at once), ips images per split */
-    int64_t slice_imgs, ips;
-    int64_t nar, apr;   /* A ranges per base unit, A blocks per range */
-    int64_t tile;       /* MR x NR */
-    size_t a_bytes, b_bytes, sum_bytes, csum_bytes;
-    /* the bias gradient of B comes from B's packing only when its images
-     * hold every element of B once (every row and column residue used) */
-    int b_complete;
-    tc_wdot dot; /* a layer thin on B's side: wgrad_dot.c instead */
-};
 
 void tc_wgrad_free(tc_wgrad *wg) {
     if (!wg) return;
@@ -285,237 +248,6 @@ tconv_status tc_wgrad_reshape(tc_wgrad *wg, const tc_wgrad_problem *pb, tconv_la
         return tc_fail(TCONV_ERROR_OVERFLOW, "the weight pass's workspace does not fit");
     *path = "wgrad";
     return TCONV_OK;
-}
-
-/* ---- packing ---------------------------------------------------------------- */
-
-typedef struct wg_run {
-    const tc_wgrad *wg;
-    const float *a, *b;
-    float *apack, *bpack, *sums;
-    float *dw, *db;
-    int accumulate, db_of_a;
-    double *csum; /* [n][C]: channel sums of grad_output per image (db) */
-    int sum_a, sum_b; /* which packing adds them up */
-    atomic_int *a_bad; /* set when a packed A panel holds a non-finite value */
-    /* this slice: images sp*ips + lo + k of each split sp < nsp, k < cnt, and
-     * each unit's rows [lo*ha, hi*ha) of its split */
-    int64_t lo, cnt, hi, ips, nsp;
-    int fused; /* each unit writes dw itself, A block by A block (see tc_wgrad_run) */
-    int stream_dw; /* dw's contiguous runs are stored past the caches */
-} wg_run;
-
-/* The image of packing task t (its block in *blk), or -1 past the batch. */
-static int64_t task_image(const wg_run *r, int64_t t, int64_t *blk) {
-    const int64_t k = t % r->cnt, rest = t / r->cnt;
-    *blk = rest / r->nsp;
-    const int64_t n = rest % r->nsp * r->ips + r->lo + k;
-    return n < r->wg->pb.n ? n : -1;
-}
-
-static tc_strides strides_of(const tc_wgrad *wg, int64_t c, int64_t h, int64_t w) {
-    return tc_strides_for(wg->layout, c, h, w);
-}
-
-/* One row of a packed panel: dst[j*bw + c] = src[c*cs + x_j*ps] for j < w,
- * c < cn, with x_j = pad_index(x0 + xs*j - pad) (a zero where it is -1)
- * and zeros for c >= cn.  The run of columns inside the input goes
- * through the kernel set's transposing pack (planes are far apart in
- * NCHW); the rest, padding modes and channels-last, element by element. */
-static void pack_row(const tc_kernel_set *ks, float *dst, const float *src, int64_t w, int64_t cn,
-                     int64_t bw, int64_t cs, int64_t ps, int64_t x0, int64_t xs, int64_t pad,
-                     tconv_padding_mode mode, int64_t len) {
-    int64_t j = 0;
-    if (cs != 1 && ps == 1) {
-        /* columns j in [ja, jb) read x0 + xs*j - pad in [0, len) directly */
-        const int64_t o = x0 - pad;
-        int64_t ja, jb;
-        tc_inside_cols(o, xs, len, w, &ja, &jb);
-        if (ja < jb) {
-            for (; j < ja; j++) {
-                const int64_t x = tc_pad_index(mode, o + xs * j, len);
-                for (int64_t c = 0; c < cn; c++) dst[j * bw + c] = x >= 0 ? src[c * cs + x] : 0.0f;
-            }
-            ks->pack_cols(dst + ja * bw, bw, src + o + xs * ja, cs, xs, jb - ja, cn);
-            j = jb;
-        }
-    }
-    for (; j < w; j++) {
-        const int64_t x = tc_pad_index(mode, x0 + xs * j - pad, len);
-        float *d = dst + j * bw;
-        if (x < 0)
-            memset(d, 0, (size_t)cn * sizeof(float));
-        else if (cs == 1)
-            memcpy(d, src + x * ps, (size_t)cn * sizeof(float));
-        else
-            for (int64_t c = 0; c < cn; c++) d[c] = src[c * cs + x * ps];
-    }
-    if (cn < bw)
-        for (j = 0; j < w; j++) memset(dst + j * bw + cn, 0, (size_t)(bw - cn) * sizeof(float));
-}
-
-/* csum[c0 + c] = sum over the npx pixels of a packed panel [px][w] of
- * channel c < cn, in double. */
-static void panel_sums(const float *d, int64_t npx, int64_t w, int64_t cn, double *csum) {
-    int64_t c = 0;
-    for (; c + 8 <= cn; c += 8) { /* 8 sums in registers, not a chain through memory */
-        double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-        for (int64_t px = 0; px < npx; px++)
-            for (int k = 0; k < 8; k++) s[k] += d[px * w + c + k];
-        for (int k = 0; k < 8; k++) csum[c + k] = s[k];
-    }
-    for (; c < cn; c++) {
-        double s = 0.0;
-        for (int64_t px = 0; px < npx; px++) s += d[px * w + c];
-        csum[c] = s;
-    }
-}
-
-/* csum[c] = sum of plane c < cn (planes cs apart, px floats each), in
- * double, each plane one run of the vectorised kernel. */
-static void plane_sums(const tc_eltwise_kernels *ek, const float *src, int64_t cs, int64_t px,
-                       int64_t cn, double *csum) {
-    for (int64_t c = 0; c < cn; c++) {
-        double v = 0.0, sq = 0.0;
-        ek->sum_sumsq(src + c * cs, px, &v, &sq);
-        csum[c] = v;
-    }
-}
-
-/* A: task = (group, block, image) -> [n][qy][qx][aw] */
-static void pack_a(void *ctx, int64_t b, int64_t e) {
-    const wg_run *r = ctx;
-    const tc_wgrad *wg = r->wg;
-    const tc_wgrad_problem *pb = &wg->pb;
-    const tc_strides s = strides_of(wg, pb->ca, pb->ha, pb->wa);
-    const int64_t aw = wg->aw, px = pb->ha * pb->wa;
-    for (int64_t t = b; t < e; t++) {
-        int64_t blk; /* g*nab + ablk */
-        const int64_t n = task_image(r, t, &blk);
-        if (n < 0) continue;
-        const int64_t g = blk / wg->nab, c0 = (blk % wg->nab) * aw;
-        const int64_t cn = tc_imin(aw, wg->cag - c0);
-        float *d = r->apack + blk * wg->a_panel + n * px * aw;
-        const float *src = r->a + n * s.n + (g * wg->cag + c0) * s.c;
-        const int planes = s.w == 1 && s.h == pb->wa && cn == aw;
-        if (planes) /* NCHW: whole planes, 8 x 8 transposes */
-            wg->ks->pack_cols(d, aw, src, s.c, 1, px, cn);
-        else
-            for (int64_t y = 0; y < pb->ha; y++)
-                pack_row(wg->ks, d + y * pb->wa * aw, src + y * s.h, pb->wa, cn, aw, s.c, s.w, 0,
-                         1, 0, TCONV_PADDING_MODE_ZEROS, pb->wa);
-        /* the panel just written is in cache: the non-finite check costs no
-         * pass over A from memory */
-        if (!atomic_load_explicit(r->a_bad, memory_order_relaxed) &&
-            (wg->ek ? wg->ek->any_nonfinite(d, px * aw) : tc_any_nonfinite(d, px * aw)))
-            atomic_store_explicit(r->a_bad, 1, memory_order_relaxed);
-        if (!r->sum_a) continue;
-        double *csum = r->csum + n * pb->ca + g * wg->cag + c0;
-        if (planes && wg->ek) /* each plane just read is a vectorised run (the panel's
-                                 columns of a few channels sum element by element) */
-            plane_sums(wg->ek, src, s.c, px, cn, csum);
-        else
-            panel_sums(d, px, aw, cn, csum);
-    }
-}
-
-/* One phase row of B' from planes already channels-innermost (t[(yy*W +
- * x)*bw + c], row yy of B): dst[j*bw + c] for x = x0 + xs*j - pad, zeros
- * outside. */
-static void plane_row(float *dst, const float *t, int64_t w, int64_t bw, int64_t x0, int64_t xs,
-                      int64_t pad, int64_t W) {
-    if (bw < 16) { /* a few channels: a library copy per pixel cost more than the
-                      copy (a4_b16's grad_output 0.29 -> 0.22 ms) */
-        for (int64_t j = 0; j < w; j++) {
-            const int64_t x = x0 + xs * j - pad;
-            const int in = x >= 0 && x < W;
-            for (int64_t c = 0; c < bw; c++) dst[j * bw + c] = in ? t[x * bw + c] : 0.0f;
-        }
-        return;
-    }
-    for (int64_t j = 0; j < w; j++) {
-        const int64_t x = x0 + xs * j - pad;
-        if (x < 0 || x >= W) memset(dst + j * bw, 0, (size_t)bw * sizeof(float));
-        else memcpy(dst + j * bw, t + x * bw, (size_t)bw * sizeof(float));
-    }
-}
-
-/* B': task = (group, block, image) -> per image (ry, rx): [n][i][j][bw] */
-static void pack_b(void *ctx, int64_t b, int64_t e) {
-    const wg_run *r = ctx;
-    const tc_wgrad *wg = r->wg;
-    const tc_wgrad_problem *pb = &wg->pb;
-    const tc_strides s = strides_of(wg, pb->cb, pb->hb, pb->wb);
-    const int64_t bw = wg->bw;
-    for (int64_t t = b; t < e; t++) {
-        int64_t blk;
-        const int64_t n = task_image(r, t, &blk);
-        if (n < 0) continue;
-        const int64_t g = blk / wg->nbb, c0 = (blk % wg->nbb) * bw;
-        const int64_t cn = tc_imin(bw, wg->cbg - c0);
-        const float *src = r->b + n * s.n + (g * wg->cbg + c0) * s.c;
-        float *panel = r->bpack + blk * wg->b_panel;
-        /* NCHW planes with zero padding, a full block: transposed whole first
-         * (small images leave each phase row too short for the 8 x 8
-         * transposes), then each phase row is a run of pixel copies; larger
-         * planes a row at a time, each row once for all its column phases
-         * (a phase row gathered from the planes read each source line once
-         * per column phase, its channels' lines 4 KiB apart in one L1 set) */
-        float tp[WG_PLANE_FLOATS];
-        const int nchw = s.w == 1 && s.h == pb->wb && cn == bw &&
-                         pb->pmode == TCONV_PADDING_MODE_ZEROS;
-        const int planes = nchw && pb->hb * pb->wb * bw <= WG_PLANE_FLOATS;
-        const int rows = nchw && !planes && pb->wb * bw <= WG_PLANE_FLOATS;
-        if (planes) wg->ks->pack_cols(tp, bw, src, s.c, 1, pb->hb * pb->wb, bw);
-        for (int64_t iy = 0; iy < wg->nry; iy++) {
-            const int64_t h = wg->img_h[iy];
-            for (int64_t i = 0; i < h; i++) {
-                const int64_t yy = tc_pad_index(pb->pmode, wg->res_y[iy] + pb->sh * i - pb->ppt,
-                                                pb->hb);
-                if (rows && yy >= 0) {
-                    /* the lines of a later row, one per channel plane: more
-                     * streams than the hardware prefetchers follow (packing
-                     * a3_b16's grad_output 1.36 -> 0.62 ms) */
-                    const int64_t ya = yy + WG_PREFETCH_ROWS * pb->sh;
-                    if (ya < pb->hb)
-                        for (int64_t c = 0; c < bw; c++)
-                            for (int64_t x = 0; x < pb->wb; x += 16)
-                                __builtin_prefetch(src + c * s.c + ya * s.h + x, 0, 1);
-                    wg->ks->pack_cols(tp, bw, src + yy * s.h, s.c, 1, pb->wb, bw);
-                }
-                for (int64_t ix = 0; ix < wg->nrx; ix++) {
-                    const int64_t w = wg->img_w[ix];
-                    float *d = panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw +
-                               i * w * bw;
-                    if (yy < 0)
-                        memset(d, 0, (size_t)(w * bw) * sizeof(float));
-                    else if (planes || rows)
-                        plane_row(d, tp + (planes ? yy * pb->wb * bw : 0), w, bw, wg->res_x[ix],
-                                  pb->sw, pb->ppl, pb->wb);
-                    else
-                        pack_row(wg->ks, d, src + yy * s.h, w, cn, bw, s.c, s.w, wg->res_x[ix],
-                                 pb->sw, pb->ppl, pb->pmode, pb->wb);
-                }
-            }
-        }
-        /* the sums from the planes: the panels' few channels summed element
-         * by element were one chain of dependent adds per channel (a4_b16's
-         * 3 channels 0.27 ms) */
-        double *csum = r->csum + n * pb->cb + g * wg->cbg + c0;
-        if (r->sum_b && nchw && wg->ek)
-            plane_sums(wg->ek, src, s.c, pb->hb * pb->wb, cn, csum);
-        else if (r->sum_b) { /* the images together hold every element of B once */
-            for (int64_t c = 0; c < cn; c++) csum[c] = 0.0;
-            for (int64_t iy = 0; iy < wg->nry; iy++)
-                for (int64_t ix = 0; ix < wg->nrx; ix++) {
-                    const int64_t h = wg->img_h[iy], w = wg->img_w[ix];
-                    double part[4 * TC_VL_MAX];
-                    panel_sums(panel + (wg->img_off[iy * wg->nrx + ix] * pb->n + n * h * w) * bw,
-                               h * w, bw, cn, part);
-                    for (int64_t c = 0; c < cn; c++) csum[c] += part[c];
-                }
-        }
-    }
 }
 
 /* ---- units ------------------------------------------------------------------ */
@@ -776,8 +508,8 @@ int tc_wgrad_run(const tc_wgrad *wg, const float *a, const float *b, float *dw, 
     for (r.lo = 0;; r.lo += S) { /* at least once: empty units zero their sums */
         r.cnt = tc_imin(S, r.ips - r.lo);
         r.hi = wg->slice_imgs ? r.lo + r.cnt : all;
-        tc_parallel_for(nt, pb->groups * wg->nab * r.nsp * r.cnt, pack_a, &r);
-        tc_parallel_for(nt, pb->groups * wg->nbb * r.nsp * r.cnt, pack_b, &r);
+        tc_parallel_for(nt, pb->groups * wg->nab * r.nsp * r.cnt, tc_wg_pack_a, &r);
+        tc_parallel_for(nt, pb->groups * wg->nbb * r.nsp * r.cnt, tc_wg_pack_b, &r);
         tc_parallel_for(nt, wg->base_units * wg->nar * wg->nsplit, unit_worker, &r);
         if (r.lo + S >= r.ips) break;
     }
