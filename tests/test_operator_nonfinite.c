@@ -201,21 +201,23 @@ static void test_set_weights_nonfinite(tconv_impl impl) {
 
 /* A 3x3 stride-1 layer on the Winograd path with an inf and a NaN in its
  * second image: the outputs they reach are inf or NaN as the reference's,
- * the rest agree with it; the first image is untouched by them. */
-static void test_winograd_nonfinite(tconv_impl impl) {
+ * the rest agree with it; the first image is untouched by them.  Images of
+ * hw x hw: 8 x 8 (one task of the channels-last transform), 32 x 32
+ * (several; the non-finite values in a later one). */
+static void test_winograd_nonfinite(tconv_impl impl, int64_t hw) {
     tconv_conv2d_params p;
     tconv_conv2d_params_init(&p, 64, 64, 3, 3);
     p.padding[0] = p.padding[1] = 1;
     tu_rng r;
-    tu_rng_seed(&r, 990 + impl);
-    const int64_t in[4] = {2, 64, 8, 8}, xn = 2 * 64 * 64, wn = 64 * 64 * 9;
+    tu_rng_seed(&r, 990 + impl + (uint64_t)hw);
+    const int64_t in[4] = {2, 64, hw, hw}, px = hw * hw, xn = 2 * 64 * px, wn = 64 * 64 * 9;
     float *x = tu_alloc(xn), *w = tu_alloc(wn), *b = tu_alloc(64);
     float *want = tu_alloc(xn), *got = tu_alloc(xn);
     tu_fill(&r, x, xn);
     tu_fill(&r, w, wn);
     tu_fill(&r, b, 64);
-    x[(64 + 3) * 64 + 2 * 8 + 5] = INFINITY; /* image 1, channel 3, (2, 5) */
-    x[(64 + 9) * 64 + 6 * 8 + 1] = NAN;      /* image 1, channel 9, (6, 1) */
+    x[(64 + 3) * px + (hw - 6) * hw + 5] = INFINITY; /* image 1, channel 3, (hw - 6, 5) */
+    x[(64 + 9) * px + (hw - 2) * hw + 1] = NAN;      /* image 1, channel 9, (hw - 2, 1) */
     const char *path = "";
     for (int which = 0; which < 2; which++) {
         tconv_options o;
@@ -247,7 +249,7 @@ static void test_winograd_nonfinite(tconv_impl impl) {
     for (int64_t i = 0; i < xn; i++) {
         if (!isfinite(want[i])) {
             nonfinite++;
-            same &= i >= 64 * 64 && (isnan(want[i]) ? isnan(got[i]) != 0 : want[i] == got[i]);
+            same &= i >= 64 * px && (isnan(want[i]) ? isnan(got[i]) != 0 : want[i] == got[i]);
         } else {
             same &= fabs((double)got[i] - want[i]) <= 1e-5 * big;
         }
@@ -270,7 +272,8 @@ int main(void) {
         test_wgrad_nonfinite_threads(impls[i]);
         test_wgrad_packed_nonfinite(impls[i]);
         test_set_weights_nonfinite(impls[i]);
-        test_winograd_nonfinite(impls[i]);
+        test_winograd_nonfinite(impls[i], 8);
+        test_winograd_nonfinite(impls[i], 32);
     }
     return tc_test_summary("test_operator_nonfinite");
 }

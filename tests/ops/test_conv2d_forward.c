@@ -42,6 +42,9 @@ static const int64_t cases[][12] = {
      * floats run image at a time; stride 2 on planes of 1024 floats and
      * more (made plane by plane), odd sizes */
     {3, 20, 70, 100, 8, 3, 5, 2, 1, 2, 2, 1}, {2, 8, 33, 35, 24, 4, 4, 2, 2, 1, 1, 1},
+    /* Winograd on an image whose channels-last transform runs as several
+     * tasks (1023 pixels: chunks not a multiple of 8) */
+    {1, 64, 33, 31, 64, 3, 3, 1, 1, 0, 0, 1},
 };
 
 /* padding modes on the fixed cases */
