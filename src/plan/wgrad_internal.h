@@ -7,8 +7,6 @@
 
 #include <stdatomic.h>
 
-#define WG_PLANE_FLOATS 8192 /* largest block of B planes transposed whole (stack) */
-
 struct tc_wgrad {
     const tc_kernel_set *ks;
     const tc_eltwise_kernels *ek; /* the same ISA's: channel sums of NCHW planes */
