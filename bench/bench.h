@@ -78,6 +78,13 @@ int bench_in_list(const char *list, const char *name);
 /* GFLOP/s of a register-resident FMA loop on `threads` threads; isa 512 or 256.
  * Returns 0 if the CPU lacks that ISA. */
 double bench_fma_peak(int isa_bits, int threads, double seconds);
+/* ns for a cache line to go from one CPU to another and back, between the
+ * first two CPUs this process may run on (set in *cpu_a, *cpu_b); -1 with
+ * fewer than two. */
+double bench_core_round_trip_ns(int *cpu_a, int *cpu_b);
+/* Prints it as a "# core-to-core round trip<when>, ..." line (nothing with
+ * one CPU): two-thread runs on a VM change speed with the cores' distance. */
+void bench_print_round_trip(const char *when);
 
 /* ---- oneDNN peer (onednn_peer.c, only with TCONV_BENCH_HAVE_DNNL) ----
  * The deconvolution primitive for ConvTranspose2d shapes, the convolution

@@ -1,9 +1,14 @@
 /* fma_peak.c -- this machine's measured FP32 FMA peak: independent FMA chains
  * held in registers (no memory traffic), AVX-512 or AVX2, on 1..T threads.
- * Enough chains (14) to cover the FMA latency times the number of FMA pipes. */
+ * Enough chains (14) to cover the FMA latency times the number of FMA pipes.
+ * Also the round trip of a cache line between two of the CPUs. */
+#define _GNU_SOURCE /* CPU affinity */
 #include "bench.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -89,3 +94,75 @@ double bench_fma_peak(int isa_bits, int threads, double seconds) {
     return 0;
 }
 #endif
+
+/* ---- core-to-core round trip ---------------------------------------------- */
+
+/* Two threads pinned to the first two CPUs this process may use bounce one
+ * cache line: the time of a round trip says how far apart the cores are (a
+ * VM's vCPUs may sit in one core complex, sharing its L3, or in two, and
+ * move between the two placements: on the Zen 4 VM of BENCHMARKS.md 61 ns
+ * against 360).  What one thread writes and another reads within a run
+ * costs that much more per line. */
+typedef struct rtt_job {
+    _Alignas(64) atomic_long flag;
+    long rounds;
+    int cpu;
+} rtt_job;
+
+static int pin_to(int cpu) {
+    cpu_set_t s;
+    CPU_ZERO(&s);
+    CPU_SET(cpu, &s);
+    return pthread_setaffinity_np(pthread_self(), sizeof s, &s);
+}
+
+static void *rtt_partner(void *arg) {
+    rtt_job *j = arg;
+    pin_to(j->cpu); /* unpinned, it still answers */
+    for (long i = 0; i < j->rounds; i++) {
+        while (atomic_load_explicit(&j->flag, memory_order_acquire) != 2 * i + 1) {
+        }
+        atomic_store_explicit(&j->flag, 2 * i + 2, memory_order_release);
+    }
+    return NULL;
+}
+
+double bench_core_round_trip_ns(int *cpu_a, int *cpu_b) {
+    cpu_set_t mask;
+    *cpu_a = *cpu_b = -1;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0) return -1;
+    for (int c = 0; c < CPU_SETSIZE && *cpu_b < 0; c++)
+        if (CPU_ISSET(c, &mask)) {
+            if (*cpu_a < 0) *cpu_a = c;
+            else *cpu_b = c;
+        }
+    if (*cpu_b < 0) return -1; /* one CPU: nothing to bounce between */
+    rtt_job *j = aligned_alloc(64, sizeof *j);
+    if (!j) return -1;
+    atomic_init(&j->flag, 0);
+    j->rounds = 100000;
+    j->cpu = *cpu_b;
+    pthread_t t;
+    if (pthread_create(&t, NULL, rtt_partner, j) != 0) {
+        free(j);
+        return -1;
+    }
+    pin_to(*cpu_a);
+    const double t0 = bench_now_s();
+    for (long i = 0; i < j->rounds; i++) {
+        atomic_store_explicit(&j->flag, 2 * i + 1, memory_order_release);
+        while (atomic_load_explicit(&j->flag, memory_order_acquire) != 2 * i + 2) {
+        }
+    }
+    const double ns = (bench_now_s() - t0) / (double)j->rounds * 1e9;
+    pthread_join(t, NULL);
+    sched_setaffinity(0, sizeof mask, &mask); /* this thread may run anywhere again */
+    free(j);
+    return ns;
+}
+
+void bench_print_round_trip(const char *when) {
+    int a, b;
+    const double ns = bench_core_round_trip_ns(&a, &b);
+    if (ns >= 0) printf("# core-to-core round trip%s, CPUs %d and %d: %.0f ns\n", when, a, b, ns);
+}

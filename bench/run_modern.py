@@ -137,7 +137,8 @@ def run_c(cmd, tsv, env_extra=None, affinity=None):
                 elif cols:
                     r = dict(zip(cols, parts))
                     rows[(r["shape"], int(r["threads"]))] = r
-    return rows, peaks, [x[2:] for x in lines if x.startswith("# ") and "at the end" not in x]
+    return rows, peaks, [x[2:] for x in lines
+                         if x.startswith("# ") and ("at the end" not in x or "round trip" in x)]
 
 
 class Fig:

@@ -255,6 +255,7 @@ int main(int argc, char **argv) {
                threads_list[t], p512, p256);
         if (tsv) fprintf(tsv, "#peak\t%d\t%.2f\t%.2f\n", threads_list[t], p512, p256);
     }
+    bench_print_round_trip("");
     if (tsv) {
         fprintf(tsv, "shape\tthreads\tgflop\tuseful_gflop\tpeak_gflops\tin_bytes\tws_bytes\t"
                      "tconv_impl\ttconv_path\ttconv_ms\ttconv_min_ms\ttconv_reps\ttconv_err\t"
@@ -448,6 +449,7 @@ int main(int argc, char **argv) {
                threads_list[t], p512, p256);
         if (tsv) fprintf(tsv, "#peak\t%d\t%.2f\t%.2f\n", threads_list[t], p512, p256);
     }
+    bench_print_round_trip(" at the end");
     if (tsv) fclose(tsv);
     return 0;
 }

@@ -319,6 +319,7 @@ int main(int argc, char **argv) {
 #ifdef TCONV_BENCH_HAVE_DNNL
     printf("# peer: %s\n", bench_dnnl_info());
 #endif
+    bench_print_round_trip("");
     if (tsv)
         fprintf(tsv, "shape\tthreads\tgflop\tfwd_ms\tfwd_min_ms\tfwd_cpu\tfwd_err\tfwd_path\t"
                      "bwd_ms\tbwd_min_ms\tbwd_cpu\tbwd_err\tbwd_data_ms\tbwd_weight_ms\tbwd_note\t"
@@ -384,6 +385,7 @@ int main(int argc, char **argv) {
         }
         free_data(&d);
     }
+    bench_print_round_trip(" at the end");
     if (tsv) fclose(tsv);
     return 0;
 }
