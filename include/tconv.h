@@ -419,9 +419,10 @@ TCONV_API tconv_status tconv_op_set_activation(tconv_op *op, tconv_activation ac
  * gradient as the other operator's forward, the weight gradients on their
  * own kernels.  tconv_op_path names the routine the last reshape chose
  * ("phase", "phase-sw2", "phase-cil" (channels in lanes: small phases
- * with many channels, and NHWC layers with one tap per phase, as a kernel
- * equal to the stride or 1x1), or "phase-cil-wide" for its tiles of more
- * channels and fewer pixels, taken by batches and by one image whose
+ * with many channels, one NHWC image whose phases of up to 256 pixels
+ * lose taps to the padding, and NHWC layers with one tap per phase, as a
+ * kernel equal to the stride or 1x1), or "phase-cil-wide" for its tiles of
+ * more channels and fewer pixels, taken by batches and by one image whose
  * phases of 32 to 64 pixels lose taps to the padding; "winograd" for a
  * 3x3 stride-1 layer
  * (Winograd's F(2x2, 3x3): NCHW, one group, 16 or more channels each

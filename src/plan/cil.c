@@ -4,8 +4,9 @@
  * for one NHWC image whose phases lose taps to the padding; and for NHWC
  * layers with one tap per phase, any size, where each phase is a GEMM of
  * the pixels' channel rows (no transposes).  The pixels of a block may
- * come from several images (the batch is folded into the pixel list), so a layer whose output is a pixel or a few (a GAN
- * discriminator's last convolutions, their gradients) fills its tiles.
+ * come from several images (the batch is folded into the pixel list), so
+ * a layer whose output is a pixel or a few (a GAN discriminator's last
+ * convolutions, their gradients) fills its tiles.
  * Tiles: (group, phase, channel block, block of MR pixels of the list
  * (image, phase row, phase column), or (phase row, phase column, image)
  * from channels-last images).  Reads the caller's input (NHWC, or one

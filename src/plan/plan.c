@@ -193,9 +193,8 @@ tconv_status tc_plan_reshape(tc_plan *pl, const tc_problem *pb, tconv_layout lay
      * pixel vectors measured faster, except where their rows would fill
      * less than half of a vector (Conv2d 16 -> 16, 3x3, stride 2 on 12 x
      * 12: 6-pixel rows; 5.3 -> 3.3 us with one vector of channels in the
-     * lanes).  Its pixels
-     * outside the input read a stand-in zero, so non-finite weights take
-     * the phase tiles, which mask them. */
+     * lanes).  Its pixels outside the input read a stand-in zero, so
+     * non-finite weights take the phase tiles, which mask them. */
     const int64_t hq0 = (g->h_out + sh - 1) / sh, wq0 = (g->w_out + sw - 1) / sw;
     int64_t maxty = 0, maxtx = 0;
     for (int64_t r = 0; r < sh; r++) maxty = tc_imax(maxty, pl->kyo[r + 1] - pl->kyo[r]);
